@@ -1,0 +1,11 @@
+// The composition root: the modules this binary knows, listed explicitly.
+// Which of them an instance runs is chosen at start-up (--modules, or
+// `modules:` in the config).
+#include "mitos/main.h"
+#include "users/module.h"
+
+int main(int argc, char** argv) {
+  return mitos::Main(argc, argv, {
+                                     users::Spec(),
+                                 });
+}

@@ -1,0 +1,126 @@
+// The HTTP surface that modules see: requests, responses, routes, and the one
+// mapping from Status to an RFC 9457 problem response.
+//
+// Modules never see the HTTP library. Handlers are thin: they decode the
+// request, call a plain C++ API, and encode the result.
+#ifndef MITOS_HTTP_H_
+#define MITOS_HTTP_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mitos/status.h"
+
+namespace mitos::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Returns true iff a and b are equal ignoring ASCII case.
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+struct Request {
+  std::string method;       // "GET", "POST", ...
+  std::string path;         // percent-decoded path, without the query
+  std::string target;       // the request target as sent (path and query)
+  std::multimap<std::string, std::string> query;  // decoded query parameters
+  Headers headers;
+  std::string body;
+  std::string remote_addr;  // peer address of the socket, never a header
+
+  // Filled in by the router.
+  std::string route;                     // matched template, "/users/{id}"
+  std::vector<std::string> path_params;  // values of the {placeholders}
+
+  // Identity of the request across hops (X-Request-Id, generated if absent).
+  std::string request_id;
+
+  // Returns the first value of header `name` (case-insensitive), or "".
+  std::string_view Header(std::string_view name) const;
+  // Returns the first value of query parameter `name`, or nullptr.
+  const std::string* Query(std::string_view name) const;
+  // REQUIRES: i < path_params.size()
+  const std::string& Param(size_t i) const { return path_params[i]; }
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  std::string content_type;
+
+  // Replaces any header of the same name.
+  void SetHeader(std::string name, std::string value);
+  // Returns the first value of header `name` (case-insensitive), or "".
+  std::string_view Header(std::string_view name) const;
+  // Sets status, an application/json content type and the serialized body.
+  void Json(int status, const nlohmann::json& body);
+};
+
+using Handler = std::function<void(const Request&, Response&)>;
+
+// Writes an RFC 9457 problem+json body. `type` is a URI reference naming the
+// problem kind; "about:blank" means "nothing beyond the status code".
+void WriteProblem(Response& res, int status, std::string_view type,
+                  std::string_view title, std::string_view detail,
+                  const std::vector<FieldError>& errors = {});
+
+// The single mapping from a module Status to HTTP. REQUIRES: !status.ok()
+//   InvalidArgument -> 422, NotFound -> 404, AlreadyExists -> 409,
+//   FailedPrecondition -> 409, Unavailable -> 503, DeadlineExceeded -> 504,
+//   Internal -> 500 (the message is replaced by a generic one).
+void WriteStatus(Response& res, const Status& status);
+
+// Returns the HTTP status code that WriteStatus would use.
+int HttpStatusFor(StatusCode code);
+
+// Decodes a JSON object body. On failure writes the problem response and
+// returns nullopt:
+//   415 when Content-Type is not application/json (parameters allowed),
+//   400 when the body is not valid UTF-8 JSON or not a JSON object.
+std::optional<nlohmann::json> ReadJsonObject(const Request& req,
+                                             Response& res);
+
+// Route table of one server instance. Patterns are literal segments and
+// "{name}" placeholders, e.g. "/users/{id}". A trailing "{*}" segment matches
+// the rest of the path (one or more segments, or none).
+class Router {
+ public:
+  struct Route {
+    std::string module;   // owner, for logs and metrics
+    std::string method;
+    std::string pattern;
+    Handler handler;
+    std::vector<std::string> segments;  // pattern split on '/'
+  };
+
+  // Adds a route. A later route with the same method and pattern is a
+  // programming error and aborts start-up (throws std::logic_error).
+  void Add(std::string module, std::string method, std::string pattern,
+           Handler handler);
+
+  struct Match {
+    const Route* route = nullptr;          // set when method and path match
+    std::vector<std::string> params;       // placeholder values
+    std::vector<std::string> allowed;      // methods for the path, if any
+  };
+  // Finds the route for method and path. When the path matches but the
+  // method does not, route is null and `allowed` lists the path's methods
+  // (HEAD is implied by GET).
+  Match Resolve(std::string_view method, std::string_view path) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace mitos::http
+
+#endif  // MITOS_HTTP_H_

@@ -1,0 +1,90 @@
+// What a module is, and what the runtime gives it.
+//
+// A module behaves like a service: it owns its data, serves routes, and
+// offers an API (a pure interface in its public header) to other modules.
+// Whether a caller holds the in-process implementation or a remote client of
+// that API is the runtime's choice, never the caller's.
+#ifndef MITOS_MODULE_H_
+#define MITOS_MODULE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <vector>
+
+#include "mitos/config.h"
+#include "mitos/http.h"
+#include "mitos/sqlite.h"
+#include "mitos/status.h"
+
+namespace mitos {
+
+// Handed to a module while it starts.
+class ModuleContext {
+ public:
+  virtual ~ModuleContext() = default;
+
+  virtual const config::Config& config() const = 0;
+
+  // Opens the module's own database, "<data_dir>/<module>.db", applying its
+  // migrations. A module can open no other file: data ownership is enforced
+  // here, not by convention.
+  virtual StatusOr<std::unique_ptr<sqlite::Database>> OpenDatabase(
+      const std::vector<sqlite::Migration>& migrations) = 0;
+
+  // Returns the API of module `name`, or nullptr when it was not declared in
+  // the module's `needs`. The binding is in-process or remote; callers must
+  // not care which.
+  template <typename Api>
+  std::shared_ptr<Api> Get(std::string_view name) {
+    return std::static_pointer_cast<Api>(Lookup(name, typeid(Api)));
+  }
+
+  // Offers this module's API to the others.
+  template <typename Api>
+  void Provide(std::shared_ptr<Api> api) {
+    Offer(typeid(Api), std::static_pointer_cast<void>(std::move(api)));
+  }
+
+ protected:
+  virtual std::shared_ptr<void> Lookup(std::string_view name,
+                                       std::type_index type) = 0;
+  virtual void Offer(std::type_index type, std::shared_ptr<void> api) = 0;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // Opens storage, obtains dependencies and provides the module's API. A
+  // non-OK status aborts start-up with that message.
+  virtual Status Start(ModuleContext& ctx) = 0;
+
+  // Declares the module's routes. Called once, after Start succeeded.
+  virtual void RegisterRoutes(http::Router& router) = 0;
+
+  // Returns true iff the module can serve requests. Must be cheap and must
+  // not depend on other services (it feeds readiness, not liveness).
+  virtual bool Ready() const { return true; }
+
+  // Releases resources (closes databases). Called once, after the server has
+  // stopped serving requests.
+  virtual void Stop() = 0;
+};
+
+// A known module, as listed by the composition root.
+struct ModuleSpec {
+  std::string name;     // unique, lower case: "users"
+  std::string summary;  // one line for `mitos modules`
+  std::vector<std::string> needs;  // modules whose APIs it calls
+  // Declares the module's config keys, all under "<name>.".
+  std::function<void(config::Schema&)> declare_config;
+  // Creates the module from the resolved configuration.
+  std::function<std::unique_ptr<Module>(const config::Config&)> create;
+};
+
+}  // namespace mitos
+
+#endif  // MITOS_MODULE_H_

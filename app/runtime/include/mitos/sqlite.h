@@ -1,0 +1,121 @@
+// SQLite storage as every module uses it: one file, WAL mode, one writer
+// connection, a pool of reader connections that never wait for the writer,
+// cached prepared statements and versioned migrations.
+#ifndef MITOS_SQLITE_H_
+#define MITOS_SQLITE_H_
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mitos/config.h"
+#include "mitos/status.h"
+
+namespace mitos::sqlite {
+
+// One schema step. Versions start at 1 and increase by one; the applied
+// version is kept in PRAGMA user_version and each step runs in a transaction.
+struct Migration {
+  int version;
+  std::string description;
+  std::string sql;
+};
+
+struct Options {
+  int busy_timeout_ms = 5000;  // how long a statement waits for a lock
+  int readers = 4;             // reader connections in the pool
+  int cache_kib = 2048;        // page cache per connection
+};
+
+// A connection with a cache of prepared statements.
+class Connection {
+ public:
+  Connection(const std::string& path, int flags, const Options& options);
+
+  // Returns the cached statement for `sql`, reset and with no bindings.
+  // `sql` must be a string literal or otherwise outlive the connection.
+  SQLite::Statement& Prepare(const char* sql);
+  SQLite::Database& db() { return db_; }
+
+  // Resets every cached statement, so that none keeps a read snapshot open
+  // (an open snapshot would stop WAL checkpoints).
+  void ResetAll();
+
+ private:
+  SQLite::Database db_;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) the file at `path` and applies the pending
+  // migrations. Returns Internal with a clear message on failure, including
+  // a file whose schema is newer than the migrations known to this build.
+  static StatusOr<std::unique_ptr<Database>> Open(
+      const std::string& path, const Options& options,
+      const std::vector<Migration>& migrations);
+
+  // Runs fn(Connection&) on the single writer connection, one call at a
+  // time. fn is responsible for its own transaction if it needs one.
+  template <typename F>
+  auto Write(F&& fn) {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    struct Reset {
+      Connection& c;
+      ~Reset() { c.ResetAll(); }
+    } reset{*writer_};
+    return fn(*writer_);
+  }
+
+  // Runs fn(Connection&) on a reader connection from the pool. Readers see
+  // the last committed state and never wait for the writer.
+  template <typename F>
+  auto Read(F&& fn) {
+    Lease lease(*this);
+    return fn(*lease.conn);
+  }
+
+  // Returns the schema version currently applied.
+  int schema_version() const { return schema_version_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  Database() = default;
+
+  struct Lease {
+    explicit Lease(Database& db);
+    ~Lease();
+    Database& db;
+    Connection* conn;
+  };
+
+  std::string path_;
+  int schema_version_ = 0;
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+  std::vector<Connection*> idle_;
+};
+
+// Declares "<module>.storage.readers", ".busy_timeout_ms" and ".cache_kib",
+// which ModuleContext::OpenDatabase reads. Call it from a module's
+// declare_config when the module owns a database.
+void DeclareStorageConfig(config::Schema& schema, const std::string& module);
+
+// Returns true iff e is a UNIQUE constraint violation.
+bool IsUniqueViolation(const SQLite::Exception& e);
+// Returns true iff e means the database stayed locked past busy_timeout.
+bool IsBusy(const SQLite::Exception& e);
+
+}  // namespace mitos::sqlite
+
+#endif  // MITOS_SQLITE_H_

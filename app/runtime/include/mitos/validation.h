@@ -1,0 +1,63 @@
+// Helpers to validate a decoded JSON object field by field, collecting every
+// problem rather than stopping at the first one.
+#ifndef MITOS_VALIDATION_H_
+#define MITOS_VALIDATION_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mitos/status.h"
+
+namespace mitos {
+
+class ObjectValidator {
+ public:
+  // `prefix` is prepended to field names in errors, e.g. "items[0].".
+  // REQUIRES: obj.is_object()
+  explicit ObjectValidator(const nlohmann::json& obj, std::string prefix = "");
+
+  // Records an error for every key of the object not in `known`.
+  void RejectUnknown(std::initializer_list<std::string_view> known);
+
+  // Returns the string field, or nullopt. A missing field is an error only
+  // when `required`; a present field of another type (including null) is
+  // always an error.
+  std::optional<std::string> String(std::string_view name, bool required);
+  // As String, for an integer field; floats and strings are rejected.
+  std::optional<int64_t> Int(std::string_view name, bool required);
+  // As String, for an array field.
+  const nlohmann::json* Array(std::string_view name, bool required);
+
+  void AddError(std::string_view field, std::string message);
+  bool ok() const { return errors_.empty(); }
+  std::vector<FieldError>& errors() { return errors_; }
+
+  // Returns InvalidArgument listing the errors. REQUIRES: !ok()
+  Status ToStatus() const;
+
+ private:
+  const nlohmann::json* Find(std::string_view name, bool required);
+
+  const nlohmann::json& obj_;
+  std::string prefix_;
+  std::vector<FieldError> errors_;
+};
+
+// Returns the number of Unicode code points of valid UTF-8 text.
+size_t Utf8Length(std::string_view s);
+
+// Returns s without leading and trailing ASCII white space.
+std::string_view TrimAscii(std::string_view s);
+
+// Parses a strictly positive decimal int64 with no sign, spaces or leading
+// zeros. Returns nullopt otherwise.
+std::optional<int64_t> ParsePositiveId(std::string_view s);
+
+}  // namespace mitos
+
+#endif  // MITOS_VALIDATION_H_

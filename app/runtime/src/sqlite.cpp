@@ -1,0 +1,121 @@
+#include "mitos/sqlite.h"
+
+#include <sqlite3.h>
+
+#include <SQLiteCpp/Transaction.h>
+
+namespace mitos::sqlite {
+
+Connection::Connection(const std::string& path, int flags,
+                       const Options& options)
+    : db_(path, flags, options.busy_timeout_ms) {
+  db_.exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
+  db_.exec("PRAGMA foreign_keys=ON");
+}
+
+SQLite::Statement& Connection::Prepare(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(db_, sql))
+             .first;
+  } else {
+    it->second->reset();
+    it->second->clearBindings();
+  }
+  return *it->second;
+}
+
+void Connection::ResetAll() {
+  for (auto& [sql, stmt] : cache_) stmt->tryReset();
+}
+
+StatusOr<std::unique_ptr<Database>> Database::Open(
+    const std::string& path, const Options& options,
+    const std::vector<Migration>& migrations) {
+  std::unique_ptr<Database> db(new Database());
+  db->path_ = path;
+  try {
+    db->writer_ = std::make_unique<Connection>(
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        options);
+    SQLite::Database& w = db->writer_->db();
+    // WAL lets readers proceed while the writer commits. NORMAL sync keeps
+    // every committed transaction across a process crash (only a power loss
+    // can drop the last ones).
+    std::string mode = w.execAndGet("PRAGMA journal_mode=WAL").getString();
+    if (mode != "wal") {
+      return Status::Internal("cannot enable WAL on " + path + " (mode " +
+                              mode + ")");
+    }
+    w.exec("PRAGMA synchronous=NORMAL");
+
+    int version = w.execAndGet("PRAGMA user_version").getInt();
+    int latest = migrations.empty() ? 0 : migrations.back().version;
+    if (version > latest) {
+      return Status::Internal(path + " has schema version " +
+                              std::to_string(version) +
+                              ", newer than this build knows (" +
+                              std::to_string(latest) + ")");
+    }
+    for (const auto& m : migrations) {
+      if (m.version <= version) continue;
+      if (m.version != version + 1) {
+        return Status::Internal("migrations must be numbered 1, 2, 3...");
+      }
+      SQLite::Transaction tx(w);
+      w.exec(m.sql);
+      w.exec("PRAGMA user_version=" + std::to_string(m.version));
+      tx.commit();
+      version = m.version;
+    }
+    db->schema_version_ = version;
+
+    for (int i = 0; i < options.readers; ++i) {
+      db->readers_.push_back(std::make_unique<Connection>(
+          path, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options));
+      db->idle_.push_back(db->readers_.back().get());
+    }
+  } catch (const SQLite::Exception& e) {
+    return Status::Internal("cannot open " + path + ": " + e.what());
+  }
+  return db;
+}
+
+Database::Lease::Lease(Database& d) : db(d) {
+  std::unique_lock<std::mutex> lock(db.pool_mu_);
+  db.pool_cv_.wait(lock, [&] { return !db.idle_.empty(); });
+  conn = db.idle_.back();
+  db.idle_.pop_back();
+}
+
+Database::Lease::~Lease() {
+  conn->ResetAll();
+  {
+    std::lock_guard<std::mutex> lock(db.pool_mu_);
+    db.idle_.push_back(conn);
+  }
+  db.pool_cv_.notify_one();
+}
+
+void DeclareStorageConfig(config::Schema& schema, const std::string& module) {
+  const std::string p = module + ".storage.";
+  schema.Int(p + "readers", 4, 1, 64,
+             "Reader connections of " + module + ".db (readers never wait for "
+             "the writer).");
+  schema.Int(p + "busy_timeout_ms", 5000, 0, 600000,
+             "How long a statement on " + module + ".db waits for a lock.");
+  schema.Int(p + "cache_kib", 2048, 64, 1 << 20,
+             "Page cache per connection of " + module + ".db, in KiB.");
+}
+
+bool IsBusy(const SQLite::Exception& e) {
+  int c = e.getErrorCode();
+  return c == SQLITE_BUSY || c == SQLITE_LOCKED;
+}
+
+bool IsUniqueViolation(const SQLite::Exception& e) {
+  return e.getExtendedErrorCode() == SQLITE_CONSTRAINT_UNIQUE ||
+         e.getExtendedErrorCode() == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+}  // namespace mitos::sqlite

@@ -1,0 +1,158 @@
+#include "store.h"
+
+#include "mitos/log.h"
+
+namespace users {
+namespace {
+
+
+User Row(SQLite::Statement& st) {
+  User u;
+  u.id = st.getColumn(0).getInt64();
+  u.name = st.getColumn(1).getString();
+  u.email = st.getColumn(2).getString();
+  u.created_at = st.getColumn(3).getString();
+  u.updated_at = st.getColumn(4).getString();
+  return u;
+}
+
+mitos::Status StorageError(const SQLite::Exception& e, const char* op) {
+  if (mitos::sqlite::IsBusy(e)) {
+    return mitos::Status::Unavailable("The user store is busy; retry.");
+  }
+  mitos::log::Error("users", "storage error",
+                    {{"op", op}, {"error", e.what()}});
+  return mitos::Status::Internal(e.what());
+}
+
+mitos::Status EmailTaken() {
+  return mitos::Status::AlreadyExists(
+      "A user with this email already exists.",
+      {{"email", "is already used by another user"}});
+}
+
+}  // namespace
+
+const std::vector<mitos::sqlite::Migration>& UserStore::Migrations() {
+  static const std::vector<mitos::sqlite::Migration> kMigrations = {
+      {1, "users table with case-insensitive unique email",
+       R"sql(
+        CREATE TABLE users (
+          id         INTEGER PRIMARY KEY AUTOINCREMENT,
+          name       TEXT NOT NULL,
+          email      TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX users_email_nocase ON users (email COLLATE NOCASE);
+      )sql"},
+  };
+  return kMigrations;
+}
+
+UserStore::UserStore(std::unique_ptr<mitos::sqlite::Database> db)
+    : db_(std::move(db)) {}
+
+mitos::StatusOr<User> UserStore::Insert(const NewUser& in,
+                                        const std::string& now) {
+  try {
+    return db_->Write([&](mitos::sqlite::Connection& c) {
+      auto& st = c.Prepare(
+          "INSERT INTO users (name, email, created_at, updated_at) "
+          "VALUES (?, ?, ?, ?)");
+      st.bind(1, in.name);
+      st.bind(2, in.email);
+      st.bind(3, now);
+      st.bind(4, now);
+      st.exec();
+      return User{c.db().getLastInsertRowid(), in.name, in.email, now, now};
+    });
+  } catch (const SQLite::Exception& e) {
+    if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
+    return StorageError(e, "insert");
+  }
+}
+
+mitos::StatusOr<User> UserStore::Find(int64_t id) {
+  try {
+    return db_->Read([&](mitos::sqlite::Connection& c) -> mitos::StatusOr<User> {
+      auto& st = c.Prepare(
+          "SELECT id, name, email, created_at, updated_at FROM users "
+          "WHERE id = ?");
+      st.bind(1, id);
+      if (!st.executeStep()) {
+        return mitos::Status::NotFound("User " + std::to_string(id) +
+                                       " does not exist.");
+      }
+      return Row(st);
+    });
+  } catch (const SQLite::Exception& e) {
+    return StorageError(e, "find");
+  }
+}
+
+mitos::StatusOr<UserPage> UserStore::List(int limit, int64_t after) {
+  try {
+    return db_->Read([&](mitos::sqlite::Connection& c) {
+      auto& st = c.Prepare(
+          "SELECT id, name, email, created_at, updated_at FROM users "
+          "WHERE id > ? ORDER BY id LIMIT ?");
+      st.bind(1, after);
+      st.bind(2, limit + 1);
+      UserPage page;
+      while (st.executeStep()) page.items.push_back(Row(st));
+      if (static_cast<int>(page.items.size()) > limit) {
+        page.items.pop_back();
+        page.next_after = page.items.back().id;
+      }
+      return page;
+    });
+  } catch (const SQLite::Exception& e) {
+    return StorageError(e, "list");
+  }
+}
+
+mitos::StatusOr<User> UserStore::Update(int64_t id, const UserPatch& p,
+                                        const std::string& now) {
+  try {
+    return db_->Write([&](mitos::sqlite::Connection& c) -> mitos::StatusOr<User> {
+      auto& st = c.Prepare(
+          "UPDATE users SET name = coalesce(?, name), "
+          "email = coalesce(?, email), updated_at = ? WHERE id = ? "
+          "RETURNING id, name, email, created_at, updated_at");
+      if (p.name) st.bind(1, *p.name);
+      if (p.email) st.bind(2, *p.email);
+      st.bind(3, now);
+      st.bind(4, id);
+      if (!st.executeStep()) {
+        return mitos::Status::NotFound("User " + std::to_string(id) +
+                                       " does not exist.");
+      }
+      User u = Row(st);
+      while (st.executeStep()) {
+      }
+      return u;
+    });
+  } catch (const SQLite::Exception& e) {
+    if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
+    return StorageError(e, "update");
+  }
+}
+
+mitos::Status UserStore::Remove(int64_t id) {
+  try {
+    return db_->Write([&](mitos::sqlite::Connection& c) {
+      auto& st = c.Prepare("DELETE FROM users WHERE id = ?");
+      st.bind(1, id);
+      if (st.exec() == 0) {
+        return mitos::Status::NotFound("User " + std::to_string(id) +
+                                       " does not exist.");
+      }
+      return mitos::Status::Ok();
+    });
+  } catch (const SQLite::Exception& e) {
+    return StorageError(e, "delete");
+  }
+}
+
+}  // namespace users

@@ -1,0 +1,35 @@
+// Persistence of users in the module's own SQLite file.
+#ifndef USERS_SRC_STORE_H_
+#define USERS_SRC_STORE_H_
+
+#include <memory>
+#include <vector>
+
+#include "mitos/sqlite.h"
+#include "users/api.h"
+
+namespace users {
+
+class UserStore {
+ public:
+  // The module's schema history; append, never edit.
+  static const std::vector<mitos::sqlite::Migration>& Migrations();
+
+  explicit UserStore(std::unique_ptr<mitos::sqlite::Database> db);
+
+  // REQUIRES: fields already validated. Returns AlreadyExists on a taken
+  // email, Unavailable when the file stays locked, Internal otherwise.
+  mitos::StatusOr<User> Insert(const NewUser& u, const std::string& now);
+  mitos::StatusOr<User> Find(int64_t id);
+  mitos::StatusOr<UserPage> List(int limit, int64_t after);
+  mitos::StatusOr<User> Update(int64_t id, const UserPatch& p,
+                               const std::string& now);
+  mitos::Status Remove(int64_t id);
+
+ private:
+  std::unique_ptr<mitos::sqlite::Database> db_;
+};
+
+}  // namespace users
+
+#endif  // USERS_SRC_STORE_H_
