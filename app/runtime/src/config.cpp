@@ -318,6 +318,13 @@ Resolver& Resolver::Text(const std::string& yaml, const std::string& name) {
           }
           Set(path, std::move(list), origin);
         } else if (val.IsScalar()) {
+          // A quoted scalar is a string: "8080" is not an integer.
+          if (val.Tag() == "!" &&
+              (key->type == Type::kInt || key->type == Type::kBool)) {
+            throw ConfigError(path, where,
+                              "must be " + std::string(TypeName(*key)) +
+                                  ", got the string " + Quote(val.Scalar()));
+          }
           Set(path, Parse(*key, val.Scalar(), where), origin);
         } else {
           throw ConfigError(path, where,

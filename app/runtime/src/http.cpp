@@ -49,8 +49,8 @@ bool MatchSegments(const std::vector<std::string>& pattern,
     }
     pos = end;
   }
-  // Allow one trailing slash only for the root pattern.
-  return pos == path.size();
+  // The root pattern "/" has no segments and matches only "/".
+  return pos == path.size() || (pattern.empty() && path == "/");
 }
 
 const char* ReasonTitle(int status) {

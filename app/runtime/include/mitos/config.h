@@ -103,7 +103,9 @@ class Config {
   const Schema* schema_ = nullptr;
 };
 
-// Builds a Config from the layers. Throws ConfigError.
+// Builds a Config from the layers. Throws ConfigError. A later call
+// overrides an earlier one for the same key, so apply the layers lowest
+// first: File, then Env, then Flag.
 class Resolver {
  public:
   explicit Resolver(const Schema& schema) : schema_(schema) {}

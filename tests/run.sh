@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: unit tests, HTTP
+# tests against real instances, and tests of the binary itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash .ci/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMITOS_BUILD_TESTS=ON
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure -j2 --timeout 300

@@ -1,0 +1,88 @@
+// Helpers for tests that run a real instance: a temporary data directory, a
+// Runtime on 127.0.0.1 and a free port, and a raw HTTP connection for the
+// cases a well-behaved client library cannot send.
+#ifndef MITOS_TESTING_INSTANCE_H_
+#define MITOS_TESTING_INSTANCE_H_
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mitos/config.h"
+#include "mitos/module.h"
+#include "mitos/runtime.h"
+
+namespace mitos::testing {
+
+// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A running instance of the given modules. Keys in `overrides` are applied
+// as flags; by default the instance listens on 127.0.0.1 and a free port,
+// keeps its data in `data_dir` (a TempDir of its own when empty), and drains
+// with no delay.
+class TestInstance {
+ public:
+  TestInstance(std::vector<ModuleSpec> catalog,
+               std::map<std::string, std::string> overrides = {},
+               std::string data_dir = "");
+  ~TestInstance();
+
+  int port() const { return runtime_->port(); }
+  // A client with keep-alive and short timeouts, bound to this instance.
+  std::unique_ptr<httplib::Client> Client() const;
+  void Shutdown();
+
+ private:
+  std::unique_ptr<TempDir> owned_dir_;
+  std::vector<ModuleSpec> catalog_;
+  config::Schema schema_;
+  config::Config config_;
+  std::unique_ptr<Runtime> runtime_;
+  bool stopped_ = false;
+};
+
+// One TCP connection to 127.0.0.1:port for hand-written requests.
+class RawConnection {
+ public:
+  explicit RawConnection(int port);
+  ~RawConnection();
+  bool ok() const { return fd_ >= 0; }
+  // Sends all bytes; returns false on error.
+  bool Send(const std::string& bytes);
+  // Reads one HTTP/1.1 response (headers and a Content-Length body; no
+  // body when `head`, the response to a HEAD request). Returns "" if the
+  // connection closed first or nothing came within `timeout_ms`.
+  std::string ReadResponse(int timeout_ms = 5000, bool head = false);
+  // Returns true iff the peer closed the connection within `timeout_ms`.
+  bool ClosedByPeer(int timeout_ms = 5000);
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// Returns the status code of a raw response, or 0.
+int StatusOf(const std::string& raw_response);
+// Returns the value of header `name` in a raw response, or "".
+std::string HeaderOf(const std::string& raw_response, const std::string& name);
+// Returns the body of a raw response.
+std::string BodyOf(const std::string& raw_response);
+
+}  // namespace mitos::testing
+
+#endif  // MITOS_TESTING_INSTANCE_H_
