@@ -116,6 +116,37 @@ std::string_view Response::Header(std::string_view name) const {
   return {};
 }
 
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void Response::JsonText(int code, std::string text) {
+  status = code;
+  content_type = "application/json";
+  body = std::move(text);
+}
+
 void Response::Json(int code, const nlohmann::json& j) {
   status = code;
   content_type = "application/json";
@@ -234,18 +265,20 @@ void Router::Add(std::string module, std::string method, std::string pattern,
 Router::Match Router::Resolve(std::string_view method,
                               std::string_view path) const {
   Match m;
-  std::vector<std::string> params;
   std::string_view want = method == "HEAD" ? "GET" : method;
   for (const auto& r : routes_) {
-    if (!MatchSegments(r.segments, path, &params)) continue;
-    if (r.method == want && m.route == nullptr) {
+    if (r.method == want && MatchSegments(r.segments, path, &m.params)) {
       m.route = &r;
-      m.params = std::move(params);
-      params = {};
+      return m;
     }
+  }
+  // No route for this method: list the methods the path does have.
+  for (const auto& r : routes_) {
+    if (!MatchSegments(r.segments, path, &m.params)) continue;
     m.allowed.push_back(r.method);
     if (r.method == "GET") m.allowed.emplace_back("HEAD");
   }
+  m.params.clear();
   return m;
 }
 

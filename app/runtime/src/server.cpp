@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "mitos/log.h"
@@ -106,12 +106,16 @@ class GrowingPool : public httplib::TaskQueue {
   std::atomic<bool> at_max_{false};
 };
 
-// A socket stream with buffered reads and writes, poll()-based timeouts that
-// also wake on shutdown, and a byte budget per request.
+// A socket stream tuned for the common case: a keep-alive request that
+// arrives in one segment costs one recv() and its response one send().
+// Within a request, reads are bounded by the read timeout and by a deadline
+// for the whole request; the head and the body have byte budgets.
 class ConnectionStream : public httplib::Stream {
  public:
-  ConnectionStream(int sock, int wake_fd, const ServerOptions& o)
-      : sock_(sock), wake_fd_(wake_fd), o_(o) {}
+  ConnectionStream(int sock, const ServerOptions& o) : sock_(sock), o_(o) {
+    Address(::getpeername, remote_ip_, remote_port_);
+    Address(::getsockname, local_ip_, local_port_);
+  }
 
   // Starts the budget of a new request.
   void BeginRequest() {
@@ -123,22 +127,23 @@ class ConnectionStream : public httplib::Stream {
                                            o_.request_timeout_ms);
   }
 
-  // Waits until a request starts to arrive. Returns false on timeout, peer
-  // close, or server shutdown.
-  // Bytes that already arrived are served even while shutting down.
-  bool WaitForRequest(int timeout_ms) {
+  // Waits for the first bytes of the next request: a blocking recv()
+  // bounded by the socket's receive timeout (the keep-alive timeout).
+  // Returns false on timeout, on close, or when the read side was shut
+  // down to end an idle connection.
+  bool WaitForRequest(bool block) {
     if (rpos_ < rlen_) return true;
-    return Poll(POLLIN, timeout_ms, /*wake=*/true) > 0;
+    return Fill(block ? 0 : MSG_DONTWAIT) > 0;
   }
 
   bool Flush() {
     size_t off = 0;
     while (off < wbuf_.size()) {
-      if (Poll(POLLOUT, o_.write_timeout_ms) <= 0) return false;
+      // Blocking send, bounded by SO_SNDTIMEO (the write timeout).
       ssize_t n = ::send(sock_, wbuf_.data() + off, wbuf_.size() - off,
                          MSG_NOSIGNAL);
       if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
+        if (errno == EINTR) continue;
         return false;
       }
       off += static_cast<size_t>(n);
@@ -147,28 +152,27 @@ class ConnectionStream : public httplib::Stream {
     return true;
   }
 
-  bool is_readable() const override {
-    return rpos_ < rlen_ || Poll(POLLIN, o_.read_timeout_ms) > 0;
-  }
+  bool is_readable() const override { return true; }
   bool is_writable() const override { return true; }
 
   ssize_t read(char* ptr, size_t size) override {
     if (rpos_ >= rlen_) {
-      int remaining = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              request_deadline_ - Clock::now())
-              .count());
-      if (remaining <= 0) return -1;
-      if (Poll(POLLIN, std::min(remaining, o_.read_timeout_ms)) <= 0) {
-        return -1;
+      ssize_t n = Fill(MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        int remaining = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                request_deadline_ - Clock::now())
+                .count());
+        if (remaining <= 0) return -1;
+        pollfd p{sock_, POLLIN, 0};
+        int r;
+        do {
+          r = ::poll(&p, 1, std::min(remaining, o_.read_timeout_ms));
+        } while (r < 0 && errno == EINTR);
+        if (r <= 0) return -1;
+        n = Fill(MSG_DONTWAIT);
       }
-      ssize_t n;
-      do {
-        n = ::recv(sock_, rbuf_, sizeof(rbuf_), 0);
-      } while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;
-      rpos_ = 0;
-      rlen_ = static_cast<size_t>(n);
+      if (n <= 0) return n < 0 ? -1 : 0;
     }
     size_t n = std::min(size, rlen_ - rpos_);
     if (!Account(rbuf_ + rpos_, n)) return -1;
@@ -184,27 +188,25 @@ class ConnectionStream : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    Address(::getpeername, ip, port);
+    ip = remote_ip_;
+    port = remote_port_;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    Address(::getsockname, ip, port);
+    ip = local_ip_;
+    port = local_port_;
   }
   socket_t socket() const override { return sock_; }
 
  private:
-  // Returns >0 when `events` is ready, 0 on timeout, <0 on error. With
-  // `wake`, also returns <0 once the server shuts down; waits within a
-  // request are bounded by their timeouts instead.
-  int Poll(short events, int timeout_ms, bool wake = false) const {
-    pollfd fds[2] = {{sock_, events, 0}, {wake_fd_, POLLIN, 0}};
-    for (;;) {
-      int r = ::poll(fds, wake ? 2 : 1, timeout_ms);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return r;
-      if (fds[0].revents & (POLLERR | POLLNVAL)) return -1;
-      if (fds[0].revents & (events | POLLHUP)) return 1;
-      return -1;  // woken for shutdown
-    }
+  // One recv() into the (empty) read buffer.
+  ssize_t Fill(int flags) {
+    ssize_t n;
+    do {
+      n = ::recv(sock_, rbuf_, sizeof(rbuf_), flags);
+    } while (n < 0 && errno == EINTR);
+    rpos_ = 0;
+    rlen_ = n > 0 ? static_cast<size_t>(n) : 0;
+    return n;
   }
 
   // Keeps the head and the body of one request within their limits.
@@ -248,8 +250,9 @@ class ConnectionStream : public httplib::Stream {
   }
 
   int sock_;
-  int wake_fd_;
   const ServerOptions& o_;
+  std::string remote_ip_, local_ip_;
+  int remote_port_ = 0, local_port_ = 0;
   char rbuf_[4096];
   size_t rpos_ = 0;
   size_t rlen_ = 0;
@@ -284,7 +287,6 @@ void Problem(httplib::Response& res, int status, const std::string& detail) {
 class HttpServer::Impl : public httplib::Server {
  public:
   Impl(ServerOptions o, HttpServer::Dispatch d) : o_(std::move(o)), dispatch_(std::move(d)) {
-    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     new_task_queue = [this] {
       pool_ = new GrowingPool(static_cast<size_t>(o_.threads_min),
                               static_cast<size_t>(o_.threads_max));
@@ -336,9 +338,6 @@ class HttpServer::Impl : public httplib::Server {
     }));
   }
 
-  ~Impl() override {
-    if (wake_fd_ >= 0) ::close(wake_fd_);
-  }
 
   Status BindAndListen(int* port) {
     int p = bind_to_any_port_or(o_.host, o_.port);
@@ -355,11 +354,17 @@ class HttpServer::Impl : public httplib::Server {
     return Status::Ok();
   }
 
-  void Wake() {
-    uint64_t one = 1;
-    ssize_t n = ::write(wake_fd_, &one, sizeof(one));
-    (void)n;
+  // Ends every connection that waits for its next request; busy ones
+  // close after their response (they see `stopping`).
+  void CloseIdleConnections() {
+    stopping.store(true);
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (Connection* c : conns_) {
+      if (c->idle.load()) ::shutdown(c->fd, SHUT_RD);
+    }
   }
+
+  std::atomic<bool> stopping{false};
 
   std::atomic<bool> draining{false};
   std::atomic<int> open_connections{0};
@@ -395,15 +400,35 @@ class HttpServer::Impl : public httplib::Server {
     return true;
   }
 
+  struct Connection {
+    int fd;
+    std::atomic<bool> idle{false};
+  };
+
   void ServeConnection(int sock) {
-    ConnectionStream strm(sock, wake_fd_, o_);
+    // The wait for the next request is a blocking recv() bounded by this.
+    timeval tv{o_.keep_alive_timeout_ms / 1000,
+               (o_.keep_alive_timeout_ms % 1000) * 1000};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    Connection conn{sock};
+    {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      conns_.insert(&conn);
+    }
+    ConnectionStream strm(sock, o_);
     ConnectionState state;
     tl_conn = &state;
     for (int served = 0;; ++served) {
-      int wait_ms = served == 0 ? o_.read_timeout_ms : o_.keep_alive_timeout_ms;
-      if (!strm.WaitForRequest(wait_ms)) break;
+      // Marked idle before `stopping` is read, and Stop sets `stopping`
+      // before it scans for idle connections: one of the two always sees
+      // the other, so no connection sleeps through a stop.
+      conn.idle.store(true);
+      bool got = strm.WaitForRequest(/*block=*/!stopping.load());
+      conn.idle.store(false);
+      if (!got) break;
       bool last = served + 1 >= o_.keep_alive_max_requests ||
                   draining.load(std::memory_order_relaxed) ||
+                  stopping.load(std::memory_order_relaxed) ||
                   (pool_ != nullptr && pool_->Backlogged());
       bool closed_by_client = false;
       state.close_after_response = false;
@@ -415,6 +440,8 @@ class HttpServer::Impl : public httplib::Server {
       }
     }
     tl_conn = nullptr;
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    conns_.erase(&conn);
   }
 
   HandlerResponse PreRoute(const httplib::Request& req,
@@ -534,8 +561,9 @@ class HttpServer::Impl : public httplib::Server {
 
   ServerOptions o_;
   HttpServer::Dispatch dispatch_;
-  int wake_fd_ = -1;
   int bind_errno_ = 0;
+  std::mutex conns_mu_;
+  std::unordered_set<Connection*> conns_;
   GrowingPool* pool_ = nullptr;  // owned by the library's listen loop
 };
 
@@ -559,8 +587,8 @@ void HttpServer::Stop() {
   for (int i = 0; i < 1000 && !impl_->is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  impl_->stop();   // closes the listening socket; accept() returns
-  impl_->Wake();   // idle keep-alive connections close at once
+  impl_->stop();                  // closes the listening socket
+  impl_->CloseIdleConnections();  // idle keep-alive connections end now
   thread_.join();  // the pool finishes in-flight requests and joins
 }
 

@@ -104,7 +104,7 @@ void DeclareStorageConfig(config::Schema& schema, const std::string& module) {
              "the writer).");
   schema.Int(p + "busy_timeout_ms", 5000, 0, 600000,
              "How long a statement on " + module + ".db waits for a lock.");
-  schema.Int(p + "cache_kib", 2048, 64, 1 << 20,
+  schema.Int(p + "cache_kib", 512, 64, 1 << 20,
              "Page cache per connection of " + module + ".db, in KiB.");
 }
 

@@ -40,7 +40,10 @@ void Reply(Response& res, int status, const mitos::StatusOr<User>& r) {
     mitos::http::WriteStatus(res, r.status());
     return;
   }
-  res.Json(status, ToJson(*r));
+  std::string body;
+  body.reserve(192);
+  AppendJson(*r, body);
+  res.JsonText(status, std::move(body));
 }
 
 // Parses an optional integer query parameter; records a field error.

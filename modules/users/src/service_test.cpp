@@ -171,3 +171,17 @@ TEST_F(UsersServiceTest, RemoveDeletesAndIdsAreNotReused) {
 
 }  // namespace
 }  // namespace users
+
+namespace users {
+namespace {
+
+TEST(WireForm, FastWriterAgreesWithJsonTree) {
+  User u{42, "Zoë \"Q\" \\ O'Neil\t\x01", "z@x.io", "2026-01-01T00:00:00.000Z",
+         "2026-01-02T00:00:00.000Z"};
+  std::string fast;
+  AppendJson(u, fast);
+  EXPECT_EQ(nlohmann::json::parse(fast), ToJson(u));
+}
+
+}  // namespace
+}  // namespace users

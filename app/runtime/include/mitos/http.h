@@ -61,7 +61,13 @@ struct Response {
   std::string_view Header(std::string_view name) const;
   // Sets status, an application/json content type and the serialized body.
   void Json(int status, const nlohmann::json& body);
+  // As Json, for a body already serialized. REQUIRES: `text` is JSON.
+  void JsonText(int status, std::string text);
 };
+
+// Appends `s` to `out` as a JSON string literal (quotes included).
+// REQUIRES: s is valid UTF-8.
+void AppendJsonString(std::string& out, std::string_view s);
 
 using Handler = std::function<void(const Request&, Response&)>;
 

@@ -30,7 +30,7 @@ struct Migration {
 struct Options {
   int busy_timeout_ms = 5000;  // how long a statement waits for a lock
   int readers = 4;             // reader connections in the pool
-  int cache_kib = 2048;        // page cache per connection
+  int cache_kib = 512;         // page cache per connection
 };
 
 // A connection with a cache of prepared statements.

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "mitos/http.h"
 #include "mitos/status.h"
 
 namespace users {
@@ -78,6 +79,22 @@ inline nlohmann::json ToJson(const User& u) {
           {"email", u.email},
           {"created_at", u.created_at},
           {"updated_at", u.updated_at}};
+}
+
+// The same wire form, appended to `out` without building a JSON tree (the
+// hot path of GET /users/{id}).
+inline void AppendJson(const User& u, std::string& out) {
+  out += "{\"id\":";
+  out += std::to_string(u.id);
+  out += ",\"name\":";
+  mitos::http::AppendJsonString(out, u.name);
+  out += ",\"email\":";
+  mitos::http::AppendJsonString(out, u.email);
+  out += ",\"created_at\":";
+  mitos::http::AppendJsonString(out, u.created_at);
+  out += ",\"updated_at\":";
+  mitos::http::AppendJsonString(out, u.updated_at);
+  out += '}';
 }
 
 }  // namespace users
