@@ -4,6 +4,8 @@
 
 #include <SQLiteCpp/Transaction.h>
 
+#include <algorithm>
+
 namespace mitos::sqlite {
 
 Connection::Connection(const std::string& path, int flags,
@@ -79,6 +81,64 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
     return Status::Internal("cannot open " + path + ": " + e.what());
   }
   return db;
+}
+
+void Database::Submit(Op* op) {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  queue_.push_back(op);
+  op->cv.wait(lock, [&] { return op->done || queue_.front() == op; });
+  if (op->done) return;  // a leader committed it
+
+  // This caller leads: it commits every op queued so far (up to a bound).
+  constexpr size_t kMaxBatch = 64;
+  std::vector<Op*> batch(queue_.begin(),
+                         queue_.begin() + std::min(queue_.size(), kMaxBatch));
+  lock.unlock();
+  CommitBatch(batch);
+  lock.lock();
+  for (Op* o : batch) {
+    queue_.pop_front();
+    o->done = true;
+    if (o != op) o->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+}
+
+void Database::CommitBatch(const std::vector<Op*>& batch) {
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  SQLite::Database& db = writer_->db();
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (...) {
+    for (Op* o : batch) o->error = std::current_exception();
+    return;
+  }
+  for (Op* o : batch) {
+    try {
+      db.exec("SAVEPOINT op");
+      o->run(*writer_);
+      db.exec("RELEASE op");
+    } catch (...) {
+      o->error = std::current_exception();
+      writer_->ResetAll();
+      try {
+        db.exec("ROLLBACK TO op");
+        db.exec("RELEASE op");
+      } catch (...) {
+      }
+    }
+  }
+  writer_->ResetAll();
+  try {
+    db.exec("COMMIT");
+  } catch (...) {
+    auto e = std::current_exception();
+    for (Op* o : batch) o->error = e;
+    try {
+      db.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
 }
 
 Database::Lease::Lease(Database& d) : db(d) {

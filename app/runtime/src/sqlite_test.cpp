@@ -18,6 +18,10 @@
 
 #include "mitos/config.h"
 #include "mitos/status.h"
+#include "mitos_testing/instance.h"
+
+#include <atomic>
+#include <thread>
 
 namespace mitos::sqlite {
 namespace {
@@ -416,6 +420,81 @@ TEST(DeclareStorageConfigTest, TwoModulesDoNotCollide) {
   EXPECT_NO_THROW(DeclareStorageConfig(schema, "orders"));
   EXPECT_EQ(schema.keys().size(), 6u);
   EXPECT_THROW(DeclareStorageConfig(schema, "users"), std::logic_error);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
+
+namespace mitos::sqlite {
+namespace {
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Database::Open(
+        (dir_.path() / "g.db").string(), Options{},
+        {{1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"}});
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+  int64_t Count() {
+    return db_->Read([](Connection& c) {
+      return c.db().execAndGet("SELECT count(*) FROM t").getInt64();
+    });
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(GroupCommitTest, ConcurrentWritersAllCommitAndFailuresStayIsolated) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 50;
+  std::atomic<int> ok{0}, dup{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every thread also tries one key that thread 0 owns: exactly one
+        // insert of it may succeed, the others fail alone.
+        std::string key = (i == 0) ? "shared" : std::to_string(t) + "-" + std::to_string(i);
+        try {
+          db_->WriteTx([&](Connection& c) {
+            auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+            st.bind(1, key);
+            st.bind(2, i);
+            return st.exec();
+          });
+          ++ok;
+        } catch (const SQLite::Exception& e) {
+          EXPECT_TRUE(IsUniqueViolation(e)) << e.what();
+          ++dup;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(dup.load(), kThreads - 1);
+  EXPECT_EQ(ok.load(), kThreads * kPerThread - (kThreads - 1));
+  EXPECT_EQ(Count(), ok.load());
+}
+
+TEST_F(GroupCommitTest, ExceptionUndoesOnlyTheFailingOperation) {
+  EXPECT_THROW(db_->WriteTx([](Connection& c) -> int {
+                 c.db().exec("INSERT INTO t VALUES ('a', 1)");
+                 throw std::runtime_error("abort after a write");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(Count(), 0);
+  db_->WriteTx([](Connection& c) { return c.db().exec("INSERT INTO t VALUES ('b', 2)"); });
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_F(GroupCommitTest, CommittedWritesAreVisibleToReadersAndDurable) {
+  db_->WriteTx([](Connection& c) { return c.db().exec("INSERT INTO t VALUES ('x', 7)"); });
+  EXPECT_EQ(Count(), 1);
+  db_.reset();
+  SQLite::Database raw((dir_.path() / "g.db").string());
+  EXPECT_EQ(raw.execAndGet("SELECT v FROM t WHERE k = 'x'").getInt(), 7);
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ UserStore::UserStore(std::unique_ptr<mitos::sqlite::Database> db)
 mitos::StatusOr<User> UserStore::Insert(const NewUser& in,
                                         const std::string& now) {
   try {
-    return db_->Write([&](mitos::sqlite::Connection& c) {
+    return db_->WriteTx([&](mitos::sqlite::Connection& c) {
       auto& st = c.Prepare(
           "INSERT INTO users (name, email, created_at, updated_at) "
           "VALUES (?, ?, ?, ?)");
@@ -115,7 +115,7 @@ mitos::StatusOr<UserPage> UserStore::List(int limit, int64_t after) {
 mitos::StatusOr<User> UserStore::Update(int64_t id, const UserPatch& p,
                                         const std::string& now) {
   try {
-    return db_->Write([&](mitos::sqlite::Connection& c) -> mitos::StatusOr<User> {
+    return db_->WriteTx([&](mitos::sqlite::Connection& c) -> mitos::StatusOr<User> {
       auto& st = c.Prepare(
           "UPDATE users SET name = coalesce(?, name), "
           "email = coalesce(?, email), updated_at = ? WHERE id = ? "
@@ -141,7 +141,7 @@ mitos::StatusOr<User> UserStore::Update(int64_t id, const UserPatch& p,
 
 mitos::Status UserStore::Remove(int64_t id) {
   try {
-    return db_->Write([&](mitos::sqlite::Connection& c) {
+    return db_->WriteTx([&](mitos::sqlite::Connection& c) {
       auto& st = c.Prepare("DELETE FROM users WHERE id = ?");
       st.bind(1, id);
       if (st.exec() == 0) {

@@ -8,7 +8,11 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -73,6 +77,24 @@ class Database {
     return fn(*writer_);
   }
 
+  // Runs fn(Connection&) on the writer connection inside a transaction
+  // that it may share with concurrent callers (group commit): the first
+  // caller in line commits a batch of up to 64 operations at once. Each fn
+  // runs in its own SAVEPOINT, so an exception undoes only its own changes
+  // and is rethrown to its caller alone. Returns after the shared
+  // transaction committed; if the commit fails, every caller of the batch
+  // gets that error. fn must not begin or end transactions itself.
+  template <typename F>
+  auto WriteTx(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    using R = decltype(fn(std::declval<Connection&>()));
+    std::optional<R> result;
+    Op op;
+    op.run = [&](Connection& c) { result.emplace(fn(c)); };
+    Submit(&op);
+    if (op.error) std::rethrow_exception(op.error);
+    return std::move(*result);
+  }
+
   // Runs fn(Connection&) on a reader connection from the pool. Readers see
   // the last committed state and never wait for the writer.
   template <typename F>
@@ -88,6 +110,15 @@ class Database {
  private:
   Database() = default;
 
+  struct Op {
+    std::function<void(Connection&)> run;
+    std::exception_ptr error;
+    bool done = false;
+    std::condition_variable cv;
+  };
+  void Submit(Op* op);
+  void CommitBatch(const std::vector<Op*>& batch);
+
   struct Lease {
     explicit Lease(Database& db);
     ~Lease();
@@ -99,6 +130,9 @@ class Database {
   int schema_version_ = 0;
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
+
+  std::mutex queue_mu_;
+  std::deque<Op*> queue_;  // front: the op whose caller commits next
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
