@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: expect.sh EXPECTED_STATUS REGEX -- COMMAND [ARGS...]
 # Runs COMMAND and passes iff it exits with EXPECTED_STATUS and its output
-# (stdout and stderr together) matches the extended REGEX.
+# (stdout and stderr together, lines joined by spaces) matches the extended
+# REGEX.
 set -u
 want_rc=$1
 regex=$2
@@ -13,7 +14,7 @@ if [[ $rc -ne $want_rc ]]; then
   echo "--- output:"; echo "$out"
   exit 1
 fi
-if ! grep -Eq -- "$regex" <<<"$out"; then
+if ! tr "\n" " " <<<"$out" | grep -Eq -- "$regex"; then
   echo "FAIL: output does not match: $regex"
   echo "--- output:"; echo "$out"
   exit 1

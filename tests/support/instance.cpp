@@ -53,7 +53,10 @@ TestInstance::TestInstance(std::vector<ModuleSpec> catalog,
   config_ = r.Build();
   auto selected = SelectModules(catalog_, config_.List("modules"));
   if (!selected.ok()) throw std::runtime_error(selected.status().ToString());
-  runtime_ = std::make_unique<Runtime>(config_, *selected);
+  auto remotes = RemoteUrls(catalog_, config_, {});
+  Status deps = CheckDependencies(*selected, remotes);
+  if (!deps.ok()) throw std::runtime_error(deps.ToString());
+  runtime_ = std::make_unique<Runtime>(config_, catalog_, *selected, remotes);
   Status s = runtime_->Start();
   if (!s.ok()) throw std::runtime_error(s.ToString());
 }

@@ -83,7 +83,8 @@ int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
 
   auto selected = SelectModules(catalog, cfg.List("modules"));
   if (!selected.ok()) return Fail(kExitUsage, selected.status().message());
-  Status deps = CheckDependencies(*selected);
+  auto remotes = RemoteUrls(catalog, cfg, config::ProcessEnv());
+  Status deps = CheckDependencies(*selected, remotes);
   if (!deps.ok()) return Fail(kExitUsage, deps.message());
 
   // Signals are handled by one thread; every other thread blocks them.
@@ -97,7 +98,7 @@ int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
   // Worker threads would otherwise each get a malloc arena.
   mallopt(M_ARENA_MAX, 2);
 
-  Runtime runtime(cfg, *selected);
+  Runtime runtime(cfg, catalog, *selected, std::move(remotes));
   Status s = runtime.Start();
   if (!s.ok()) {
     log::Error("runtime", "start-up failed", {{"error", s.message()}});

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -12,6 +13,9 @@
 #include <typeindex>
 
 #include "mitos/log.h"
+#include "http_channel.h"
+#include "mitos/context.h"
+#include "request_id.h"
 #include "server.h"
 #include "version.h"
 
@@ -26,32 +30,29 @@ std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
   return out;
 }
 
-// Accepts an incoming X-Request-Id only if it is short and plain, so that it
-// can be logged and passed on safely.
-bool IsValidRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-              (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.' ||
-              c == ':';
-    if (!ok) return false;
+// W3C trace context: "00-<32 hex>-<16 hex>-<2 hex>", ids not all zero.
+bool IsValidTraceparent(std::string_view tp) {
+  if (tp.size() != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') {
+    return false;
   }
-  return true;
+  auto hex = [](std::string_view s) {
+    return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  };
+  std::string_view version = tp.substr(0, 2), trace = tp.substr(3, 32),
+                   span = tp.substr(36, 16), flags = tp.substr(53, 2);
+  return hex(version) && version != "ff" && hex(trace) && hex(span) &&
+         hex(flags) && trace.find_first_not_of('0') != std::string_view::npos &&
+         span.find_first_not_of('0') != std::string_view::npos;
 }
 
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   std::hash<std::thread::id>{}(
-                                       std::this_thread::get_id()));
-  static const char* kHex = "0123456789abcdef";
-  std::string out(32, '0');
-  uint64_t a = rng(), b = rng();
-  for (int i = 0; i < 16; ++i) {
-    out[i] = kHex[(a >> (i * 4)) & 0xF];
-    out[16 + i] = kHex[(b >> (i * 4)) & 0xF];
+std::optional<std::chrono::milliseconds> ParseDeadline(std::string_view v) {
+  if (v.empty() || v.size() > 9 ||
+      v.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
   }
-  return out;
+  return std::chrono::milliseconds(std::stoll(std::string(v)));
 }
+
 
 }  // namespace
 
@@ -92,6 +93,31 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
   s->Int("shutdown.timeout_ms", 15000, 1, 600000,
          "Longest graceful shutdown, drain delay included; beyond it the "
          "process exits with status 1.");
+  s->Int("server.request_deadline_ms", 10000, 1, 600000,
+         "Deadline of a request that brings none (X-Mitos-Deadline-Ms); a "
+         "smaller incoming deadline wins.");
+  s->Int("remote.timeout_ms", 1000, 1, 600000,
+         "Longest wait for one attempt of a remote call.");
+  s->Int("remote.max_attempts", 3, 1, 10,
+         "Attempts of an idempotent remote call, the first included.");
+  s->Int("remote.backoff_base_ms", 25, 1, 60000,
+         "Backoff ceiling before the first retry; it doubles per retry.");
+  s->Int("remote.backoff_max_ms", 250, 1, 60000, "Largest backoff ceiling.");
+  s->Int("remote.retry_budget_percent", 20, 0, 100,
+         "Retries allowed per 100 remote calls (10 s window).");
+  s->Int("remote.retry_budget_min_per_second", 10, 0, 100000,
+         "Retries always allowed per second.");
+  s->Int("remote.breaker_failures", 5, 1, 1000,
+         "Consecutive failures that open a remote's circuit breaker.");
+  s->Int("remote.breaker_open_ms", 5000, 1, 600000,
+         "How long an open breaker fails calls before one probe.");
+  s->Int("remote.pool_max_idle", 64, 0, 4096,
+         "Idle keep-alive connections kept per remote.");
+  for (const auto& spec : catalog) {
+    s->String("remotes." + spec.name + ".url", "",
+              "URL of the " + spec.name + " module when it runs elsewhere, "
+              "e.g. http://" + spec.name + ":8080.");
+  }
   s->String("log.level", "info", "Least severe level logged.",
             {"debug", "info", "warn", "error"});
   s->String("log.format", "json", "json: one object per line; text: readable.",
@@ -144,16 +170,56 @@ StatusOr<std::vector<const ModuleSpec*>> SelectModules(
   return ordered;
 }
 
-Status CheckDependencies(const std::vector<const ModuleSpec*>& selected) {
+std::map<std::string, std::string> RemoteUrls(
+    const std::vector<ModuleSpec>& catalog, const config::Config& config,
+    const std::map<std::string, std::string>& env) {
+  std::map<std::string, std::string> out;
+  for (const auto& spec : catalog) {
+    const std::string key = "remotes." + spec.name + ".url";
+    std::string url = config.String(key);
+    std::string where = config.OriginOf(key).where;
+    if (url.empty()) {
+      // Kubernetes injects <SERVICE>_SERVICE_HOST/_PORT for every Service.
+      std::string prefix;
+      for (char c : spec.name) {
+        prefix += c == '-' ? '_' : static_cast<char>(std::toupper(
+                                       static_cast<unsigned char>(c)));
+      }
+      auto host = env.find(prefix + "_SERVICE_HOST");
+      auto port = env.find(prefix + "_SERVICE_PORT");
+      if (host != env.end() && port != env.end() && !host->second.empty()) {
+        url = "http://" + host->second + ":" + port->second;
+        where = "environment variables " + prefix + "_SERVICE_HOST/PORT";
+      }
+    }
+    if (url.empty()) continue;
+    std::string h;
+    int p = 0;
+    if (!internal::ParseHttpUrl(url, &h, &p)) {
+      throw config::ConfigError(key, where,
+                                "must be a URL like http://host:8080, got \"" +
+                                    url + "\"");
+    }
+    out[spec.name] = url;
+  }
+  return out;
+}
+
+Status CheckDependencies(const std::vector<const ModuleSpec*>& selected,
+                         const std::map<std::string, std::string>& remotes) {
   std::set<std::string> local;
   for (const auto* s : selected) local.insert(s->name);
   for (const auto* s : selected) {
     for (const auto& need : s->needs) {
-      if (local.count(need)) continue;
+      if (local.count(need) || remotes.count(need)) continue;
+      std::string env = config::EnvVarName("remotes." + need + ".url");
       return Status::InvalidArgument(
           "module \"" + s->name + "\" needs module \"" + need +
-          "\", which this instance does not run; add it: --modules=" +
-          s->name + "," + need);
+          "\", which this instance neither runs nor knows a URL for. Either "
+          "run it here (--modules=" + s->name + "," + need +
+          ") or point to it in the config:\n  remotes:\n    " + need +
+          ":\n      url: http://" + need + ":8080\nor with " + env + "=http://" +
+          need + ":8080");
     }
   }
   return Status::Ok();
@@ -179,6 +245,24 @@ class Runtime::Impl {
       auto path = std::filesystem::path(rt_.config_.String("data_dir")) /
                   (spec_.name + ".db");
       return sqlite::Database::Open(path.string(), o, migrations);
+    }
+
+    bool IsLocal(std::string_view name) const override {
+      return std::any_of(rt_.specs_.begin(), rt_.specs_.end(),
+                         [&](const ModuleSpec* s) { return s->name == name; });
+    }
+
+    std::shared_ptr<remote::Channel> Channel(std::string_view name) override {
+      auto it = rt_.channels_.find(std::string(name));
+      return it == rt_.channels_.end() ? nullptr : it->second;
+    }
+
+    std::vector<RoutePrefix> RoutePrefixes() const override {
+      std::vector<RoutePrefix> out;
+      for (const auto& spec : rt_.catalog_) {
+        for (const auto& p : spec.route_prefixes) out.push_back({p, spec.name});
+      }
+      return out;
     }
 
    protected:
@@ -209,8 +293,15 @@ class Runtime::Impl {
     const ModuleSpec& spec_;
   };
 
-  Impl(const config::Config& config, std::vector<const ModuleSpec*> specs)
-      : config_(config), specs_(std::move(specs)) {
+  Impl(const config::Config& config, const std::vector<ModuleSpec>& catalog,
+       std::vector<const ModuleSpec*> specs,
+       std::map<std::string, std::string> remotes)
+      : config_(config),
+        catalog_(catalog),
+        specs_(std::move(specs)),
+        remote_urls_(std::move(remotes)) {
+    request_deadline_ =
+        std::chrono::milliseconds(config.Int("server.request_deadline_ms"));
     internal::ServerOptions o;
     o.host = config.String("server.host");
     o.port = static_cast<int>(config.Int("server.port"));
@@ -251,6 +342,7 @@ class Runtime::Impl {
               {{"address", config_.String("server.host")},
                {"port", server_->port()}});
 
+    BindRemotes();
     for (const auto* spec : specs_) {
       auto module = spec->create(config_);
       Context ctx(*this, *spec);
@@ -291,6 +383,46 @@ class Runtime::Impl {
   int port() const { return server_->port(); }
 
  private:
+  // Creates a channel for every remote module and offers the remote
+  // binding of its API under its name, so that Get<Api>() cannot tell it
+  // from the local one.
+  void BindRemotes() {
+    for (const auto& spec : catalog_) {
+      auto url = remote_urls_.find(spec.name);
+      if (url == remote_urls_.end()) continue;
+      bool local = std::any_of(specs_.begin(), specs_.end(),
+                               [&](auto* s) { return s->name == spec.name; });
+      if (local) continue;  // a local module always wins over a URL
+      internal::ChannelOptions o;
+      o.url = url->second;
+      o.attempt_timeout = std::chrono::milliseconds(config_.Int("remote.timeout_ms"));
+      o.default_deadline = request_deadline_;
+      o.retry.max_attempts = static_cast<int>(config_.Int("remote.max_attempts"));
+      o.retry.base = std::chrono::milliseconds(config_.Int("remote.backoff_base_ms"));
+      o.retry.cap = std::chrono::milliseconds(config_.Int("remote.backoff_max_ms"));
+      o.retry.budget_percent =
+          static_cast<int>(config_.Int("remote.retry_budget_percent"));
+      o.retry.budget_min_per_second =
+          static_cast<int>(config_.Int("remote.retry_budget_min_per_second"));
+      o.breaker.failure_threshold =
+          static_cast<int>(config_.Int("remote.breaker_failures"));
+      o.breaker.open_for =
+          std::chrono::milliseconds(config_.Int("remote.breaker_open_ms"));
+      o.pool_max_idle = static_cast<size_t>(config_.Int("remote.pool_max_idle"));
+      auto channel = std::make_shared<internal::HttpChannel>(
+          o, internal::SteadyClock::Get());
+      channels_[spec.name] = channel;
+      if (spec.remote_api) {
+        auto binding = spec.remote_api(channel);
+        std::lock_guard<std::mutex> lock(mu_);
+        apis_.insert_or_assign(spec.name,
+                               std::make_pair(binding.type, binding.api));
+      }
+      log::Info(kLog, "remote module", {{"remote_module", spec.name},
+                                        {"url", url->second}});
+    }
+  }
+
   void StopEverything() {
     server_->Stop();
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
@@ -338,9 +470,25 @@ class Runtime::Impl {
 
   void Dispatch(http::Request& req, http::Response& res) {
     std::string_view incoming = req.Header("X-Request-Id");
-    req.request_id = IsValidRequestId(incoming) ? std::string(incoming)
-                                                : NewRequestId();
+    req.request_id = internal::RequestIdFor(incoming);
     res.SetHeader("X-Request-Id", req.request_id);
+
+    // The request's identity and deadline, for remote calls made while
+    // serving it. A deadline given by the caller is honoured if shorter.
+    RequestContext ctx;
+    ctx.request_id = req.request_id;
+    std::string_view tp = req.Header("traceparent");
+    if (IsValidTraceparent(tp)) {
+      ctx.traceparent = std::string(tp);
+      std::string_view ts = req.Header("tracestate");
+      if (ts.size() <= 512) ctx.tracestate = std::string(ts);
+    }
+    auto budget = request_deadline_;
+    if (auto d = ParseDeadline(req.Header(kDeadlineHeader))) {
+      budget = std::min(budget, *d);
+    }
+    ctx.deadline = RequestContext::Clock::now() + budget;
+    ContextScope scope(&ctx);
 
     if (req.path == "/livez" || req.path == "/readyz" || req.path == "/health") {
       if (req.method != "GET" && req.method != "HEAD") {
@@ -378,6 +526,11 @@ class Runtime::Impl {
                          "No resource at " + req.path + ".");
       return;
     }
+    if (ctx.Expired()) {
+      http::WriteStatus(res, Status::DeadlineExceeded(
+                                 "The caller's deadline passed on arrival."));
+      return;
+    }
     req.route = m.route->pattern;
     req.path_params = std::move(m.params);
     m.route->handler(req, res);
@@ -405,8 +558,14 @@ class Runtime::Impl {
     auto up = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::steady_clock::now() - started_at_)
                   .count();
+    nlohmann::json remotes = nlohmann::json::object();
+    for (const auto& [name, ch] : channels_) {
+      remotes[name] = {{"url", ch->url()},
+                       {"breaker", remote::BreakerStateName(ch->breaker_state())}};
+    }
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
+              {"remotes", remotes},
               {"state", StateName(st)},
               {"version", kVersion},
               {"uptime_seconds", up},
@@ -415,7 +574,11 @@ class Runtime::Impl {
   }
 
   const config::Config& config_;
+  const std::vector<ModuleSpec>& catalog_;
   std::vector<const ModuleSpec*> specs_;
+  std::map<std::string, std::string> remote_urls_;
+  std::map<std::string, std::shared_ptr<internal::HttpChannel>> channels_;
+  std::chrono::milliseconds request_deadline_{10000};
   std::unique_ptr<internal::HttpServer> server_;
   http::Router router_;
   std::vector<std::pair<const ModuleSpec*, std::unique_ptr<Module>>> modules_;
@@ -426,8 +589,11 @@ class Runtime::Impl {
 };
 
 Runtime::Runtime(const config::Config& config,
-                 std::vector<const ModuleSpec*> modules)
-    : impl_(std::make_unique<Impl>(config, std::move(modules))) {}
+                 const std::vector<ModuleSpec>& catalog,
+                 std::vector<const ModuleSpec*> selected,
+                 std::map<std::string, std::string> remotes)
+    : impl_(std::make_unique<Impl>(config, catalog, std::move(selected),
+                                   std::move(remotes))) {}
 
 Runtime::~Runtime() = default;
 

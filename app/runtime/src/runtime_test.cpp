@@ -24,6 +24,17 @@ class FixedClock : public ClockApi {
   int64_t Now() override { return 42; }
 };
 
+// The remote binding of ClockApi; it answers 7 without calling anything,
+// so a test can tell which binding a module was given.
+class RemoteClock : public ClockApi {
+ public:
+  explicit RemoteClock(std::shared_ptr<remote::Channel> ch) : ch_(std::move(ch)) {}
+  int64_t Now() override { return 7; }
+
+ private:
+  std::shared_ptr<remote::Channel> ch_;
+};
+
 // A module whose start can be held open by the test.
 struct Gate {
   std::promise<void> entered;
@@ -83,6 +94,7 @@ class FailingModule : public Module {
 std::vector<ModuleSpec> Catalog(Gate* gate = nullptr) {
   ModuleSpec clock;
   clock.name = "clock";
+  clock.remote_api = RemoteBinding<ClockApi, RemoteClock>();
   clock.create = [gate](const config::Config&) {
     return std::make_unique<ClockModule>(gate);
   };
@@ -118,18 +130,28 @@ TEST(CheckDependencies, MissingDependencyNamesModuleAndFix) {
   auto catalog = Catalog();
   auto s = SelectModules(catalog, {"reader"});
   ASSERT_TRUE(s.ok());
-  Status d = CheckDependencies(*s);
+  Status d = CheckDependencies(*s, {});
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.message().find("\"reader\" needs module \"clock\""),
             std::string::npos) << d.message();
   EXPECT_NE(d.message().find("--modules=reader,clock"), std::string::npos);
+  EXPECT_NE(d.message().find("remotes:\n    clock:\n      url: http://clock:8080"),
+            std::string::npos) << d.message();
+  EXPECT_NE(d.message().find("MITOS_REMOTES__CLOCK__URL="), std::string::npos);
 }
 
 TEST(CheckDependencies, LocalDependencyIsSatisfied) {
   auto catalog = Catalog();
   auto s = SelectModules(catalog, {"reader", "clock"});
   ASSERT_TRUE(s.ok());
-  EXPECT_TRUE(CheckDependencies(*s).ok());
+  EXPECT_TRUE(CheckDependencies(*s, {}).ok());
+}
+
+TEST(CheckDependencies, RemoteUrlSatisfiesANeed) {
+  auto catalog = Catalog();
+  auto s = SelectModules(catalog, {"reader"});
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(CheckDependencies(*s, {{"clock", "http://clock:8080"}}).ok());
 }
 
 TEST(Runtime, ModulesReachEachOtherThroughTheContext) {
@@ -141,6 +163,48 @@ TEST(Runtime, ModulesReachEachOtherThroughTheContext) {
   auto j = nlohmann::json::parse(r->body);
   EXPECT_EQ(j["what"], "time");
   EXPECT_EQ(j["now"], 42);
+}
+
+TEST(Runtime, BindingIsLocalWhenTheModuleRunsHereEvenWithAUrl) {
+  TestInstance inst(Catalog(), {{"remotes.clock.url", "http://127.0.0.1:9"}});
+  auto r = inst.Client()->Get("/read/t");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["now"], 42);
+  auto health = nlohmann::json::parse(inst.Client()->Get("/health")->body);
+  EXPECT_TRUE(health["remotes"].empty()) << health.dump();
+}
+
+TEST(Runtime, BindingIsRemoteWhenTheModuleRunsElsewhere) {
+  TestInstance inst(Catalog(), {{"modules", "reader"},
+                                {"remotes.clock.url", "http://127.0.0.1:9"}});
+  auto r = inst.Client()->Get("/read/t");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["now"], 7);
+  auto health = nlohmann::json::parse(inst.Client()->Get("/health")->body);
+  EXPECT_EQ(health["remotes"]["clock"]["url"], "http://127.0.0.1:9");
+  EXPECT_EQ(health["remotes"]["clock"]["breaker"], "closed");
+}
+
+TEST(RemoteUrls, KubernetesServiceVariablesAreTheFallback) {
+  auto catalog = Catalog();
+  config::Schema schema;
+  DeclareConfig(catalog, &schema);
+  config::Config none = config::Resolver(schema).Build();
+  auto urls = RemoteUrls(catalog, none,
+                         {{"CLOCK_SERVICE_HOST", "10.0.0.7"},
+                          {"CLOCK_SERVICE_PORT", "8080"}});
+  EXPECT_EQ(urls["clock"], "http://10.0.0.7:8080");
+  EXPECT_EQ(urls.count("reader"), 0u);
+  config::Config set = config::Resolver(schema)
+                           .Flag("remotes.clock.url", "http://clock:9000", "t")
+                           .Build();
+  urls = RemoteUrls(catalog, set, {{"CLOCK_SERVICE_HOST", "10.0.0.7"},
+                                   {"CLOCK_SERVICE_PORT", "8080"}});
+  EXPECT_EQ(urls["clock"], "http://clock:9000") << "explicit config wins";
+  config::Config bad = config::Resolver(schema)
+                           .Flag("remotes.clock.url", "ftp://x", "t")
+                           .Build();
+  EXPECT_THROW(RemoteUrls(catalog, bad, {}), config::ConfigError);
 }
 
 TEST(Runtime, ProbesReportStartingThenReady) {
@@ -160,7 +224,7 @@ TEST(Runtime, ProbesReportStartingThenReady) {
   config::Config cfg = resolver.Build();
   auto selected = SelectModules(catalog, {});
   ASSERT_TRUE(selected.ok());
-  Runtime rt(cfg, *selected);
+  Runtime rt(cfg, catalog, *selected, {});
   auto started = std::async(std::launch::async, [&] { return rt.Start(); });
   gate.entered.get_future().wait();  // the port is bound by now
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "mitos/log.h"
+#include "request_id.h"
 
 namespace mitos::internal {
 namespace {
@@ -275,11 +276,16 @@ bool IsLibraryPseudoHeader(const std::string& k) {
          k == "LOCAL_PORT";
 }
 
-void Problem(httplib::Response& res, int status, const std::string& detail) {
+// A problem raised by the transport itself, before the runtime saw the
+// request; it still carries the request's id.
+void Problem(const httplib::Request& req, httplib::Response& res, int status,
+             const std::string& detail) {
   http::Response r;
   http::WriteProblem(r, status, "about:blank", "", detail);
   res.status = r.status;
   res.set_content(r.body, r.content_type);
+  res.set_header("X-Request-Id",
+                 RequestIdFor(req.get_header_value("X-Request-Id")));
 }
 
 }  // namespace
@@ -320,19 +326,19 @@ class HttpServer::Impl : public httplib::Server {
     Patch(".*", with_body);
     Delete(".*", with_body);
 
-    set_exception_handler([](const httplib::Request&, httplib::Response& res,
+    set_exception_handler([](const httplib::Request& req, httplib::Response& res,
                              std::exception_ptr) {
       // The library would copy what() into a response header.
       res.headers.clear();
-      Problem(res, 500, "The server failed to handle the request.");
+      Problem(req, res, 500, "The server failed to handle the request.");
     });
     set_error_handler(HandlerWithResponse(
-        [](const httplib::Request&, httplib::Response& res) {
+        [](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return HandlerResponse::Unhandled;
       // Errors the library raised itself (a malformed request line or
       // headers, an over-long URI): the rest of the stream cannot be
       // trusted, so the connection closes.
-      Problem(res, res.status, "The request could not be parsed.");
+      Problem(req, res, res.status, "The request could not be parsed.");
       CloseAfterResponse(res);
       return HandlerResponse::Handled;
     }));
@@ -449,20 +455,20 @@ class HttpServer::Impl : public httplib::Server {
     bool has_te = req.has_header("Transfer-Encoding");
     bool has_cl = req.has_header("Content-Length");
     if (has_te && has_cl) {
-      Problem(res, 400, "Content-Length and Transfer-Encoding together are "
+      Problem(req, res, 400, "Content-Length and Transfer-Encoding together are "
                         "not accepted.");
       CloseAfterResponse(res);
       return HandlerResponse::Handled;
     }
     if (has_te && req.get_header_value("Transfer-Encoding") != "chunked") {
-      Problem(res, 501, "Only the chunked transfer coding is supported.");
+      Problem(req, res, 501, "Only the chunked transfer coding is supported.");
       CloseAfterResponse(res);
       return HandlerResponse::Handled;
     }
     if (req.has_header("Content-Encoding") &&
         req.get_header_value("Content-Encoding") != "identity") {
       // The library would inflate a compressed body without a limit.
-      Problem(res, 415, "Compressed request bodies are not accepted.");
+      Problem(req, res, 415, "Compressed request bodies are not accepted.");
       CloseAfterResponse(res);
       return HandlerResponse::Handled;
     }
@@ -471,13 +477,13 @@ class HttpServer::Impl : public httplib::Server {
       const std::string v = req.get_header_value("Content-Length");
       if (v.empty() || v.size() > 19 ||
           v.find_first_not_of("0123456789") != std::string::npos) {
-        Problem(res, 400, "Content-Length is not a number.");
+        Problem(req, res, 400, "Content-Length is not a number.");
         CloseAfterResponse(res);
         return HandlerResponse::Handled;
       }
       length = std::stoull(v);
       if (length > o_.max_body_bytes) {
-        Problem(res, 413, "The request body exceeds " +
+        Problem(req, res, 413, "The request body exceeds " +
                               std::to_string(o_.max_body_bytes) + " bytes.");
         CloseAfterResponse(res);
         return HandlerResponse::Handled;
@@ -487,7 +493,7 @@ class HttpServer::Impl : public httplib::Server {
     if (length > 0 || has_te) {
       // The library never reads a body of these methods; the unread bytes
       // would be parsed as the next request.
-      Problem(res, 400, "A " + req.method + " request cannot have a body.");
+      Problem(req, res, 400, "A " + req.method + " request cannot have a body.");
       CloseAfterResponse(res);
       return HandlerResponse::Handled;
     }
@@ -511,13 +517,13 @@ class HttpServer::Impl : public httplib::Server {
         return true;
       });
       if (too_large) {
-        Problem(res, 413, "The request body exceeds " +
+        Problem(req, res, 413, "The request body exceeds " +
                               std::to_string(o_.max_body_bytes) + " bytes.");
         CloseAfterResponse(res);
         return;
       }
       if (!ok) {
-        Problem(res, 400, "The request body could not be read.");
+        Problem(req, res, 400, "The request body could not be read.");
         CloseAfterResponse(res);
         return;
       }
@@ -545,6 +551,7 @@ class HttpServer::Impl : public httplib::Server {
       res = http::Response();
       http::WriteProblem(res, 500, "about:blank", "",
                          "The server failed to handle the request.");
+      res.SetHeader("X-Request-Id", RequestIdFor(req.Header("X-Request-Id")));
     }
     out.status = res.status;
     for (auto& [k, v] : res.headers) out.set_header(k, v);

@@ -1,5 +1,6 @@
 #include "users/module.h"
 
+#include "client.h"
 #include "mitos/log.h"
 #include "routes.h"
 #include "service.h"
@@ -37,6 +38,8 @@ mitos::ModuleSpec Spec() {
   mitos::ModuleSpec s;
   s.name = "users";
   s.summary = "User accounts: /users (owns users.db)";
+  s.route_prefixes = {"/users"};
+  s.remote_api = mitos::RemoteBinding<UsersApi, UsersClient>();
   s.declare_config = [](mitos::config::Schema& schema) {
     mitos::sqlite::DeclareStorageConfig(schema, "users");
   };

@@ -16,6 +16,7 @@
 
 #include "mitos/config.h"
 #include "mitos/http.h"
+#include "mitos/remote.h"
 #include "mitos/sqlite.h"
 #include "mitos/status.h"
 
@@ -48,6 +49,21 @@ class ModuleContext {
     Offer(typeid(Api), std::static_pointer_cast<void>(std::move(api)));
   }
 
+  // Returns true iff module `name` runs in this instance.
+  virtual bool IsLocal(std::string_view name) const = 0;
+
+  // Returns the channel to module `name` when it runs elsewhere and a URL
+  // for it is configured, or nullptr. For modules that route raw HTTP (the
+  // gateway); others use Get<Api>.
+  virtual std::shared_ptr<remote::Channel> Channel(std::string_view name) = 0;
+
+  struct RoutePrefix {
+    std::string prefix;  // "/users"
+    std::string module;  // "users"
+  };
+  // Returns the external path prefixes of every known module.
+  virtual std::vector<RoutePrefix> RoutePrefixes() const = 0;
+
  protected:
   virtual std::shared_ptr<void> Lookup(std::string_view name,
                                        std::type_index type) = 0;
@@ -79,11 +95,33 @@ struct ModuleSpec {
   std::string name;     // unique, lower case: "users"
   std::string summary;  // one line for `mitos modules`
   std::vector<std::string> needs;  // modules whose APIs it calls
+  // Path prefixes of its external API ("/users"); the gateway routes them.
+  std::vector<std::string> route_prefixes;
   // Declares the module's config keys, all under "<name>.".
   std::function<void(config::Schema&)> declare_config;
   // Creates the module from the resolved configuration.
   std::function<std::unique_ptr<Module>(const config::Config&)> create;
+
+  // For a module that others need: builds the remote binding of its API
+  // over a channel. See RemoteBinding below.
+  struct Binding {
+    std::type_index type;
+    std::shared_ptr<void> api;
+  };
+  std::function<Binding(std::shared_ptr<remote::Channel>)> remote_api;
 };
+
+// Returns a ModuleSpec::remote_api that binds `Api` to a `Client`, a class
+// implementing Api whose constructor takes the channel.
+template <typename Api, typename Client>
+std::function<ModuleSpec::Binding(std::shared_ptr<remote::Channel>)>
+RemoteBinding() {
+  return [](std::shared_ptr<remote::Channel> channel) {
+    std::shared_ptr<Api> api = std::make_shared<Client>(std::move(channel));
+    return ModuleSpec::Binding{typeid(Api),
+                               std::static_pointer_cast<void>(std::move(api))};
+  };
+}
 
 }  // namespace mitos
 

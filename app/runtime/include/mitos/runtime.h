@@ -4,6 +4,7 @@
 #define MITOS_RUNTIME_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,15 +26,28 @@ StatusOr<std::vector<const ModuleSpec*>> SelectModules(
     const std::vector<ModuleSpec>& catalog,
     const std::vector<std::string>& names);
 
-// Checks that every need of a selected module is satisfied. Returns
-// InvalidArgument naming the module, the missing dependency and the config
-// that would fix it.
-Status CheckDependencies(const std::vector<const ModuleSpec*>& selected);
+// Returns the URL of every known module that is configured as remote:
+// `remotes.<name>.url`, or else the Kubernetes service variables
+// <NAME>_SERVICE_HOST and <NAME>_SERVICE_PORT from `env`. Throws
+// config::ConfigError for a URL that is not "http://host[:port]".
+std::map<std::string, std::string> RemoteUrls(
+    const std::vector<ModuleSpec>& catalog, const config::Config& config,
+    const std::map<std::string, std::string>& env);
+
+// Checks that every need of a selected module is satisfied, by a local
+// module or a remote URL. Returns InvalidArgument naming the module, the
+// missing dependency and the config that would fix it.
+Status CheckDependencies(const std::vector<const ModuleSpec*>& selected,
+                         const std::map<std::string, std::string>& remotes);
 
 class Runtime {
  public:
-  Runtime(const config::Config& config,
-          std::vector<const ModuleSpec*> modules);
+  // `selected` are the local modules (from SelectModules) and `remotes`
+  // the URLs of modules elsewhere (from RemoteUrls); `catalog` must outlive
+  // the runtime.
+  Runtime(const config::Config& config, const std::vector<ModuleSpec>& catalog,
+          std::vector<const ModuleSpec*> selected,
+          std::map<std::string, std::string> remotes);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

@@ -1,0 +1,70 @@
+// The HTTP implementation of remote::Channel.
+#ifndef MITOS_APP_RUNTIME_HTTP_CHANNEL_H_
+#define MITOS_APP_RUNTIME_HTTP_CHANNEL_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "breaker.h"
+#include "clock.h"
+#include "mitos/remote.h"
+#include "retry.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace mitos::internal {
+
+struct ChannelOptions {
+  std::string url;  // "http://host:port"
+  std::chrono::milliseconds attempt_timeout{1000};
+  std::chrono::milliseconds default_deadline{10000};  // when none is set
+  RetryOptions retry;
+  CircuitBreaker::Options breaker;
+  size_t pool_max_idle = 64;
+};
+
+// Parses "http://host:port" (a trailing "/" is allowed; the port defaults
+// to 80). Returns false for anything else, https included.
+bool ParseHttpUrl(const std::string& url, std::string* host, int* port);
+
+class HttpChannel : public remote::Channel {
+ public:
+  // REQUIRES: ParseHttpUrl(options.url) succeeds.
+  HttpChannel(ChannelOptions options, const Clock* clock);
+  ~HttpChannel() override;
+
+  StatusOr<remote::Response> Call(const remote::Request& request) override;
+  const std::string& url() const override { return options_.url; }
+  remote::BreakerState breaker_state() const override {
+    return breaker_.state();
+  }
+
+  uint64_t retries() const { return retries_.load(); }
+  uint64_t breaker_transitions() const { return breaker_.transitions(); }
+  size_t idle_connections() const;
+
+ private:
+  std::unique_ptr<httplib::Client> Acquire();
+  void Release(std::unique_ptr<httplib::Client> c);
+
+  const ChannelOptions options_;
+  const Clock* clock_;
+  std::string host_;
+  int port_ = 80;
+  CircuitBreaker breaker_;
+  RetryBudget budget_;
+  std::atomic<uint64_t> retries_{0};
+  mutable std::mutex pool_mu_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;
+};
+
+}  // namespace mitos::internal
+
+#endif  // MITOS_APP_RUNTIME_HTTP_CHANNEL_H_

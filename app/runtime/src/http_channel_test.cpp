@@ -1,0 +1,282 @@
+// The remote channel against real local servers: propagation, retries,
+// timeouts, the breaker and connection reuse.
+#include "http_channel.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "mitos/context.h"
+#include "server.h"
+
+namespace mitos::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+// An upstream whose behaviour each test scripts.
+class Upstream {
+ public:
+  explicit Upstream(HttpServer::Dispatch d) {
+    ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.threads_min = 2;
+    server_ = std::make_unique<HttpServer>(o, std::move(d));
+    EXPECT_TRUE(server_->Bind().ok());
+    server_->Start();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  int open_connections() const { return server_->open_connections(); }
+
+ private:
+  std::unique_ptr<HttpServer> server_;
+};
+
+// A port with nothing listening on it.
+int ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+ChannelOptions Options(const std::string& url) {
+  ChannelOptions o;
+  o.url = url;
+  o.attempt_timeout = milliseconds(2000);
+  o.retry.base = milliseconds(1);
+  o.retry.cap = milliseconds(5);
+  o.breaker.failure_threshold = 100;
+  return o;
+}
+
+remote::Request Get(std::string target) {
+  return remote::Request{"GET", std::move(target), "", "", {}, true};
+}
+
+TEST(ParseHttpUrl, AcceptsHostAndPortOnly) {
+  std::string host;
+  int port = 0;
+  EXPECT_TRUE(ParseHttpUrl("http://users:8080", &host, &port));
+  EXPECT_EQ(host, "users");
+  EXPECT_EQ(port, 8080);
+  EXPECT_TRUE(ParseHttpUrl("http://10.0.0.1/", &host, &port));
+  EXPECT_EQ(port, 80);
+  for (const char* bad : {"https://users:8080", "users:8080", "http://",
+                          "http://users:0", "http://users:99999",
+                          "http://users:80/path", "http://users:x"}) {
+    EXPECT_FALSE(ParseHttpUrl(bad, &host, &port)) << bad;
+  }
+}
+
+TEST(HttpChannel, PropagatesIdentityAndTheRemainingDeadline) {
+  http::Request seen;
+  Upstream up([&](http::Request& req, http::Response& res) {
+    seen = req;
+    res.Json(200, {{"ok", true}});
+  });
+  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  RequestContext ctx;
+  ctx.request_id = "rid-1";
+  ctx.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  ctx.tracestate = "k=v";
+  ctx.deadline = RequestContext::Clock::now() + milliseconds(1500);
+  ContextScope scope(&ctx);
+  auto r = ch.Call(Get("/x?y=1"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(seen.target, "/x?y=1");
+  EXPECT_EQ(seen.Header("X-Request-Id"), "rid-1");
+  EXPECT_EQ(seen.Header("traceparent"), ctx.traceparent);
+  EXPECT_EQ(seen.Header("tracestate"), "k=v");
+  int left = std::stoi(std::string(seen.Header(kDeadlineHeader)));
+  EXPECT_GT(left, 0);
+  EXPECT_LE(left, 1500);
+}
+
+TEST(HttpChannel, TheRemoteGetsLessTimeThanTheCallerWaits) {
+  http::Request seen;
+  Upstream up([&](http::Request& req, http::Response& res) {
+    seen = req;
+    res.Json(200, {});
+  });
+  auto o = Options(up.url());
+  o.attempt_timeout = milliseconds(500);
+  HttpChannel ch(o, SteadyClock::Get());
+  RequestContext ctx;
+  ctx.deadline = RequestContext::Clock::now() + milliseconds(3000);
+  ContextScope scope(&ctx);
+  ASSERT_TRUE(ch.Call(Get("/")).ok());
+  int given = std::stoi(std::string(seen.Header(kDeadlineHeader)));
+  EXPECT_LT(given, 500) << "the caller waits one attempt, 500 ms, at most";
+  EXPECT_GE(given, 400);
+}
+
+TEST(HttpChannel, ADependencyFailureReportedByAHealthyRemoteIsNotItsFailure) {
+  std::atomic<int> calls{0};
+  Upstream up([&](http::Request&, http::Response& res) {
+    ++calls;
+    http::WriteStatus(res, Status::Unavailable("users is down"));
+  });
+  auto o = Options(up.url());
+  o.breaker.failure_threshold = 1;
+  HttpChannel ch(o, SteadyClock::Get());
+  for (int i = 0; i < 3; ++i) {
+    auto r = ch.Call(Get("/"));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 503);
+  }
+  EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
+  EXPECT_EQ(calls.load(), 3) << "not retried: the remote already tried";
+}
+
+TEST(HttpChannel, ABare503IsTheRemotesOwnFailure) {
+  Upstream up([&](http::Request&, http::Response& res) {
+    res.status = 503;
+    res.body = "overloaded";
+    res.content_type = "text/plain";
+  });
+  auto o = Options(up.url());
+  o.breaker.failure_threshold = 1;
+  o.retry.max_attempts = 1;
+  HttpChannel ch(o, SteadyClock::Get());
+  auto r = ch.Call(Get("/"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kOpen);
+}
+
+TEST(HttpChannel, RetriesIdempotentCallsOn503) {
+  std::atomic<int> calls{0};
+  Upstream up([&](http::Request&, http::Response& res) {
+    if (++calls < 3) return http::WriteProblem(res, 503, "about:blank", "", "busy");
+    res.Json(200, {{"ok", true}});
+  });
+  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  auto r = ch.Call(Get("/"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(ch.retries(), 2u);
+}
+
+TEST(HttpChannel, NeverRetriesANonIdempotentCallThatWasSent) {
+  std::atomic<int> calls{0};
+  Upstream up([&](http::Request&, http::Response& res) {
+    ++calls;
+    http::WriteProblem(res, 503, "about:blank", "", "busy");
+  });
+  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  auto r = ch.Call(remote::Request{"POST", "/", "{}", "application/json", {}, false});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(HttpChannel, UnreachableIsUnavailable) {
+  HttpChannel ch(Options("http://127.0.0.1:" + std::to_string(ClosedPort())),
+                 SteadyClock::Get());
+  auto r = ch.Call(remote::Request{"POST", "/", "{}", "application/json", {}, false});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_GE(ch.retries(), 1u) << "a call that never connected is safe to retry";
+}
+
+TEST(HttpChannel, SlowRemoteEndsAtTheDeadline) {
+  std::atomic<bool> release{false};
+  Upstream up([&](http::Request&, http::Response& res) {
+    for (int i = 0; i < 300 && !release; ++i) std::this_thread::sleep_for(milliseconds(10));
+    res.Json(200, {});
+  });
+  auto o = Options(up.url());
+  o.attempt_timeout = milliseconds(150);
+  HttpChannel ch(o, SteadyClock::Get());
+  RequestContext ctx;
+  ctx.deadline = RequestContext::Clock::now() + milliseconds(400);
+  ContextScope scope(&ctx);
+  auto started = std::chrono::steady_clock::now();
+  auto r = ch.Call(Get("/slow"));
+  auto took = std::chrono::steady_clock::now() - started;
+  release = true;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+  EXPECT_LT(took, milliseconds(2000)) << "must not wait past the deadline";
+}
+
+TEST(HttpChannel, ExpiredDeadlineFailsWithoutCalling) {
+  std::atomic<int> calls{0};
+  Upstream up([&](http::Request&, http::Response& res) {
+    ++calls;
+    res.Json(200, {});
+  });
+  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  RequestContext ctx;
+  ctx.deadline = RequestContext::Clock::now() - milliseconds(1);
+  ContextScope scope(&ctx);
+  auto r = ch.Call(Get("/"));
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(HttpChannel, BreakerOpensAndFailsFast) {
+  auto o = Options("http://127.0.0.1:" + std::to_string(ClosedPort()));
+  o.breaker.failure_threshold = 2;
+  o.breaker.open_for = milliseconds(60000);
+  o.retry.max_attempts = 1;
+  HttpChannel ch(o, SteadyClock::Get());
+  EXPECT_EQ(ch.Call(Get("/")).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
+  EXPECT_EQ(ch.Call(Get("/")).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kOpen);
+  auto r = ch.Call(Get("/"));
+  EXPECT_NE(r.status().message().find("circuit"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(HttpChannel, ReusesKeepAliveConnections) {
+  Upstream up([](http::Request&, http::Response& res) { res.Json(200, {}); });
+  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(ch.Call(Get("/")).ok());
+  EXPECT_EQ(ch.idle_connections(), 1u);
+  EXPECT_EQ(up.open_connections(), 1);
+}
+
+TEST(StatusFromResponse, MapsProblemsBackToStatuses) {
+  remote::Response r;
+  r.status = 422;
+  r.body = R"({"type":"urn:mitos:problem:validation-failed","title":"t","status":422,
+             "detail":"bad","errors":[{"field":"email","message":"taken"}]})";
+  Status s = remote::StatusFromResponse(r);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "bad");
+  ASSERT_EQ(s.field_errors().size(), 1u);
+  EXPECT_EQ(s.field_errors()[0].field, "email");
+  r.status = 409;
+  r.body = R"({"type":"urn:mitos:problem:invalid-state","detail":"no"})";
+  EXPECT_EQ(remote::StatusFromResponse(r).code(), StatusCode::kFailedPrecondition);
+  for (auto [code, want] : {std::pair{404, StatusCode::kNotFound},
+                            {409, StatusCode::kAlreadyExists},
+                            {503, StatusCode::kUnavailable},
+                            {504, StatusCode::kDeadlineExceeded},
+                            {500, StatusCode::kInternal},
+                            {418, StatusCode::kInternal}}) {
+    r.status = code;
+    r.body = "not json";
+    EXPECT_EQ(remote::StatusFromResponse(r).code(), want) << code;
+  }
+}
+
+}  // namespace
+}  // namespace mitos::internal

@@ -1,0 +1,20 @@
+// Entry point of the gateway module, for the composition root only.
+//
+// The gateway is the edge of a split deployment. It routes each external
+// path prefix ("/users", "/orders") to the module that serves it: when that
+// module runs in the same instance its routes are already served here and
+// the gateway adds nothing (no network hop); when it runs elsewhere the
+// gateway proxies to it through the module's remote channel, with the same
+// deadline, retry and circuit-breaker policy as any remote call.
+#ifndef GATEWAY_MODULE_H_
+#define GATEWAY_MODULE_H_
+
+#include "mitos/module.h"
+
+namespace gateway {
+
+mitos::ModuleSpec Spec();
+
+}  // namespace gateway
+
+#endif  // GATEWAY_MODULE_H_

@@ -1,0 +1,170 @@
+// The gateway in a real split: a backend instance (users, orders and an echo
+// module) and a gateway instance that knows the backend only by URL.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "gateway/module.h"
+#include "mitos_testing/instance.h"
+#include "orders/module.h"
+#include "users/module.h"
+
+namespace gateway {
+namespace {
+
+using mitos::testing::RawConnection;
+using mitos::testing::TestInstance;
+using nlohmann::json;
+
+// Answers with what it received, so tests can see what crossed the hop.
+class EchoModule : public mitos::Module {
+ public:
+  mitos::Status Start(mitos::ModuleContext&) override { return mitos::Status::Ok(); }
+  void RegisterRoutes(mitos::http::Router& r) override {
+    auto echo = [](const mitos::http::Request& req, mitos::http::Response& res) {
+      json h = json::object();
+      for (const auto& [k, v] : req.headers) h[k] = v;
+      res.Json(200, {{"method", req.method}, {"target", req.target},
+                     {"body", req.body}, {"headers", h}});
+    };
+    r.Add("echo", "GET", "/echo/{*}", echo);
+    r.Add("echo", "POST", "/echo/{*}", echo);
+  }
+  void Stop() override {}
+};
+
+mitos::ModuleSpec EchoSpec() {
+  mitos::ModuleSpec s;
+  s.name = "echo";
+  s.route_prefixes = {"/echo"};
+  s.create = [](const mitos::config::Config&) { return std::make_unique<EchoModule>(); };
+  return s;
+}
+
+std::vector<mitos::ModuleSpec> Catalog() {
+  return {users::Spec(), orders::Spec(), EchoSpec(), Spec()};
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backend_ = std::make_unique<TestInstance>(
+        Catalog(), std::map<std::string, std::string>{{"modules", "users,orders,echo"}});
+    std::string url = "http://127.0.0.1:" + std::to_string(backend_->port());
+    gateway_ = std::make_unique<TestInstance>(
+        Catalog(), std::map<std::string, std::string>{
+                       {"modules", "gateway"},
+                       {"remotes.users.url", url},
+                       {"remotes.orders.url", url},
+                       {"remotes.echo.url", url},
+                       {"remote.timeout_ms", "300"},
+                       {"remote.breaker_failures", "2"},
+                       {"remote.breaker_open_ms", "60000"}});
+  }
+  std::unique_ptr<TestInstance> backend_;
+  std::unique_ptr<TestInstance> gateway_;
+};
+
+TEST_F(GatewayTest, SameAnswersThroughTheGatewayAsDirect) {
+  auto gw = gateway_->Client();
+  auto created = gw->Post("/users", R"({"name":"Ada","email":"ada@x.io"})",
+                          "application/json");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  EXPECT_EQ(created->get_header_value("Location"), "/users/1");
+  auto via = gw->Get("/users/1");
+  auto direct = backend_->Client()->Get("/users/1");
+  ASSERT_TRUE(via && direct);
+  EXPECT_EQ(via->status, 200);
+  EXPECT_EQ(via->body, direct->body);
+  EXPECT_EQ(via->get_header_value("Content-Type"), "application/json");
+
+  auto order = gw->Post("/orders",
+                        R"({"user_id":1,"items":[{"sku":"A","quantity":2,"unit_price_cents":150}]})",
+                        "application/json");
+  ASSERT_TRUE(order);
+  EXPECT_EQ(order->status, 201) << order->body;
+  EXPECT_EQ(json::parse(order->body)["total_cents"], 300);
+
+  auto bad = gw->Post("/users", "{", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->get_header_value("Content-Type"), "application/problem+json");
+
+  auto list = gw->Get("/users?limit=1");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(json::parse(list->body)["items"].size(), 1u);
+}
+
+TEST_F(GatewayTest, CompressionIsPerHopAndNeverDoubled) {
+  auto gw = gateway_->Client();
+  gw->Post("/users", R"({"name":"Ada","email":"ada@x.io"})", "application/json");
+  RawConnection c(gateway_->port());
+  c.Send("GET /users/1 HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n");
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(mitos::testing::StatusOf(r), 200) << r;
+  EXPECT_EQ(mitos::testing::HeaderOf(r, "Content-Encoding"), "gzip") << r;
+  c.Send("GET /users/1 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string plain = c.ReadResponse();
+  EXPECT_EQ(mitos::testing::HeaderOf(plain, "Content-Encoding"), "");
+  EXPECT_EQ(json::parse(mitos::testing::BodyOf(plain))["name"], "Ada");
+}
+
+TEST_F(GatewayTest, UnknownPathIs404ProblemAtTheEdge) {
+  auto r = gateway_->Client()->Get("/nope");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
+}
+
+TEST_F(GatewayTest, IdentityCrossesTheHopAndHopHeadersDoNot) {
+  httplib::Headers h = {
+      {"X-Request-Id", "req-42"},
+      {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+      {"tracestate", "vendor=1"},
+      {"X-Forwarded-For", "6.6.6.6"},
+      {"Upgrade", "h2c"},
+      {"X-Custom", "kept"}};
+  auto r = gateway_->Client()->Get("/echo/a?b=c", h);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("X-Request-Id"), "req-42");
+  json seen = json::parse(r->body);
+  EXPECT_EQ(seen["target"], "/echo/a?b=c");
+  const json& hs = seen["headers"];
+  EXPECT_EQ(hs["X-Request-Id"], "req-42");
+  EXPECT_EQ(hs["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(hs["tracestate"], "vendor=1");
+  EXPECT_EQ(hs["X-Forwarded-For"], "127.0.0.1");
+  EXPECT_EQ(hs["X-Custom"], "kept");
+  EXPECT_FALSE(hs.contains("Upgrade"));
+  ASSERT_TRUE(hs.contains("X-Mitos-Deadline-Ms"));
+  int left = std::stoi(hs["X-Mitos-Deadline-Ms"].get<std::string>());
+  EXPECT_GT(left, 0);
+  EXPECT_LE(left, 10000);
+}
+
+TEST_F(GatewayTest, PercentEncodedLineBreakInAHeaderIsRefused) {
+  RawConnection c(gateway_->port());
+  c.Send("GET /echo/x HTTP/1.1\r\nHost: t\r\nX-Evil: a%0D%0AInjected:%20yes\r\n\r\n");
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(mitos::testing::StatusOf(r), 400) << r;
+}
+
+TEST_F(GatewayTest, DeadBackendGives503QuicklyAndOpensTheBreaker) {
+  backend_.reset();  // stopped: connections are refused
+  auto gw = gateway_->Client();
+  for (int i = 0; i < 3; ++i) {
+    auto started = std::chrono::steady_clock::now();
+    auto r = gw->Get("/users/1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  }
+  auto health = json::parse(gw->Get("/health")->body);
+  EXPECT_EQ(health["remotes"]["users"]["breaker"], "open");
+}
+
+}  // namespace
+}  // namespace gateway

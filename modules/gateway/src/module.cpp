@@ -1,0 +1,70 @@
+#include "gateway/module.h"
+
+#include "mitos/log.h"
+#include "proxy.h"
+
+namespace gateway {
+namespace {
+
+class GatewayModule : public mitos::Module {
+ public:
+  mitos::Status Start(mitos::ModuleContext& ctx) override {
+    for (const auto& route : ctx.RoutePrefixes()) {
+      if (ctx.IsLocal(route.module)) continue;  // served here directly
+      auto channel = ctx.Channel(route.module);
+      if (!channel) {
+        return mitos::Status::Internal("no route to module " + route.module);
+      }
+      proxies_.push_back({route.prefix, route.module, std::move(channel)});
+    }
+    return mitos::Status::Ok();
+  }
+
+  void RegisterRoutes(mitos::http::Router& router) override {
+    static constexpr const char* kMethods[] = {"GET", "POST", "PUT", "PATCH",
+                                               "DELETE", "OPTIONS"};
+    for (const auto& p : proxies_) {
+      auto channel = p.channel;
+      auto handler = [channel](const mitos::http::Request& req,
+                               mitos::http::Response& res) {
+        auto up = UpstreamRequest(req, res);
+        if (!up) return;
+        auto r = channel->Call(*up);
+        if (!r.ok()) return mitos::http::WriteStatus(res, r.status());
+        CopyResponse(*r, res);
+      };
+      for (const char* m : kMethods) {
+        router.Add("gateway", m, p.prefix, handler);
+        router.Add("gateway", m, p.prefix + "/{*}", handler);
+      }
+      mitos::log::Info("gateway", "proxying",
+                       {{"prefix", p.prefix}, {"to_module", p.module},
+                        {"url", p.channel->url()}});
+    }
+  }
+
+  void Stop() override { proxies_.clear(); }
+
+ private:
+  struct Proxy {
+    std::string prefix;
+    std::string module;
+    std::shared_ptr<mitos::remote::Channel> channel;
+  };
+  std::vector<Proxy> proxies_;
+};
+
+}  // namespace
+
+mitos::ModuleSpec Spec() {
+  mitos::ModuleSpec s;
+  s.name = "gateway";
+  s.summary = "Edge router: proxies /users and /orders to remote modules";
+  s.needs = {"users", "orders"};
+  s.create = [](const mitos::config::Config&) {
+    return std::make_unique<GatewayModule>();
+  };
+  return s;
+}
+
+}  // namespace gateway

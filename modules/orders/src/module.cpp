@@ -1,0 +1,59 @@
+#include "orders/module.h"
+
+#include "mitos/log.h"
+#include "routes.h"
+#include "service.h"
+#include "store.h"
+#include "users/api.h"
+
+namespace orders {
+namespace {
+
+class OrdersModule : public mitos::Module {
+ public:
+  mitos::Status Start(mitos::ModuleContext& ctx) override {
+    auto db = ctx.OpenDatabase(OrderStore::Migrations());
+    if (!db.ok()) return db.status();
+    auto users = ctx.Get<users::UsersApi>("users");
+    if (users == nullptr) {
+      return mitos::Status::Internal(
+          "module \"orders\" needs the API of module \"users\", which was "
+          "not provided");
+    }
+    service_ = std::make_shared<OrdersService>(
+        std::make_unique<OrderStore>(std::move(*db)), std::move(users),
+        mitos::log::NowRfc3339);
+    ctx.Provide<OrdersApi>(service_);
+    return mitos::Status::Ok();
+  }
+
+  void RegisterRoutes(mitos::http::Router& router) override {
+    orders::RegisterRoutes(*service_, router);
+  }
+
+  bool Ready() const override { return service_ != nullptr; }
+
+  void Stop() override { service_.reset(); }
+
+ private:
+  std::shared_ptr<OrdersService> service_;
+};
+
+}  // namespace
+
+mitos::ModuleSpec Spec() {
+  mitos::ModuleSpec s;
+  s.name = "orders";
+  s.summary = "Orders: /orders (owns orders.db; needs users)";
+  s.needs = {"users"};
+  s.route_prefixes = {"/orders"};
+  s.declare_config = [](mitos::config::Schema& schema) {
+    mitos::sqlite::DeclareStorageConfig(schema, "orders");
+  };
+  s.create = [](const mitos::config::Config&) {
+    return std::make_unique<OrdersModule>();
+  };
+  return s;
+}
+
+}  // namespace orders

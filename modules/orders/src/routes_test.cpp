@@ -1,0 +1,377 @@
+// HTTP-level tests: a real instance of the users and orders modules on a
+// free port, covering every row of the API table, errors included. The
+// rows that need the users module to fail (503, 504) run against a stand-in
+// "users" module serving the fake.
+#include <gtest/gtest.h>
+
+#include "mitos_testing/instance.h"
+#include "orders/module.h"
+#include "users/module.h"
+#include "users/testing/fake_users.h"
+
+namespace orders {
+namespace {
+
+using nlohmann::json;
+
+class OrdersHttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({users::Spec(), Spec()}); }
+
+  void Start(std::vector<mitos::ModuleSpec> catalog) {
+    client_.reset();
+    instance_.reset();
+    instance_ = std::make_unique<mitos::testing::TestInstance>(
+        std::move(catalog),
+        std::map<std::string, std::string>{{"server.max_body_bytes", "65536"}});
+    client_ = instance_->Client();
+  }
+
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       const std::string& type = "application/json") {
+    return client_->Post(path.c_str(), body, type.c_str());
+  }
+  httplib::Result PostOrder(const std::string& body,
+                            const std::string& type = "application/json") {
+    return Post("/orders", body, type);
+  }
+  int64_t CreateUser(const std::string& email) {
+    auto r = Post("/users", json{{"name", "U"}, {"email", email}}.dump());
+    EXPECT_TRUE(r);
+    if (!r) return 0;
+    EXPECT_EQ(r->status, 201) << r->body;
+    return json::parse(r->body)["id"].get<int64_t>();
+  }
+  static json Items(int n, int64_t quantity = 1, int64_t price = 100) {
+    json items = json::array();
+    for (int i = 0; i < n; ++i) {
+      items.push_back({{"sku", "SKU-" + std::to_string(i)},
+                       {"quantity", quantity},
+                       {"unit_price_cents", price}});
+    }
+    return items;
+  }
+  json PlaceOrder(int64_t user_id, const json& items) {
+    auto r = PostOrder(json{{"user_id", user_id}, {"items", items}}.dump());
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->status, 201) << r->body;
+    return json::parse(r->body);
+  }
+  static std::string PathOf(const json& order) {
+    return "/orders/" + std::to_string(order["id"].get<int64_t>());
+  }
+  // Asserts an RFC 9457 problem with `status`; returns it.
+  json Problem(const httplib::Result& r, int status) {
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
+    json p = json::parse(r->body);
+    EXPECT_EQ(p["status"], status);
+    EXPECT_TRUE(p["type"].is_string());
+    EXPECT_TRUE(p["title"].is_string());
+    EXPECT_TRUE(p["detail"].is_string());
+    return p;
+  }
+  static std::vector<std::string> Fields(const json& problem) {
+    std::vector<std::string> out;
+    for (const auto& e : problem["errors"]) out.push_back(e["field"]);
+    return out;
+  }
+  static bool Has(const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  }
+
+  std::unique_ptr<mitos::testing::TestInstance> instance_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(OrdersHttpTest, PlaceReturns201LocationAndTheOrder) {
+  int64_t user = CreateUser("ada@x.io");
+  auto r = PostOrder(json{{"user_id", user},
+                          {"items", {{{"sku", "A-1"}, {"quantity", 3},
+                                      {"unit_price_cents", 250}},
+                                     {{"sku", "Zoë"}, {"quantity", 1},
+                                      {"unit_price_cents", 0}}}}}
+                         .dump());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  json o = json::parse(r->body);
+  EXPECT_EQ(r->get_header_value("Location"), PathOf(o));
+  EXPECT_EQ(o["user_id"], user);
+  EXPECT_EQ(o["status"], "placed");
+  EXPECT_EQ(o["total_cents"], 750);
+  ASSERT_EQ(o["items"].size(), 2u);
+  EXPECT_EQ(o["items"][0],
+            (json{{"sku", "A-1"}, {"quantity", 3}, {"unit_price_cents", 250}}));
+  EXPECT_EQ(o["items"][1]["sku"], "Zoë");
+  std::string ts = o["created_at"];
+  EXPECT_EQ(ts.size(), 24u);
+  EXPECT_EQ(ts.back(), 'Z');
+  EXPECT_EQ(o["updated_at"], o["created_at"]);
+
+  auto got = client_->Get(PathOf(o).c_str());
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(json::parse(got->body), o);
+}
+
+TEST_F(OrdersHttpTest, PlaceMalformedJsonIs400) {
+  Problem(PostOrder("{\"user_id\": "), 400);
+  Problem(PostOrder("[1,2]"), 400);
+  Problem(PostOrder("42"), 400);
+  Problem(PostOrder(""), 400);
+  Problem(PostOrder("{\"user_id\":1,\"items\":[{\"sku\":\"\xff\"}]}"), 400);
+}
+
+TEST_F(OrdersHttpTest, PlaceWrongMediaTypeIs415) {
+  int64_t user = CreateUser("a@x.io");
+  std::string body = json{{"user_id", user}, {"items", Items(1)}}.dump();
+  Problem(PostOrder(body, "text/plain"), 415);
+  Problem(PostOrder(body, "application/x-www-form-urlencoded"), 415);
+  auto ok = PostOrder(body, "application/json; charset=utf-8");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 201) << ok->body;
+}
+
+TEST_F(OrdersHttpTest, PlaceInvalidFieldsAre422WithEveryError) {
+  int64_t user = CreateUser("a@x.io");
+  // Unknown fields, at the top and in an item, and rule errors together.
+  json p = Problem(PostOrder(json{{"user_id", 0},
+                                  {"coupon", "X"},
+                                  {"items", {{{"sku", ""},
+                                              {"quantity", 1001},
+                                              {"unit_price_cents", -1},
+                                              {"color", "red"}}}}}
+                                 .dump()),
+                   422);
+  auto f = Fields(p);
+  EXPECT_TRUE(Has(f, "coupon"));
+  EXPECT_TRUE(Has(f, "items[0].color"));
+  EXPECT_TRUE(Has(f, "user_id"));
+  EXPECT_TRUE(Has(f, "items[0].sku"));
+  EXPECT_TRUE(Has(f, "items[0].quantity"));
+  EXPECT_TRUE(Has(f, "items[0].unit_price_cents"));
+  EXPECT_EQ(f.size(), 6u);
+
+  // Missing and mistyped fields.
+  EXPECT_EQ(Fields(Problem(PostOrder("{}"), 422)),
+            (std::vector<std::string>{"user_id", "items"}));
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", "1"}, {"items", Items(1)}}.dump()), 422)),
+            std::vector<std::string>{"user_id"});
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", 1.5}, {"items", Items(1)}}.dump()), 422)),
+            std::vector<std::string>{"user_id"});
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", nullptr}, {"items", Items(1)}}.dump()), 422)),
+            std::vector<std::string>{"user_id"});
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", json::object()}}.dump()), 422)),
+            std::vector<std::string>{"items"});
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", {1, "x"}}}.dump()), 422)),
+            (std::vector<std::string>{"items[0]", "items[1]"}));
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user},
+                                          {"items", {{{"sku", 7},
+                                                      {"quantity", "2"},
+                                                      {"unit_price_cents", 1.0}}}}}
+                                         .dump()),
+                           422)),
+            (std::vector<std::string>{"items[0].sku", "items[0].quantity",
+                                      "items[0].unit_price_cents"}));
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", {{{"sku", "A"}}}}}.dump()), 422)),
+            (std::vector<std::string>{"items[0].quantity",
+                                      "items[0].unit_price_cents"}));
+  EXPECT_EQ(Fields(Problem(PostOrder(R"({"user_id":1,"items":[{"sku":"A","quantity":99999999999999999999,"unit_price_cents":0}]})"), 422)),
+            std::vector<std::string>{"items[0].quantity"});
+
+  // Item count and value boundaries.
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(0)}}.dump()), 422)),
+            std::vector<std::string>{"items"});
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(51)}}.dump()), 422)),
+            std::vector<std::string>{"items"});
+  PlaceOrder(user, Items(50, 1000, 1'000'000'000));
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(2, 1, 1'000'000'001)}}.dump()), 422)),
+            (std::vector<std::string>{"items[0].unit_price_cents",
+                                      "items[1].unit_price_cents"}));
+  json items = Items(4);
+  items[3]["sku"] = std::string(65, 's');
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", items}}.dump()), 422)),
+            std::vector<std::string>{"items[3].sku"});
+  // A wrong type elsewhere still reports the rule errors of readable fields.
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", "x"}, {"items", items}}.dump()), 422)),
+            (std::vector<std::string>{"user_id", "items[3].sku"}));
+}
+
+TEST_F(OrdersHttpTest, UnknownUserIs422OnUserId) {
+  json p = Problem(PostOrder(json{{"user_id", 4242}, {"items", Items(1)}}.dump()), 422);
+  ASSERT_EQ(p["errors"].size(), 1u);
+  EXPECT_EQ(p["errors"][0]["field"], "user_id");
+  EXPECT_EQ(p["errors"][0]["message"], "no user with this id");
+  // A removed user is no longer a valid customer.
+  int64_t user = CreateUser("gone@x.io");
+  auto del = client_->Delete(("/users/" + std::to_string(user)).c_str());
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 204);
+  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(1)}}.dump()), 422)),
+            std::vector<std::string>{"user_id"});
+  EXPECT_TRUE(json::parse(client_->Get("/orders")->body)["items"].empty());
+}
+
+// A stand-in "users" module that serves `fake` as users::UsersApi.
+mitos::ModuleSpec FakeUsersSpec(std::shared_ptr<users::testing::FakeUsers> fake) {
+  class FakeModule : public mitos::Module {
+   public:
+    explicit FakeModule(std::shared_ptr<users::testing::FakeUsers> f)
+        : fake_(std::move(f)) {}
+    mitos::Status Start(mitos::ModuleContext& ctx) override {
+      ctx.Provide<users::UsersApi>(fake_);
+      return mitos::Status::Ok();
+    }
+    void RegisterRoutes(mitos::http::Router&) override {}
+    void Stop() override {}
+
+   private:
+    std::shared_ptr<users::testing::FakeUsers> fake_;
+  };
+  mitos::ModuleSpec s;
+  s.name = "users";
+  s.summary = "fake users";
+  s.create = [fake](const mitos::config::Config&) {
+    return std::make_unique<FakeModule>(fake);
+  };
+  return s;
+}
+
+TEST_F(OrdersHttpTest, UsersUnavailableIs503AndDeadlineIs504) {
+  auto fake = std::make_shared<users::testing::FakeUsers>();
+  int64_t user = fake->Add("Ada", "ada@x.io").id;
+  Start({FakeUsersSpec(fake), Spec()});
+  std::string body = json{{"user_id", user}, {"items", Items(1)}}.dump();
+
+  fake->ForceGetStatus(mitos::Status::Unavailable("connection refused"));
+  auto r = PostOrder(body);
+  json p = Problem(r, 503);
+  EXPECT_EQ(p["detail"], "The users service is unavailable.");
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(r->get_header_value("Location"), "");
+
+  fake->ForceGetStatus(mitos::Status::DeadlineExceeded("too slow"));
+  Problem(PostOrder(body), 504);
+  EXPECT_EQ(fake->get_calls(), 2);
+  EXPECT_TRUE(json::parse(client_->Get("/orders")->body)["items"].empty());
+
+  fake->ClearForcedStatus();
+  PlaceOrder(user, Items(1));
+  EXPECT_EQ(json::parse(client_->Get("/orders")->body)["items"].size(), 1u);
+}
+
+TEST_F(OrdersHttpTest, GetReturnsTheOrderOr404) {
+  json o = PlaceOrder(CreateUser("a@x.io"), Items(2));
+  auto r = client_->Get(PathOf(o).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body), o);
+  Problem(client_->Get("/orders/999999"), 404);
+  for (const char* bad : {"/orders/0", "/orders/-1", "/orders/abc",
+                          "/orders/1.5", "/orders/01",
+                          "/orders/99999999999999999999"}) {
+    Problem(client_->Get(bad), 404);
+  }
+}
+
+TEST_F(OrdersHttpTest, ListPagesByUserWithLimitAndAfter) {
+  int64_t ada = CreateUser("ada@x.io");
+  int64_t bob = CreateUser("bob@x.io");
+  for (int i = 0; i < 5; ++i) PlaceOrder(i % 2 == 0 ? ada : bob, Items(i + 1));
+  // ada: 1, 3, 5; bob: 2, 4.
+  auto r = client_->Get(("/orders?user_id=" + std::to_string(ada) + "&limit=2").c_str());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  json page = json::parse(r->body);
+  ASSERT_EQ(page["items"].size(), 2u);
+  EXPECT_EQ(page["items"][0]["id"], 1);
+  EXPECT_EQ(page["items"][1]["id"], 3);
+  EXPECT_EQ(page["items"][1]["items"].size(), 3u);
+  EXPECT_EQ(page["next_after"], 3);
+  json last = json::parse(
+      client_->Get(("/orders?user_id=" + std::to_string(ada) + "&limit=2&after=3").c_str())->body);
+  ASSERT_EQ(last["items"].size(), 1u);
+  EXPECT_EQ(last["items"][0]["id"], 5);
+  EXPECT_EQ(last["items"][0]["items"].size(), 5u);
+  EXPECT_TRUE(last["next_after"].is_null());
+
+  json bobs = json::parse(client_->Get(("/orders?user_id=" + std::to_string(bob)).c_str())->body);
+  ASSERT_EQ(bobs["items"].size(), 2u);
+  EXPECT_EQ(bobs["items"][1]["id"], 4);
+  json all = json::parse(client_->Get("/orders")->body);
+  EXPECT_EQ(all["items"].size(), 5u);  // default limit 20
+  EXPECT_TRUE(all["next_after"].is_null());
+  json none = json::parse(client_->Get("/orders?user_id=777")->body);
+  EXPECT_TRUE(none["items"].empty());
+  EXPECT_TRUE(none["next_after"].is_null());
+  json from0 = json::parse(client_->Get("/orders?after=0&limit=100")->body);
+  EXPECT_EQ(from0["items"].size(), 5u);
+}
+
+TEST_F(OrdersHttpTest, ListDefaultLimitIs20) {
+  int64_t user = CreateUser("a@x.io");
+  for (int i = 0; i < 21; ++i) PlaceOrder(user, Items(1));
+  json page = json::parse(client_->Get("/orders")->body);
+  EXPECT_EQ(page["items"].size(), 20u);
+  EXPECT_EQ(page["next_after"], 20);
+}
+
+TEST_F(OrdersHttpTest, ListBadParametersAre422) {
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?limit=0"), 422)),
+            std::vector<std::string>{"limit"});
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?limit=101"), 422)),
+            std::vector<std::string>{"limit"});
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?limit=abc"), 422)),
+            std::vector<std::string>{"limit"});
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?after=-3"), 422)),
+            std::vector<std::string>{"after"});
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?user_id=0"), 422)),
+            std::vector<std::string>{"user_id"});
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?user_id=abc"), 422)),
+            std::vector<std::string>{"user_id"});
+  EXPECT_EQ(Fields(Problem(client_->Get("/orders?user_id=&limit=-1&after=x"), 422)),
+            (std::vector<std::string>{"user_id", "limit", "after"}));
+}
+
+TEST_F(OrdersHttpTest, CancelThenCancelAgainThen404) {
+  json o = PlaceOrder(CreateUser("a@x.io"), Items(2));
+  std::string cancel = PathOf(o) + "/cancel";
+  auto r = client_->Post(cancel.c_str(), "", "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json c = json::parse(r->body);
+  EXPECT_EQ(c["status"], "cancelled");
+  EXPECT_EQ(c["id"], o["id"]);
+  EXPECT_EQ(c["items"], o["items"]);
+  EXPECT_EQ(c["created_at"], o["created_at"]);
+  EXPECT_EQ(json::parse(client_->Get(PathOf(o).c_str())->body), c);
+
+  auto again = client_->Post(cancel.c_str(), "", "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(json::parse(again->body), c);  // unchanged, updated_at included
+
+  Problem(client_->Post("/orders/999999/cancel", "", "application/json"), 404);
+  Problem(client_->Post("/orders/abc/cancel", "", "application/json"), 404);
+  Problem(client_->Post("/orders/0/cancel", "", "application/json"), 404);
+}
+
+TEST_F(OrdersHttpTest, UnsupportedMethodsAre405WithAllow) {
+  auto put = client_->Put("/orders/1", "{}", "application/json");
+  Problem(put, 405);
+  EXPECT_EQ(put->get_header_value("Allow"), "GET, HEAD");
+  auto get_cancel = client_->Get("/orders/1/cancel");
+  Problem(get_cancel, 405);
+  EXPECT_EQ(get_cancel->get_header_value("Allow"), "POST");
+  auto del = client_->Delete("/orders");
+  Problem(del, 405);
+  EXPECT_EQ(del->get_header_value("Allow"), "POST, GET, HEAD");
+}
+
+}  // namespace
+}  // namespace orders

@@ -1,0 +1,194 @@
+#include "service.h"
+
+#include "mitos/context.h"
+#include "mitos/validation.h"
+
+namespace orders {
+namespace {
+
+// Returns true iff `s` is valid UTF-8 (no overlong forms, surrogates or
+// code points above U+10FFFF).
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= static_cast<size_t>(n)) return false;
+    for (int k = 1; k <= n; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+bool HasControlCharacter(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) return true;
+    // U+0080..U+009F are encoded as C2 80..C2 9F.
+    if (c == 0xC2 && i + 1 < s.size()) {
+      auto next = static_cast<unsigned char>(s[i + 1]);
+      if (next >= 0x80 && next <= 0x9F) return true;
+    }
+  }
+  return false;
+}
+
+mitos::Status NoSuchOrder(int64_t id) {
+  return mitos::Status::NotFound("Order " + std::to_string(id) +
+                                 " does not exist.");
+}
+
+}  // namespace
+
+std::string CheckUserId(int64_t user_id) {
+  return user_id >= 1 ? "" : "must be a positive integer";
+}
+
+std::string CheckItemCount(size_t n) {
+  if (n >= 1 && n <= static_cast<size_t>(kMaxItems)) return "";
+  return "must have 1 to " + std::to_string(kMaxItems) + " items";
+}
+
+std::string CheckSku(std::string_view sku) {
+  if (!IsValidUtf8(sku)) return "must be valid UTF-8";
+  size_t n = mitos::Utf8Length(sku);
+  if (n < 1 || n > static_cast<size_t>(kMaxSkuLength)) {
+    return "must be 1 to " + std::to_string(kMaxSkuLength) + " characters";
+  }
+  if (HasControlCharacter(sku)) return "must not contain control characters";
+  return "";
+}
+
+std::string CheckQuantity(int64_t quantity) {
+  if (quantity >= 1 && quantity <= kMaxQuantity) return "";
+  return "must be an integer from 1 to " + std::to_string(kMaxQuantity);
+}
+
+std::string CheckUnitPrice(int64_t unit_price_cents) {
+  if (unit_price_cents >= 0 && unit_price_cents <= kMaxUnitPriceCents) {
+    return "";
+  }
+  return "must be an integer from 0 to " + std::to_string(kMaxUnitPriceCents);
+}
+
+std::string ItemPrefix(size_t i) {
+  return "items[" + std::to_string(i) + "].";
+}
+
+std::vector<mitos::FieldError> ValidateNewOrder(const NewOrder& o) {
+  std::vector<mitos::FieldError> errors;
+  if (auto e = CheckUserId(o.user_id); !e.empty()) {
+    errors.push_back({"user_id", e});
+  }
+  if (auto e = CheckItemCount(o.items.size()); !e.empty()) {
+    errors.push_back({"items", e});
+  }
+  for (size_t i = 0; i < o.items.size(); ++i) {
+    const Item& item = o.items[i];
+    if (auto e = CheckSku(item.sku); !e.empty()) {
+      errors.push_back({ItemPrefix(i) + "sku", e});
+    }
+    if (auto e = CheckQuantity(item.quantity); !e.empty()) {
+      errors.push_back({ItemPrefix(i) + "quantity", e});
+    }
+    if (auto e = CheckUnitPrice(item.unit_price_cents); !e.empty()) {
+      errors.push_back({ItemPrefix(i) + "unit_price_cents", e});
+    }
+  }
+  return errors;
+}
+
+OrdersService::OrdersService(std::unique_ptr<OrderStore> store,
+                             std::shared_ptr<users::UsersApi> users,
+                             Clock clock)
+    : store_(std::move(store)),
+      users_(std::move(users)),
+      clock_(std::move(clock)) {}
+
+mitos::StatusOr<Order> OrdersService::Place(const NewOrder& in) {
+  auto errors = ValidateNewOrder(in);
+  if (!errors.empty()) {
+    return mitos::Status::InvalidArgument("The order has invalid fields.",
+                                          std::move(errors));
+  }
+
+  auto user = users_->Get(in.user_id);
+  if (!user.ok()) {
+    switch (user.status().code()) {
+      case mitos::StatusCode::kNotFound:
+        return mitos::Status::InvalidArgument(
+            "The order has invalid fields.",
+            {{"user_id", "no user with this id"}});
+      case mitos::StatusCode::kDeadlineExceeded:
+        return mitos::Status::DeadlineExceeded(
+            "The deadline passed while checking the user.");
+      default:
+        // Unavailable, and anything else the users module should not have
+        // returned: to our caller, the dependency failed.
+        return mitos::Status::Unavailable("The users service is unavailable.");
+    }
+  }
+
+  // The user check may have used up the caller's time: do not write an
+  // order nobody waits for.
+  if (mitos::RequestContext::Current().Expired()) {
+    return mitos::Status::DeadlineExceeded(
+        "The deadline passed before the order was written.");
+  }
+
+  int64_t total = 0;
+  for (const Item& item : in.items) {
+    total += item.quantity * item.unit_price_cents;  // <= 5e13: no overflow
+  }
+  return store_->Insert(in, total, clock_());
+}
+
+mitos::StatusOr<Order> OrdersService::Get(int64_t id) {
+  if (id <= 0) return NoSuchOrder(id);
+  return store_->Find(id);
+}
+
+mitos::StatusOr<OrderPage> OrdersService::List(std::optional<int64_t> user_id,
+                                               int limit, int64_t after) {
+  std::vector<mitos::FieldError> errors;
+  if (user_id && *user_id <= 0) {
+    errors.push_back({"user_id", "must be a positive integer"});
+  }
+  if (limit < 1 || limit > kMaxPageSize) {
+    errors.push_back({"limit", "must be an integer from 1 to " +
+                                   std::to_string(kMaxPageSize)});
+  }
+  if (after < 0) errors.push_back({"after", "must be a non-negative integer"});
+  if (!errors.empty()) {
+    return mitos::Status::InvalidArgument("Invalid paging parameters.",
+                                          std::move(errors));
+  }
+  return store_->List(user_id, limit, after);
+}
+
+mitos::StatusOr<Order> OrdersService::Cancel(int64_t id) {
+  if (id <= 0) return NoSuchOrder(id);
+  return store_->Cancel(id, clock_());
+}
+
+}  // namespace orders

@@ -1,0 +1,147 @@
+// The store on a real temporary SQLite file.
+#include "store.h"
+
+#include <gtest/gtest.h>
+
+#include "mitos_testing/instance.h"
+
+namespace orders {
+namespace {
+
+class OrderStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<OrderStore> Open(int busy_timeout_ms = 5000) {
+    mitos::sqlite::Options o;
+    o.busy_timeout_ms = busy_timeout_ms;
+    auto db = mitos::sqlite::Database::Open(path(), o, OrderStore::Migrations());
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return std::make_unique<OrderStore>(std::move(*db));
+  }
+  std::string path() const { return (dir_.path() / "orders.db").string(); }
+  mitos::testing::TempDir dir_;
+};
+
+// An order of `n` items whose skus are "<tag>-<i>", quantities i + 1.
+NewOrder OrderOf(int64_t user_id, const std::string& tag, int n) {
+  NewOrder o{user_id, {}};
+  for (int i = 0; i < n; ++i) {
+    o.items.push_back(Item{tag + "-" + std::to_string(i), i + 1, 100 * i});
+  }
+  return o;
+}
+
+void ExpectItems(const Order& o, const std::string& tag, int n) {
+  ASSERT_EQ(o.items.size(), static_cast<size_t>(n)) << "order " << o.id;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(o.items[i].sku, tag + "-" + std::to_string(i)) << "order " << o.id;
+    EXPECT_EQ(o.items[i].quantity, i + 1);
+    EXPECT_EQ(o.items[i].unit_price_cents, 100 * i);
+  }
+}
+
+TEST_F(OrderStoreTest, ItemsRoundTripInTheOrderGiven) {
+  auto s = Open();
+  // Skus deliberately not in sorted order: the order given is what counts.
+  NewOrder in{5, {{"zeta", 1, 10}, {"alpha", 2, 20}, {"mid", 3, 30},
+                  {"Ünïcode 品", 4, 40}, {"alpha", 5, 50}}};
+  auto placed = s->Insert(in, 123, "t1");
+  ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  auto got = s->Find(placed->id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->user_id, 5);
+  EXPECT_EQ(got->total_cents, 123);
+  EXPECT_EQ(got->status, "placed");
+  EXPECT_EQ(got->created_at, "t1");
+  ASSERT_EQ(got->items.size(), in.items.size());
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    EXPECT_EQ(got->items[i].sku, in.items[i].sku);
+    EXPECT_EQ(got->items[i].quantity, in.items[i].quantity);
+    EXPECT_EQ(got->items[i].unit_price_cents, in.items[i].unit_price_cents);
+  }
+}
+
+TEST_F(OrderStoreTest, DataSurvivesReopening) {
+  int64_t id;
+  {
+    auto s = Open();
+    auto o = s->Insert(OrderOf(1, "a", 3), 300, "t1");
+    ASSERT_TRUE(o.ok());
+    id = o->id;
+    ASSERT_TRUE(s->Cancel(id, "t2").ok());
+  }
+  auto s = Open();
+  auto o = s->Find(id);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->status, "cancelled");
+  EXPECT_EQ(o->created_at, "t1");
+  EXPECT_EQ(o->updated_at, "t2");
+  ExpectItems(*o, "a", 3);
+  auto next = s->Insert(OrderOf(1, "b", 1), 0, "t3");
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next->id, id);
+}
+
+TEST_F(OrderStoreTest, PageLoadsTheItemsOfEachOrder) {
+  auto s = Open();
+  // Users 1 and 2 interleaved, with different item counts per order.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(s->Insert(OrderOf(1 + i % 2, "o" + std::to_string(i + 1), i + 1),
+                          0, "t").ok());
+  }
+  auto all = s->List(std::nullopt, 4, 0);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->items.size(), 4u);
+  for (const auto& o : all->items) {
+    ExpectItems(o, "o" + std::to_string(o.id), static_cast<int>(o.id));
+  }
+  EXPECT_EQ(all->next_after, 4);
+  auto rest = s->List(std::nullopt, 4, 4);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->items.size(), 2u);
+  ExpectItems(rest->items[1], "o6", 6);
+  EXPECT_FALSE(rest->next_after.has_value());
+
+  auto user2 = s->List(2, 10, 0);  // orders 2, 4, 6
+  ASSERT_TRUE(user2.ok());
+  ASSERT_EQ(user2->items.size(), 3u);
+  for (const auto& o : user2->items) {
+    EXPECT_EQ(o.user_id, 2);
+    EXPECT_EQ(o.id % 2, 0);
+    ExpectItems(o, "o" + std::to_string(o.id), static_cast<int>(o.id));
+  }
+  EXPECT_TRUE(s->List(3, 10, 0)->items.empty());
+}
+
+TEST_F(OrderStoreTest, FindAndCancelOfMissingOrderAreNotFound) {
+  auto s = Open();
+  EXPECT_EQ(s->Find(1).status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(s->Cancel(1, "t").status().code(), mitos::StatusCode::kNotFound);
+}
+
+TEST_F(OrderStoreTest, SchemaIsVersionedAndStatusIsChecked) {
+  auto s = Open();
+  SQLite::Database raw(path(), SQLite::OPEN_READWRITE);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(),
+            OrderStore::Migrations().back().version);
+  EXPECT_EQ(raw.execAndGet("PRAGMA journal_mode").getString(), "wal");
+  EXPECT_THROW(raw.exec("INSERT INTO orders (user_id, status, total_cents, "
+                        "created_at, updated_at) VALUES (1, 'shipped', 0, "
+                        "'t', 't')"),
+               SQLite::Exception);
+}
+
+TEST_F(OrderStoreTest, LockedFileIsUnavailableAndWritesNothing) {
+  auto s = Open(/*busy_timeout_ms=*/50);
+  SQLite::Database other(path(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto r = s->Insert(OrderOf(1, "a", 2), 0, "t");
+  EXPECT_EQ(r.status().code(), mitos::StatusCode::kUnavailable);
+  other.exec("ROLLBACK");
+  EXPECT_TRUE(s->List(std::nullopt, 10, 0)->items.empty());
+  EXPECT_TRUE(s->Insert(OrderOf(1, "a", 2), 0, "t").ok());
+  EXPECT_EQ(SQLite::Database(path()).execAndGet(
+                "SELECT count(*) FROM order_items").getInt(), 2);
+}
+
+}  // namespace
+}  // namespace orders
