@@ -1,7 +1,5 @@
 #include "http_channel.h"
 
-#include <httplib.h>
-
 #include <thread>
 
 #include "mitos/context.h"
@@ -36,12 +34,8 @@ milliseconds PropagatedDeadline(milliseconds attempt_timeout) {
   return std::max(milliseconds(1), attempt_timeout - margin);
 }
 
-void SetTimeouts(httplib::Client& c, milliseconds t) {
-  auto sec = static_cast<time_t>(t.count() / 1000);
-  auto usec = static_cast<time_t>((t.count() % 1000) * 1000);
-  c.set_connection_timeout(sec, usec);
-  c.set_read_timeout(sec, usec);
-  c.set_write_timeout(sec, usec);
+bool HasCrLf(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
 }
 
 }  // namespace
@@ -75,28 +69,62 @@ HttpChannel::HttpChannel(ChannelOptions options, const Clock* clock)
       breaker_(options_.breaker, clock),
       budget_(options_.retry, clock) {
   ParseHttpUrl(options_.url, &host_, &port_);
+  host_header_ = host_ + ":" + std::to_string(port_);
 }
 
 HttpChannel::~HttpChannel() = default;
 
-std::unique_ptr<httplib::Client> HttpChannel::Acquire() {
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
+std::unique_ptr<HttpConnection> HttpChannel::TakeIdle() {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  while (!idle_.empty()) {
+    auto c = std::move(idle_.back());  // the most recently used first
+    idle_.pop_back();
+    if (clock_->Now() - c->last_used() < options_.pool_idle_timeout &&
+        c->Reusable()) {
       return c;
     }
   }
-  auto c = std::make_unique<httplib::Client>(host_, port_);
-  c->set_keep_alive(true);
-  c->set_tcp_nodelay(true);
-  return c;
+  return nullptr;
 }
 
-void HttpChannel::Release(std::unique_ptr<httplib::Client> c) {
+void HttpChannel::Release(std::unique_ptr<HttpConnection> c) {
   std::lock_guard<std::mutex> lock(pool_mu_);
   if (idle_.size() < options_.pool_max_idle) idle_.push_back(std::move(c));
+}
+
+std::string HttpChannel::Serialize(const remote::Request& in,
+                                   milliseconds propagated) const {
+  const RequestContext& ctx = RequestContext::Current();
+  std::string out;
+  out.reserve(256 + in.body.size());
+  out += in.method;
+  out += ' ';
+  out += in.target;
+  out += " HTTP/1.1\r\nHost: ";
+  out += host_header_;
+  out += "\r\n";
+  auto header = [&out](std::string_view k, std::string_view v) {
+    if (HasCrLf(k) || HasCrLf(v)) return;  // never let a value split lines
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  };
+  for (const auto& [k, v] : in.headers) header(k, v);
+  if (!ctx.request_id.empty()) header("X-Request-Id", ctx.request_id);
+  if (!ctx.traceparent.empty()) header("traceparent", ctx.traceparent);
+  if (!ctx.tracestate.empty()) header("tracestate", ctx.tracestate);
+  header(kDeadlineHeader, std::to_string(propagated.count()));
+  bool with_body = !in.body.empty() || in.method == "POST" ||
+                   in.method == "PUT" || in.method == "PATCH";
+  if (with_body) {
+    header("Content-Type",
+           in.content_type.empty() ? "application/json" : in.content_type);
+    header("Content-Length", std::to_string(in.body.size()));
+  }
+  out += "\r\n";
+  out += in.body;
+  return out;
 }
 
 size_t HttpChannel::idle_connections() const {
@@ -117,48 +145,35 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
   for (int attempt = 1;; ++attempt) {
     auto now = clock_->Now();
     if (now >= deadline) {
-      return Status::DeadlineExceeded("The deadline passed before " +
-                                      options_.url + " answered.");
+      return Status::DeadlineExceeded("The deadline passed before the " +
+                                      options_.name + " service answered.");
     }
     if (!breaker_.Allow()) {
-      return Status::Unavailable("The circuit to " + options_.url +
-                                 " is open.");
+      return Status::Unavailable("The " + options_.name +
+                                 " service is unavailable (circuit open).");
     }
     auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
     milliseconds timeout = std::min(options_.attempt_timeout, left);
 
-    httplib::Request req;
-    req.method = in.method;
-    req.path = in.target;
-    req.headers = httplib::Headers(in.headers.begin(), in.headers.end());
-    if (!ctx.request_id.empty()) req.set_header("X-Request-Id", ctx.request_id);
-    if (!ctx.traceparent.empty()) req.set_header("traceparent", ctx.traceparent);
-    if (!ctx.tracestate.empty()) req.set_header("tracestate", ctx.tracestate);
-    req.set_header(kDeadlineHeader,
-                   std::to_string(PropagatedDeadline(timeout).count()));
-    if (!in.body.empty() || in.method == "POST" || in.method == "PUT" ||
-        in.method == "PATCH") {
-      req.body = in.body;
-      req.set_header("Content-Type",
-                     in.content_type.empty() ? "application/json"
-                                             : in.content_type);
-    }
-
-    auto client = Acquire();
-    SetTimeouts(*client, timeout);
-    auto started = clock_->Now();
-    httplib::Result r = client->send(req);
+    const std::string wire = Serialize(in, PropagatedDeadline(timeout));
+    auto conn = TakeIdle();
     bool sent_maybe = true;
-    if (r) {
-      remote::Response res;
-      res.status = r->status;
-      res.body = std::move(r->body);
-      for (auto& [k, v] : r->headers) {
-        // The client library has already decoded a compressed body.
-        if (http::EqualsIgnoreCase(k, "Content-Encoding")) continue;
-        res.headers.emplace_back(k, v);
-      }
-      Release(std::move(client));
+    HttpConnection::Outcome outcome = HttpConnection::Outcome::kConnectFailed;
+    remote::Response res;
+    if (conn == nullptr) conn = HttpConnection::Connect(host_, port_, timeout);
+    if (conn != nullptr) {
+      auto left_now = std::chrono::duration_cast<milliseconds>(deadline - clock_->Now());
+      outcome = conn->RoundTrip(wire, in.method == "HEAD",
+                                std::max(milliseconds(1), std::min(timeout, left_now)),
+                                &res);
+    }
+    if (outcome == HttpConnection::Outcome::kOk) {
+      if (conn->keep_alive()) Release(std::move(conn));
+      // Compression is per hop and this client never asks for it; drop a
+      // stray Content-Encoding so that nobody decodes the body twice.
+      std::erase_if(res.headers, [](const auto& h) {
+        return http::EqualsIgnoreCase(h.first, "Content-Encoding");
+      });
       if (!RemoteFailed(res.status, std::string(res.Header("Content-Type")),
                         res.body)) {
         breaker_.OnSuccess();
@@ -169,8 +184,11 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
       last_retryable = std::move(res);
     } else {
       breaker_.OnFailure();
-      sent_maybe = r.error() != httplib::Error::Connection;
-      timed_out = clock_->Now() - started >= timeout - milliseconds(5);
+      sent_maybe = outcome != HttpConnection::Outcome::kConnectFailed &&
+                   outcome != HttpConnection::Outcome::kSendFailed;
+      timed_out = outcome == HttpConnection::Outcome::kTimeout ||
+                  (outcome == HttpConnection::Outcome::kConnectFailed &&
+                   clock_->Now() >= deadline);
     }
 
     bool may_retry = in.idempotent || !sent_maybe;
@@ -187,9 +205,11 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
   }
   if (last_retryable) return std::move(*last_retryable);
   if (timed_out) {
-    return Status::DeadlineExceeded(options_.url + " did not answer in time.");
+    return Status::DeadlineExceeded("The " + options_.name +
+                                    " service did not answer in time.");
   }
-  return Status::Unavailable(options_.url + " cannot be reached.");
+  return Status::Unavailable("The " + options_.name +
+                             " service cannot be reached.");
 }
 
 }  // namespace mitos::internal
@@ -198,6 +218,7 @@ namespace mitos::remote {
 
 std::shared_ptr<Channel> NewHttpChannel(const std::string& url) {
   internal::ChannelOptions o;
+  o.name = "remote";
   o.url = url;
   return std::make_shared<internal::HttpChannel>(
       o, internal::SteadyClock::Get());

@@ -12,22 +12,23 @@
 
 #include "breaker.h"
 #include "clock.h"
+#include "http_connection.h"
 #include "mitos/remote.h"
 #include "retry.h"
-
-namespace httplib {
-class Client;
-}
 
 namespace mitos::internal {
 
 struct ChannelOptions {
-  std::string url;  // "http://host:port"
+  std::string name;  // the remote module, for messages ("users")
+  std::string url;   // "http://host:port"
   std::chrono::milliseconds attempt_timeout{1000};
   std::chrono::milliseconds default_deadline{10000};  // when none is set
   RetryOptions retry;
   CircuitBreaker::Options breaker;
   size_t pool_max_idle = 64;
+  // Pooled connections idle longer than this are not reused: servers close
+  // idle keep-alive connections (Mitos after 5 s by default).
+  std::chrono::milliseconds pool_idle_timeout{2000};
 };
 
 // Parses "http://host:port" (a trailing "/" is allowed; the port defaults
@@ -51,8 +52,11 @@ class HttpChannel : public remote::Channel {
   size_t idle_connections() const;
 
  private:
-  std::unique_ptr<httplib::Client> Acquire();
-  void Release(std::unique_ptr<httplib::Client> c);
+  // Returns a pooled connection that is still usable, or nullptr.
+  std::unique_ptr<HttpConnection> TakeIdle();
+  void Release(std::unique_ptr<HttpConnection> c);
+  std::string Serialize(const remote::Request& in,
+                        std::chrono::milliseconds propagated) const;
 
   const ChannelOptions options_;
   const Clock* clock_;
@@ -62,7 +66,8 @@ class HttpChannel : public remote::Channel {
   RetryBudget budget_;
   std::atomic<uint64_t> retries_{0};
   mutable std::mutex pool_mu_;
-  std::vector<std::unique_ptr<httplib::Client>> idle_;
+  std::vector<std::unique_ptr<HttpConnection>> idle_;
+  std::string host_header_;
 };
 
 }  // namespace mitos::internal

@@ -193,13 +193,12 @@ int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
 
   try {
     if (*modules) {
+      std::printf("%-10s %-16s %s\n", "MODULE", "NEEDS", "WHAT IT DOES");
       for (const auto& s : catalog) {
-        std::cout << s.name << "\t" << s.summary << "\n\tneeds: "
-                  << (s.needs.empty() ? "-" : "") ;
-        for (size_t i = 0; i < s.needs.size(); ++i) {
-          std::cout << (i ? ", " : "") << s.needs[i];
-        }
-        std::cout << "\n";
+        std::string needs;
+        for (const auto& n : s.needs) needs += (needs.empty() ? "" : ",") + n;
+        std::printf("%-10s %-16s %s\n", s.name.c_str(),
+                    needs.empty() ? "-" : needs.c_str(), s.summary.c_str());
       }
       return 0;
     }

@@ -394,6 +394,7 @@ class Runtime::Impl {
                                [&](auto* s) { return s->name == spec.name; });
       if (local) continue;  // a local module always wins over a URL
       internal::ChannelOptions o;
+      o.name = spec.name;
       o.url = url->second;
       o.attempt_timeout = std::chrono::milliseconds(config_.Int("remote.timeout_ms"));
       o.default_deadline = request_deadline_;

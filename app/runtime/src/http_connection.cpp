@@ -1,0 +1,256 @@
+#include "http_connection.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mitos::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr size_t kMaxHead = 64 * 1024;
+constexpr size_t kMaxBody = 64 * 1024 * 1024;
+
+bool ParseSize(std::string_view s, int base, size_t* out) {
+  if (s.empty() || s.size() > 16) return false;
+  size_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else return false;
+    v = v * static_cast<size_t>(base) + static_cast<size_t>(d);
+  }
+  *out = v;
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<HttpConnection> HttpConnection::Connect(const std::string& host,
+                                                        int port,
+                                                        milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) {
+    return nullptr;
+  }
+  std::unique_ptr<HttpConnection> conn;
+  for (addrinfo* ai = res; ai != nullptr && !conn; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                      ai->ai_protocol);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+        rc = 0;
+      }
+    }
+    if (rc != 0) {
+      ::close(fd);
+      continue;
+    }
+    int flags = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    conn.reset(new HttpConnection(fd));
+  }
+  ::freeaddrinfo(res);
+  return conn;
+}
+
+HttpConnection::~HttpConnection() { ::close(fd_); }
+
+bool HttpConnection::SetTimeout(milliseconds t) {
+  if (t == timeout_set_) return true;
+  timeval tv{static_cast<time_t>(t.count() / 1000),
+             static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  if (tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1000;
+  if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+      ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+    return false;
+  }
+  timeout_set_ = t;
+  return true;
+}
+
+bool HttpConnection::Reusable() {
+  if (!keep_alive_ || !buf_.empty()) return false;
+  char c;
+  ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool HttpConnection::Fill(Clock::time_point deadline, bool* timed_out) {
+  char tmp[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n > 0) {
+      buf_.append(tmp, static_cast<size_t>(n));
+      return true;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      *timed_out = Clock::now() >= deadline - milliseconds(1);
+      if (*timed_out) return false;
+      continue;  // woke early; the socket timeout bounds the next wait
+    }
+    return false;
+  }
+}
+
+HttpConnection::Outcome HttpConnection::RoundTrip(const std::string& request,
+                                                  bool head, milliseconds timeout,
+                                                  remote::Response* out) {
+  auto deadline = Clock::now() + timeout;
+  if (!SetTimeout(timeout)) return Outcome::kSendFailed;
+  buf_.clear();
+  size_t off = 0;
+  while (off < request.size()) {
+    ssize_t n = ::send(fd_, request.data() + off, request.size() - off,
+                       MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      keep_alive_ = false;
+      bool timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+      if (timed_out) return Outcome::kTimeout;
+      return off == 0 ? Outcome::kSendFailed : Outcome::kBroken;
+    }
+    off += static_cast<size_t>(n);
+  }
+  Outcome o = ReadResponse(head, deadline, out);
+  if (o != Outcome::kOk) keep_alive_ = false;
+  last_used_ = Clock::now();
+  return o;
+}
+
+HttpConnection::Outcome HttpConnection::ReadResponse(bool head,
+                                                     Clock::time_point deadline,
+                                                     remote::Response* out) {
+  bool timed_out = false;
+  size_t head_end;
+  while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (buf_.size() > kMaxHead) return Outcome::kBroken;
+    if (!Fill(deadline, &timed_out)) {
+      return timed_out ? Outcome::kTimeout : Outcome::kBroken;
+    }
+  }
+  std::string_view h(buf_.data(), head_end);
+  // Status line: HTTP/1.x SSS reason
+  size_t eol = h.find("\r\n");
+  std::string_view status_line = h.substr(0, eol);
+  if (status_line.size() < 12 || status_line.compare(0, 7, "HTTP/1.") != 0) {
+    return Outcome::kBroken;
+  }
+  size_t code = 0;
+  if (!ParseSize(status_line.substr(9, 3), 10, &code)) return Outcome::kBroken;
+  out->status = static_cast<int>(code);
+  out->headers.clear();
+  bool http10 = status_line[7] == '0';
+  keep_alive_ = !http10;
+  bool chunked = false;
+  bool has_length = false;
+  size_t length = 0;
+  size_t pos = eol == std::string_view::npos ? h.size() : eol + 2;
+  while (pos < h.size()) {
+    size_t next = h.find("\r\n", pos);
+    if (next == std::string_view::npos) next = h.size();
+    std::string_view line = h.substr(pos, next - pos);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return Outcome::kBroken;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = Trim(line.substr(colon + 1));
+    if (http::EqualsIgnoreCase(name, "Content-Length")) {
+      if (!ParseSize(value, 10, &length) || length > kMaxBody) return Outcome::kBroken;
+      has_length = true;
+    } else if (http::EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      chunked = http::EqualsIgnoreCase(value, "chunked");
+      if (!chunked) return Outcome::kBroken;
+    } else if (http::EqualsIgnoreCase(name, "Connection")) {
+      if (http::EqualsIgnoreCase(value, "close")) keep_alive_ = false;
+      if (http::EqualsIgnoreCase(value, "keep-alive")) keep_alive_ = true;
+    }
+    out->headers.emplace_back(std::string(name), std::string(value));
+    pos = next + 2;
+  }
+  buf_.erase(0, head_end + 4);
+
+  out->body.clear();
+  if (head || out->status == 204 || out->status == 304 || out->status < 200) {
+    return Outcome::kOk;
+  }
+  if (chunked) {
+    for (;;) {
+      size_t line_end;
+      while ((line_end = buf_.find("\r\n")) == std::string::npos) {
+        if (!Fill(deadline, &timed_out)) {
+          return timed_out ? Outcome::kTimeout : Outcome::kBroken;
+        }
+      }
+      std::string_view size_text(buf_.data(), line_end);
+      size_text = size_text.substr(0, size_text.find(';'));
+      size_t size = 0;
+      if (!ParseSize(Trim(size_text), 16, &size) ||
+          out->body.size() + size > kMaxBody) {
+        return Outcome::kBroken;
+      }
+      while (buf_.size() < line_end + 2 + size + 2) {
+        if (!Fill(deadline, &timed_out)) {
+          return timed_out ? Outcome::kTimeout : Outcome::kBroken;
+        }
+      }
+      if (size == 0) {
+        // No trailers are expected from our services; a final CRLF ends it.
+        buf_.erase(0, line_end + 4);
+        return Outcome::kOk;
+      }
+      out->body.append(buf_, line_end + 2, size);
+      buf_.erase(0, line_end + 2 + size + 2);
+    }
+  }
+  if (has_length) {
+    while (buf_.size() < length) {
+      if (!Fill(deadline, &timed_out)) {
+        return timed_out ? Outcome::kTimeout : Outcome::kBroken;
+      }
+    }
+    out->body = buf_.substr(0, length);
+    buf_.erase(0, length);
+    return Outcome::kOk;
+  }
+  // No length: the body runs until the peer closes.
+  keep_alive_ = false;
+  for (;;) {
+    if (buf_.size() > kMaxBody) return Outcome::kBroken;
+    if (!Fill(deadline, &timed_out)) {
+      if (timed_out) return Outcome::kTimeout;
+      out->body = std::move(buf_);
+      buf_.clear();
+      return Outcome::kOk;
+    }
+  }
+}
+
+}  // namespace mitos::internal

@@ -1,0 +1,381 @@
+"""Starts Mitos in the chosen topology and hands tests its base URL.
+
+Options:
+  --mitos-bin PATH   the binary (default: $MITOS_BIN, else <repo>/build/mitos)
+  --topology T       monolith (one process, every module), split (users,
+                     a stall proxy, orders and gateway, each its own
+                     process) or external (start nothing, use --base-url)
+  --base-url URL     for external: the only URL the suite talks to
+
+Every process is started as
+  mitos --host 127.0.0.1 --port 0 --data-dir <tmp>/<name> --log-format json
+        --set shutdown.drain_delay_ms=0 [--config config/split/<name>.yaml]
+        [--modules=<name>]
+its port is read from its {"msg":"listening","port":N} log line, and it is
+used once GET /readyz is 200. Logs go to <tmp>/<name>.log (stdout) and
+<tmp>/<name>.err.log (stderr); the tail of every log is attached to each
+failed test's report. Everything started is killed at the end of the session.
+"""
+
+import ctypes
+import ipaddress
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from helpers import FAULT_ENV, Client, unique_email  # noqa: E402
+from stall_proxy import StallProxy  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_S = 20.0
+
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("mitos", "Mitos end-to-end suite")
+    g.addoption("--mitos-bin", default=None,
+                help="the mitos binary (default: $MITOS_BIN, else build/mitos)")
+    g.addoption("--topology", default="monolith",
+                choices=["monolith", "split", "external"],
+                help="how to run Mitos (default: monolith)")
+    g.addoption("--base-url", default=None,
+                help="with --topology external: the URL to test (loopback only)")
+
+
+def pytest_configure(config):
+    topo = config.getoption("--topology")
+    base = config.getoption("--base-url")
+    if topo == "external":
+        if not base:
+            raise pytest.UsageError("--topology external needs --base-url")
+        _require_loopback(base)
+    elif base:
+        raise pytest.UsageError("--base-url is only for --topology external")
+
+
+def _require_loopback(url):
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        ok = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise pytest.UsageError("--base-url must name a loopback address, got %r" % url)
+
+
+def _mitos_bin(config):
+    path = (config.getoption("--mitos-bin") or os.environ.get("MITOS_BIN")
+            or str(REPO / "build" / "mitos"))
+    return str(pathlib.Path(path).resolve())
+
+
+# --- processes ----------------------------------------------------------------
+
+
+def _die_with_parent():
+    """In the child: SIGKILL it if the test run itself dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+class Process:
+    """One mitos process, restartable on the same port and data dir."""
+
+    def __init__(self, binary, name, workdir, module=None, env=None):
+        self.binary = binary
+        self.name = name
+        self.module = module
+        self.env = dict(env or {})
+        self.data_dir = workdir / name
+        self.log_path = workdir / (name + ".log")
+        self.err_path = workdir / (name + ".err.log")
+        self.popen = None
+        self.port = 0
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (LOOPBACK, self.port)
+
+    def argv(self, port):
+        argv = [self.binary, "--host", LOOPBACK, "--port", str(port),
+                "--data-dir", str(self.data_dir), "--log-format", "json",
+                "--set", "shutdown.drain_delay_ms=0"]
+        if self.module:
+            cfg = REPO / "config" / "split" / (self.module + ".yaml")
+            if cfg.is_file():
+                argv += ["--config", str(cfg)]
+            argv.append("--modules=" + self.module)
+        return argv
+
+    def start(self, port=0):
+        """Starts the process (on `port`, 0 for a free one) and waits until
+        it is ready. Raises RuntimeError with its log tail on failure."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                self._start_once(port)
+                return self
+            except RuntimeError:
+                # A fixed port may still be held for a moment by the killed
+                # process (a runtime failure, status 1); anything else
+                # fails at once.
+                if (port == 0 or self.popen.returncode != 1
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.2)
+
+    def _start_once(self, port):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MITOS_")}
+        env.update(self.env)
+        with open(self.log_path, "ab") as log:
+            offset = log.tell()
+            log.write(("--- e2e: starting %s\n" % " ".join(self.argv(port))).encode())
+        out = open(self.log_path, "ab")
+        err = open(self.err_path, "ab")
+        try:
+            self.popen = subprocess.Popen(self.argv(port), stdout=out, stderr=err,
+                                          stdin=subprocess.DEVNULL, env=env,
+                                          cwd=str(REPO), preexec_fn=_die_with_parent)
+        finally:
+            out.close()
+            err.close()
+        self.port = self._wait_port(offset)
+        self._wait_ready()
+
+    def _wait_port(self, offset):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                for line in f.read().decode(errors="replace").splitlines():
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(rec, dict) and rec.get("msg") == "listening":
+                        return int(rec["port"])
+            if self.popen.poll() is not None:
+                raise RuntimeError("%s exited with status %s during start-up"
+                                   % (self.name, self.popen.returncode))
+            time.sleep(0.02)
+        raise RuntimeError("%s did not report its port" % self.name)
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last = None
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError("%s exited with status %s before it was ready"
+                                   % (self.name, self.popen.returncode))
+            try:
+                r = requests.get(self.url + "/readyz", timeout=2)
+                last = "%d %s" % (r.status_code, r.text[:200])
+                if r.status_code == 200:
+                    return
+            except requests.RequestException as e:
+                last = repr(e)
+            time.sleep(0.05)
+        raise RuntimeError("%s not ready on %s (last /readyz: %s)"
+                           % (self.name, self.url, last))
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self):
+        """SIGKILL, then reap."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait(timeout=10)
+
+    def stop(self):
+        """SIGTERM, and SIGKILL if it has not exited within 5 s."""
+        if not self.alive():
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def tail(self, lines=40):
+        out = []
+        for p in (self.log_path, self.err_path):
+            if p.exists():
+                text = p.read_text(errors="replace").splitlines()
+                if text:
+                    out.append("--- %s (last %d lines)" % (p, min(lines, len(text))))
+                    out.extend(text[-lines:])
+        return "\n".join(out)
+
+
+class Topology:
+    def __init__(self, kind, base_url=None):
+        self.kind = kind
+        self.base_url = base_url
+        self.procs = {}   # name -> Process, in start order
+        self.proxy = None
+
+    @property
+    def launched(self):
+        return self.kind != "external"
+
+    def start(self, binary, workdir):
+        if self.kind == "monolith":
+            p = self._add(Process(binary, "monolith", workdir)).start()
+            self.base_url = p.url
+        elif self.kind == "split":
+            users = self._add(Process(binary, "users", workdir, module="users")).start()
+            self.proxy = StallProxy(users.port)
+            orders = self._add(Process(binary, "orders", workdir, module="orders", env=dict(
+                FAULT_ENV, MITOS_REMOTES__USERS__URL=self.proxy.url))).start()
+            gateway = self._add(Process(binary, "gateway", workdir, module="gateway", env=dict(
+                FAULT_ENV, MITOS_REMOTES__USERS__URL=users.url,
+                MITOS_REMOTES__ORDERS__URL=orders.url))).start()
+            self.base_url = gateway.url
+        return self
+
+    def _add(self, proc):
+        self.procs[proc.name] = proc
+        return proc
+
+    def close(self):
+        for p in reversed(list(self.procs.values())):
+            try:
+                p.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                pass
+        if self.proxy:
+            self.proxy.close()
+
+    def tails(self):
+        return "\n".join(p.tail() for p in self.procs.values())
+
+
+_TOPOLOGY = None
+
+
+@pytest.fixture(scope="session")
+def topology(request, tmp_path_factory):
+    global _TOPOLOGY
+    cfg = request.config
+    topo = Topology(cfg.getoption("--topology"), cfg.getoption("--base-url"))
+    _TOPOLOGY = topo
+    if topo.launched:
+        binary = _mitos_bin(cfg)
+        if not os.access(binary, os.X_OK):
+            pytest.exit("mitos binary not found or not executable: %s" % binary, 2)
+        workdir = tmp_path_factory.mktemp("mitos-" + topo.kind)
+        try:
+            topo.start(binary, workdir)
+        except RuntimeError as e:
+            # Nothing can run without it: stop here, once, with the logs.
+            topo.close()
+            pytest.exit("the %s topology did not start: %s\n%s"
+                        % (topo.kind, e, topo.tails()), returncode=1)
+        except BaseException:
+            topo.close()
+            raise
+    yield topo
+    topo.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and _TOPOLOGY is not None and _TOPOLOGY.procs:
+        rep.sections.append(("mitos logs (%s)" % _TOPOLOGY.kind, _TOPOLOGY.tails()))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _TOPOLOGY is not None:   # in case a fixture teardown did not run
+        _TOPOLOGY.close()
+
+
+# --- HTTP ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def base_url(topology):
+    return topology.base_url
+
+
+@pytest.fixture
+def client(base_url):
+    c = Client(base_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def make_user(client):
+    """make_user(name=..., email=...) -> the created user (201 asserted)."""
+    def make(name="E2E User", email=None):
+        r = client.post("/users", json={"name": name, "email": email or unique_email()})
+        assert r.status_code == 201, r.text
+        return r.json()
+    return make
+
+
+# --- faults (split only) ------------------------------------------------------
+
+
+@pytest.fixture
+def split(topology):
+    if topology.kind != "split":
+        pytest.skip("needs --topology split (processes this suite starts)")
+    return topology
+
+
+@pytest.fixture
+def orders_url(split):
+    """The orders instance itself (not the gateway), to read its /health."""
+    return split.procs["orders"].url
+
+
+@pytest.fixture
+def kill_users(split):
+    """kill_users(): SIGKILL the users process."""
+    return split.procs["users"].kill
+
+
+@pytest.fixture
+def restart_users(split):
+    """restart_users(): start users again on the same port and data dir, so
+    that the URL orders and gateway were given stays valid; waits until it
+    is ready."""
+    def restart():
+        users = split.procs["users"]
+        users.kill()
+        users.start(port=users.port)
+    return restart
+
+
+@pytest.fixture
+def stall(split):
+    """stall(True) makes users look hung to orders; stall(False) ends it."""
+    return split.proxy.stall
+
+
+@pytest.fixture
+def fault_env(split):
+    """Leaves users running and un-stalled after a fault test, whatever
+    happened in it."""
+    yield split
+    split.proxy.stall(False)
+    users = split.procs["users"]
+    if not users.alive():
+        users.start(port=users.port)
