@@ -74,17 +74,24 @@ HttpChannel::HttpChannel(ChannelOptions options, const Clock* clock)
 
 HttpChannel::~HttpChannel() = default;
 
-std::unique_ptr<HttpConnection> HttpChannel::TakeIdle() {
+std::unique_ptr<HttpConnection> HttpChannel::TakeIdle(bool probe) {
   std::lock_guard<std::mutex> lock(pool_mu_);
   while (!idle_.empty()) {
     auto c = std::move(idle_.back());  // the most recently used first
     idle_.pop_back();
-    if (clock_->Now() - c->last_used() < options_.pool_idle_timeout &&
-        c->Reusable()) {
-      return c;
-    }
+    auto idle_for = clock_->Now() - c->last_used();
+    if (idle_for >= options_.pool_idle_timeout) continue;
+    // Servers that drain or reach their keep-alive limit say "Connection:
+    // close", and such connections never come back to the pool; a peer that
+    // died leaves stale ones, which the probe (one syscall) finds.
+    if (!probe || c->Reusable()) return c;
   }
   return nullptr;
+}
+
+void HttpChannel::DropIdle() {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  idle_.clear();
 }
 
 void HttpChannel::Release(std::unique_ptr<HttpConnection> c) {
@@ -141,6 +148,7 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
   budget_.OnRequest();
 
   bool timed_out = false;
+  bool stale_retried = false;
   std::optional<remote::Response> last_retryable;
   for (int attempt = 1;; ++attempt) {
     auto now = clock_->Now();
@@ -156,7 +164,11 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
     milliseconds timeout = std::min(options_.attempt_timeout, left);
 
     const std::string wire = Serialize(in, PropagatedDeadline(timeout));
-    auto conn = TakeIdle();
+    // Idempotent calls skip the probe of a pooled connection: if it turns
+    // out dead they are simply sent again on a fresh one (below). Others
+    // cannot be sent twice, so their connection is probed first.
+    auto conn = TakeIdle(/*probe=*/!in.idempotent);
+    const bool reused = conn != nullptr;
     bool sent_maybe = true;
     HttpConnection::Outcome outcome = HttpConnection::Outcome::kConnectFailed;
     remote::Response res;
@@ -182,6 +194,16 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
       breaker_.OnFailure();
       timed_out = false;
       last_retryable = std::move(res);
+    } else if (reused && !stale_retried &&
+               outcome != HttpConnection::Outcome::kTimeout &&
+               (in.idempotent || outcome == HttpConnection::Outcome::kSendFailed)) {
+      // A pooled connection the peer had closed (it restarted, say): the
+      // others in the pool are likely dead too. Not the remote's failure,
+      // and not an attempt: send again on a fresh connection.
+      DropIdle();
+      stale_retried = true;
+      --attempt;
+      continue;
     } else {
       breaker_.OnFailure();
       sent_maybe = outcome != HttpConnection::Outcome::kConnectFailed &&

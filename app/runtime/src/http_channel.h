@@ -52,8 +52,10 @@ class HttpChannel : public remote::Channel {
   size_t idle_connections() const;
 
  private:
-  // Returns a pooled connection that is still usable, or nullptr.
-  std::unique_ptr<HttpConnection> TakeIdle();
+  // Returns a pooled connection, or nullptr. With `probe`, the connection
+  // is first checked for a close that arrived while it sat idle.
+  std::unique_ptr<HttpConnection> TakeIdle(bool probe);
+  void DropIdle();
   void Release(std::unique_ptr<HttpConnection> c);
   std::string Serialize(const remote::Request& in,
                         std::chrono::milliseconds propagated) const;

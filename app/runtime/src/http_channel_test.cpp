@@ -21,10 +21,10 @@ using std::chrono::milliseconds;
 // An upstream whose behaviour each test scripts.
 class Upstream {
  public:
-  explicit Upstream(HttpServer::Dispatch d) {
+  explicit Upstream(HttpServer::Dispatch d, int port = 0) {
     ServerOptions o;
     o.host = "127.0.0.1";
-    o.port = 0;
+    o.port = port;
     o.threads_min = 2;
     server_ = std::make_unique<HttpServer>(o, std::move(d));
     EXPECT_TRUE(server_->Bind().ok());
@@ -34,6 +34,7 @@ class Upstream {
     return "http://127.0.0.1:" + std::to_string(server_->port());
   }
   int open_connections() const { return server_->open_connections(); }
+  int port() const { return server_->port(); }
 
  private:
   std::unique_ptr<HttpServer> server_;
@@ -251,6 +252,33 @@ TEST(HttpChannel, ReusesKeepAliveConnections) {
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(ch.Call(Get("/")).ok());
   EXPECT_EQ(ch.idle_connections(), 1u);
   EXPECT_EQ(up.open_connections(), 1);
+}
+
+TEST(HttpChannel, ARestartedRemoteIsReachedAgainWithoutErrors) {
+  auto answer = [](http::Request&, http::Response& res) { res.Json(200, {}); };
+  auto first = std::make_unique<Upstream>(answer);
+  int port = first->port();
+  auto o = Options(first->url());
+  o.retry.max_attempts = 1;  // stale connections must not need retries
+  HttpChannel ch(o, SteadyClock::Get());
+  // Several pooled connections to the first process.
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 5; ++j) EXPECT_TRUE(ch.Call(Get("/")).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_GE(ch.idle_connections(), 1u);
+  first.reset();  // the remote goes away; its connections close
+  Upstream second(answer, port);
+  auto get = ch.Call(Get("/"));
+  ASSERT_TRUE(get.ok()) << get.status().ToString();
+  EXPECT_EQ(get->status, 200);
+  auto post = ch.Call(remote::Request{"POST", "/", "{}", "application/json", {}, false});
+  ASSERT_TRUE(post.ok()) << post.status().ToString();
+  EXPECT_EQ(post->status, 200);
+  EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
 }
 
 TEST(StatusFromResponse, MapsProblemsBackToStatuses) {
