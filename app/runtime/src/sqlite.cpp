@@ -72,11 +72,9 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
     }
     db->schema_version_ = version;
 
-    for (int i = 0; i < options.readers; ++i) {
-      db->readers_.push_back(std::make_unique<Connection>(
-          path, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, options));
-      db->idle_.push_back(db->readers_.back().get());
-    }
+    // Reader connections open on first use, so that start-up does not
+    // pay for readers a module may never need at once.
+    db->options_ = options;
   } catch (const SQLite::Exception& e) {
     return Status::Internal("cannot open " + path + ": " + e.what());
   }
@@ -143,6 +141,15 @@ void Database::CommitBatch(const std::vector<Op*>& batch) {
 
 Database::Lease::Lease(Database& d) : db(d) {
   std::unique_lock<std::mutex> lock(db.pool_mu_);
+  if (db.idle_.empty() &&
+      static_cast<int>(db.readers_.size()) < db.options_.readers) {
+    // Opened under the lock: rare (at most `readers` times), and it keeps
+    // the count exact.
+    db.readers_.push_back(std::make_unique<Connection>(
+        db.path_, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, db.options_));
+    conn = db.readers_.back().get();
+    return;
+  }
   db.pool_cv_.wait(lock, [&] { return !db.idle_.empty(); });
   conn = db.idle_.back();
   db.idle_.pop_back();

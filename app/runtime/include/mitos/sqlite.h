@@ -127,6 +127,7 @@ class Database {
   };
 
   std::string path_;
+  Options options_;
   int schema_version_ = 0;
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
