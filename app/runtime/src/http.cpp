@@ -1,5 +1,7 @@
 #include "mitos/http.h"
 
+#include "mitos/validation.h"
+
 #include <stdexcept>
 
 namespace mitos::http {
@@ -246,6 +248,17 @@ std::optional<nlohmann::json> ReadJsonObject(const Request& req,
     return std::nullopt;
   }
   return j;
+}
+
+std::optional<int64_t> QueryNonNegative(const Request& req, const char* name,
+                                        int64_t fallback,
+                                        std::vector<FieldError>* errors,
+                                        const char* message) {
+  const std::string* raw = req.Query(name);
+  if (raw == nullptr) return fallback;
+  auto v = ParseNonNegative(*raw);
+  if (!v) errors->push_back({name, message});
+  return v;
 }
 
 void Router::Add(std::string module, std::string method, std::string pattern,

@@ -102,4 +102,18 @@ std::optional<int64_t> ParsePositiveId(std::string_view s) {
   return v;
 }
 
+std::optional<int64_t> ParseNonNegative(std::string_view s) {
+  if (s == "0") return 0;
+  return ParsePositiveId(s);
+}
+
+void CheckPaging(int64_t limit, int64_t after, int max_limit,
+                 std::vector<FieldError>* errors) {
+  if (limit < 1 || limit > max_limit) {
+    errors->push_back({"limit", "must be an integer from 1 to " +
+                                    std::to_string(max_limit)});
+  }
+  if (after < 0) errors->push_back({"after", "must be a non-negative integer"});
+}
+
 }  // namespace mitos

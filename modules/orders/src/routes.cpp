@@ -73,19 +73,6 @@ void Reply(Response& res, int status, const mitos::StatusOr<Order>& r) {
   res.JsonText(status, std::move(body));
 }
 
-// Parses an optional non-negative integer query parameter; records a field
-// error.
-std::optional<int64_t> QueryInt(const Request& req, const char* name,
-                                int64_t fallback,
-                                std::vector<mitos::FieldError>* errors,
-                                const char* expect) {
-  const std::string* raw = req.Query(name);
-  if (raw == nullptr) return fallback;
-  if (*raw == "0") return 0;
-  auto v = mitos::ParsePositiveId(*raw);
-  if (!v) errors->push_back({name, expect});
-  return v;
-}
 
 }  // namespace
 
@@ -120,9 +107,9 @@ void RegisterRoutes(OrdersApi& api, mitos::http::Router& router) {
                    errors.push_back({"user_id", "must be a positive integer"});
                  }
                }
-               auto limit = QueryInt(req, "limit", kDefaultPageSize, &errors,
+               auto limit = mitos::http::QueryNonNegative(req, "limit", kDefaultPageSize, &errors,
                                      "must be an integer from 1 to 100");
-               auto after = QueryInt(req, "after", 0, &errors,
+               auto after = mitos::http::QueryNonNegative(req, "after", 0, &errors,
                                      "must be a non-negative integer");
                if (limit && (*limit < 1 || *limit > kMaxPageSize)) {
                  errors.push_back({"limit", "must be an integer from 1 to 100"});

@@ -174,11 +174,7 @@ mitos::StatusOr<OrderPage> OrdersService::List(std::optional<int64_t> user_id,
   if (user_id && *user_id <= 0) {
     errors.push_back({"user_id", "must be a positive integer"});
   }
-  if (limit < 1 || limit > kMaxPageSize) {
-    errors.push_back({"limit", "must be an integer from 1 to " +
-                                   std::to_string(kMaxPageSize)});
-  }
-  if (after < 0) errors.push_back({"after", "must be a non-negative integer"});
+  mitos::CheckPaging(limit, after, kMaxPageSize, &errors);
   if (!errors.empty()) {
     return mitos::Status::InvalidArgument("Invalid paging parameters.",
                                           std::move(errors));

@@ -46,18 +46,6 @@ void Reply(Response& res, int status, const mitos::StatusOr<User>& r) {
   res.JsonText(status, std::move(body));
 }
 
-// Parses an optional integer query parameter; records a field error.
-std::optional<int64_t> QueryInt(const Request& req, const char* name,
-                                int64_t fallback,
-                                std::vector<mitos::FieldError>* errors,
-                                const char* expect) {
-  const std::string* raw = req.Query(name);
-  if (raw == nullptr) return fallback;
-  if (*raw == "0") return 0;
-  auto v = mitos::ParsePositiveId(*raw);
-  if (!v) errors->push_back({name, expect});
-  return v;
-}
 
 }  // namespace
 
@@ -77,9 +65,9 @@ void RegisterRoutes(UsersApi& api, mitos::http::Router& router) {
 
   router.Add("users", "GET", "/users", [&api](const Request& req, Response& res) {
     std::vector<mitos::FieldError> errors;
-    auto limit = QueryInt(req, "limit", kDefaultPageSize, &errors,
+    auto limit = mitos::http::QueryNonNegative(req, "limit", kDefaultPageSize, &errors,
                           "must be an integer from 1 to 100");
-    auto after = QueryInt(req, "after", 0, &errors,
+    auto after = mitos::http::QueryNonNegative(req, "after", 0, &errors,
                           "must be a non-negative integer");
     if (limit && (*limit < 1 || *limit > kMaxPageSize)) {
       errors.push_back({"limit", "must be an integer from 1 to 100"});

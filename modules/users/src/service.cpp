@@ -121,11 +121,7 @@ mitos::StatusOr<User> UsersService::Get(int64_t id) {
 
 mitos::StatusOr<UserPage> UsersService::List(int limit, int64_t after) {
   std::vector<mitos::FieldError> errors;
-  if (limit < 1 || limit > kMaxPageSize) {
-    errors.push_back({"limit", "must be an integer from 1 to " +
-                                   std::to_string(kMaxPageSize)});
-  }
-  if (after < 0) errors.push_back({"after", "must be a non-negative integer"});
+  mitos::CheckPaging(limit, after, kMaxPageSize, &errors);
   if (!errors.empty()) {
     return mitos::Status::InvalidArgument("Invalid paging parameters.",
                                           std::move(errors));

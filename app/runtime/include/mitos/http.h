@@ -93,6 +93,14 @@ int HttpStatusFor(StatusCode code);
 std::optional<nlohmann::json> ReadJsonObject(const Request& req,
                                              Response& res);
 
+// Returns the query parameter `name` as a non-negative integer, `fallback`
+// when it is absent, or nullopt after appending {name, message} to
+// `errors` when it is not a non-negative integer.
+std::optional<int64_t> QueryNonNegative(const Request& req, const char* name,
+                                        int64_t fallback,
+                                        std::vector<FieldError>* errors,
+                                        const char* message);
+
 // Route table of one server instance. Patterns are literal segments and
 // "{name}" placeholders, e.g. "/users/{id}". A trailing "{*}" segment matches
 // the rest of the path (one or more segments, or none).

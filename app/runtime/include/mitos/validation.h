@@ -58,6 +58,15 @@ std::string_view TrimAscii(std::string_view s);
 // zeros. Returns nullopt otherwise.
 std::optional<int64_t> ParsePositiveId(std::string_view s);
 
+// Parses a non-negative decimal int64 ("0" or as ParsePositiveId).
+std::optional<int64_t> ParseNonNegative(std::string_view s);
+
+// Checks the paging arguments shared by every list call: 1 <= limit <=
+// max_limit and after >= 0. Appends a field error ("limit", "after") for
+// each one that is out of range.
+void CheckPaging(int64_t limit, int64_t after, int max_limit,
+                 std::vector<FieldError>* errors);
+
 }  // namespace mitos
 
 #endif  // MITOS_VALIDATION_H_
