@@ -1,5 +1,6 @@
 #include "orders/module.h"
 
+#include "client.h"
 #include "mitos/log.h"
 #include "routes.h"
 #include "service.h"
@@ -47,6 +48,7 @@ mitos::ModuleSpec Spec() {
   s.summary = "Orders: /orders (owns orders.db; needs users)";
   s.needs = {"users"};
   s.route_prefixes = {"/orders"};
+  s.remote_api = mitos::RemoteBinding<OrdersApi, OrdersClient>();
   s.declare_config = [](mitos::config::Schema& schema) {
     mitos::sqlite::DeclareStorageConfig(schema, "orders");
   };

@@ -96,9 +96,9 @@ TEST(UsersClient, AnUnreachableServiceIsUnavailable) {
 
 INSTANTIATE_TEST_SUITE_P(Bindings, UsersContractTest,
                          ::testing::Values(Binding::kLocal, Binding::kRemote),
-                         [](const auto& info) {
-                           return info.param == Binding::kLocal ? "InProcess"
-                                                                : "OverHttp";
+                         [](const ::testing::TestParamInfo<Binding>& p) {
+                           return p.param == Binding::kLocal ? "InProcess"
+                                                             : "OverHttp";
                          });
 
 }  // namespace
