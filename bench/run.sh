@@ -6,6 +6,10 @@
 # See --help. Results: stdout and bench/results/latest.md.
 set -euo pipefail
 
+BENCH_SCRIPT=run.sh
+BENCH_LOG_TAG=bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
   cat <<'EOF'
 Usage: bash bench/run.sh [options]
@@ -62,46 +66,9 @@ while (($#)); do
   esac
 done
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
-
 # --------------------------------------------------------------------------
 # Prerequisites
 # --------------------------------------------------------------------------
-APT_UPDATED=0
-apt_install() {
-  command -v apt-get >/dev/null || die "missing $* and no apt-get to install it"
-  if ((APT_UPDATED == 0)); then
-    log "apt-get update"
-    apt-get update -qq >&2
-    APT_UPDATED=1
-  fi
-  log "apt-get install -y $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
-need_cmd() { # need_cmd CMD [DEB_PACKAGE]
-  command -v "$1" >/dev/null || apt_install "${2:-$1}"
-  command -v "$1" >/dev/null || die "could not install $1"
-}
-
-resolve_mitos() {
-  local p="$1"
-  if [[ "$p" != /* ]]; then
-    if [[ -e "$PWD/$p" ]]; then p="$PWD/$p"; else p="$ROOT/$p"; fi
-  fi
-  if [[ ! -x "$p" ]]; then
-    cat >&2 <<EOF
-run.sh: Mitos binary not found or not executable: $1
-        (looked for $p)
-Build it first, from the repo root:
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j
-or point --mitos at an existing binary.
-EOF
-    exit 1
-  fi
-  printf '%s' "$p"
-}
-
 MITOS=""
 if ((RUN_MITOS)); then MITOS="$(resolve_mitos "$MITOS_ARG")"; fi
 
@@ -147,58 +114,21 @@ install_peer() {
 if ((RUN_PEER)); then install_peer; fi
 
 # --------------------------------------------------------------------------
-# Process bookkeeping: every server and sampler is killed on exit.
+# Process bookkeeping: every server, sampler and wrk is killed on exit
+# (cleanup in bench/lib.sh calls stop_all).
 # --------------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mitos-bench.XXXXXX")"
 declare -A SVC_PID=() SVC_PORT=() SVC_DATA=() SVC_DB=() SVC_LOG=()
-SAMPLER_PID=""
-
-cleanup() {
-  local rc=$?
-  set +e
+stop_all() {
   [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null
+  [[ -n "$WRK_PID" ]] && kill "$WRK_PID" 2>/dev/null
   for s in "${!SVC_PID[@]}"; do
     local p="${SVC_PID[$s]}"
     [[ -n "$p" ]] && kill -KILL "$p" 2>/dev/null && { wait "$p"; } 2>/dev/null
   done
-  rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A file descriptor that never has data: `read -t` on it sleeps without a fork.
-exec {SLEEP_FD}<> <(:)
-nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
-now_us() { local t="$EPOCHREALTIME"; t="${t//[.,]/}"; printf '%s' "$((10#$t))"; }
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! port_in_use "$p" && [[ " ${SVC_PORT[*]} " != *" $p "* ]]; then
-      printf '%s' "$p"; return 0
-    fi
-  done
-  die "no free port found"
-}
-
-# HTTP status of GET PATH on loopback PORT into HTTP_CODE, via bash's
-# /dev/tcp in this shell (no fork, so a readiness poll costs well under a
-# millisecond; curl's fork+exec per poll would add a few ms of granularity).
-HTTP_CODE=""
-http_status() { # http_status PORT PATH
-  local line="" fd
-  HTTP_CODE=""
-  exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
-  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&"$fd" || true
-  read -r -t 2 -u "$fd" line || true
-  exec {fd}>&-
-  line="${line#HTTP/1.? }"
-  HTTP_CODE="${line:0:3}"
-}
+install_traps
+open_sleep_fd
 
 # ------------------------------------------------------------------------
 # Services. svc_cmd prints nothing; it fills the CMD array.
@@ -257,105 +187,18 @@ stop_service() { # stop_service SERVICE [SIGNAL]
   SVC_PID[$s]=""
 }
 
-proc_kib() { # proc_kib PID FIELD -> value in KiB from /proc/PID/status
-  local k v _u
-  while read -r k v _u; do
-    [[ "$k" == "$2:" ]] && { printf '%s' "$v"; return 0; }
-  done <"/proc/$1/status"
-  printf '0'
-}
-
-# Peak VmRSS of PID, sampled every 100 ms into FILE until killed.
-start_sampler() { # start_sampler PID FILE
-  (
-    max=0
-    while kill -0 "$1" 2>/dev/null; do
-      v="$(proc_kib "$1" VmRSS 2>/dev/null || echo 0)"
-      if ((v > max)); then max=$v; printf '%s\n' "$max" >"$2"; fi
-      read -r -t 0.1 -u "$SLEEP_FD" _ || true
-    done
-  ) &
-  SAMPLER_PID=$!
-}
-stop_sampler() {
-  [[ -n "$SAMPLER_PID" ]] || return 0
-  kill "$SAMPLER_PID" 2>/dev/null || true
-  { wait "$SAMPLER_PID"; } 2>/dev/null || true
-  SAMPLER_PID=""
-}
-
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
 # ------------------------------------------------------------------------
 # Seeding: each service creates and migrates its own schema on a first
 # start; it is then stopped and USERS rows are bulk-inserted with sqlite3
-# in one transaction.
+# in one transaction (find_users_db, seed_users: bench/lib.sh).
 # ------------------------------------------------------------------------
-find_users_db() { # find_users_db DIR -> path of the SQLite file holding table users
-  local f
-  while IFS= read -r f; do
-    if sqlite3 -readonly "$f" "SELECT 1 FROM sqlite_master WHERE type='table' AND name='users'" 2>/dev/null | grep -q 1; then
-      printf '%s' "$f"; return 0
-    fi
-  done < <(find "$1" -maxdepth 3 -type f ! -name '*-wal' ! -name '*-shm' ! -name '*-journal')
-  return 1
-}
-
-SEED_TS='2026-01-01T00:00:00.000Z'
-seed_users() { # seed_users DBFILE SERVICE
-  local db="$1" s="$2" cols="" vals="" name type notnull dflt
-  log "$s: schema of users: $(sqlite3 "$db" '.schema users' | tr '\n' ' ')"
-  local existing
-  existing="$(sqlite3 "$db" 'SELECT count(*) FROM users')"
-  ((existing == 0)) || die "$s: users table not empty before seeding ($existing rows)"
-  # Fill every column the service declares: the five of the contract, and
-  # any extra NOT NULL column without a default by its name and type.
-  while IFS='|' read -r _ name type notnull dflt _; do
-    local lname="${name,,}" ltype="${type^^}" v
-    case "$lname" in
-      id) v='n' ;;
-      name) v="'User ' || n" ;;
-      email) v="'user' || n || '@example.com'" ;;
-      created_at|updated_at) v="'$SEED_TS'" ;;
-      *)
-        if [[ "$notnull" == 1 && -z "$dflt" ]]; then
-          case "$lname" in
-            *_at) v="'$SEED_TS'" ;;
-            version|revision) v='1' ;;
-            *)
-              case "$ltype" in
-                *INT*|*REAL*|*NUM*|*FLOA*|*DOUB*) v='0' ;;
-                *) v="''" ;;
-              esac ;;
-          esac
-          log "$s: extra NOT NULL column users.$name filled with $v"
-        else
-          continue
-        fi ;;
-    esac
-    cols+="${cols:+, }\"$name\""
-    vals+="${vals:+, }$v"
-  done < <(sqlite3 "$db" 'PRAGMA table_info(users)')
-  sqlite3 "$db" >/dev/null <<SQL
-PRAGMA busy_timeout = 5000;
-BEGIN;
-WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $USERS)
-INSERT INTO users ($cols) SELECT $vals FROM seq;
-COMMIT;
-PRAGMA wal_checkpoint(TRUNCATE);
-SQL
-  local got
-  got="$(sqlite3 "$db" 'SELECT count(*) || "/" || max(id) FROM users')"
-  [[ "$got" == "$USERS/$USERS" ]] || die "$s: seeding gave count/max(id) = $got, wanted $USERS/$USERS"
-}
-
 prepare_service() { # prepare_service SERVICE
   local s="$1"
   SVC_DATA[$s]="$WORK/$s-data"
   SVC_LOG[$s]="$WORK/$s.log"
   mkdir -p "${SVC_DATA[$s]}"
   : >"${SVC_LOG[$s]}"
-  SVC_PORT[$s]="$(free_port)"
+  SVC_PORT[$s]="$(free_port "${SVC_PORT[*]}")"
   [[ "$s" == peer ]] && SVC_DB[$s]="${SVC_DATA[$s]}/peer.db"
   log "$s: first start on 127.0.0.1:${SVC_PORT[$s]} to create its schema"
   start_service "$s"
@@ -365,12 +208,12 @@ prepare_service() { # prepare_service SERVICE
   SVC_DB[$s]="$db"
   local t0 t1
   t0="$(now_us)"
-  seed_users "$db" "$s"
+  log "$s: schema of users: $(sqlite3 "$db" '.schema users' | tr '\n' ' ')"
+  seed_users "$db" "$s" "$USERS"
   t1="$(now_us)"
   log "$s: seeded $USERS users into $(basename "$db") in $(( (t1 - t0) / 1000 )) ms"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 declare -A READY_MEDIAN=() READY_ALL=()
 measure_ready() { # measure_ready SERVICE
@@ -382,7 +225,7 @@ measure_ready() { # measure_ready SERVICE
     all+="${all:+ }$ms"
   done
   READY_ALL[$s]="$all"
-  READY_MEDIAN[$s]="$(tr ' ' '\n' <<<"$all" | median)"
+  READY_MEDIAN[$s]="$(tr ' ' '\n' <<<"$all" | median %.1f)"
   log "$s: time to ready (ms): $all -> median ${READY_MEDIAN[$s]}"
 }
 
@@ -406,9 +249,9 @@ scenario_args() { # scenario_args SCENARIO SERVICE CONNS -> fills WRK_ARGS
 
 run_wrk() { # run_wrk SCENARIO SERVICE CONNS DURATION OUTFILE
   scenario_args "$1" "$2" "$3"
-  wrk -t"$THREADS" -c"$3" -d"$4" --latency "${WRK_ARGS[@]}" >"$5" 2>&1 || {
+  wrk_run "$3" "$4" "$5" "${WRK_ARGS[@]}" || {
     cat "$5" >&2; die "wrk failed ($1, $2, $3 connections)"; }
-  grep -q '^BENCH_JSON ' "$5" || { cat "$5" >&2; die "wrk printed no BENCH_JSON line"; }
+  wrk_check "$5"
 }
 
 declare -A WARMED=()
@@ -424,13 +267,10 @@ measure() { # measure SCENARIO SERVICE CONNS
   start_sampler "${SVC_PID[$s]}" "$rssf"
   run_wrk "$sc" "$s" "$c" "$DURATION" "$out"
   stop_sampler
-  local last peak j
-  last="$(proc_kib "${SVC_PID[$s]}" VmRSS)"
-  peak="$(cat "$rssf")"
-  ((last > peak)) && peak=$last
-  j="$(sed -n 's/^BENCH_JSON //p' "$out")"
+  local peak
+  peak="$(peak_rss_kib "$rssf" "${SVC_PID[$s]}")"
   local rps p50 p99 errs tmo con created non201
-  read -r rps p50 p99 errs tmo con created non201 < <(jq -r '[.rps, .p50_ms, .p99_ms, .errors, .err_timeout, .err_connect, .created, .non201] | @tsv' <<<"$j")
+  read -r rps p50 p99 errs tmo con created non201 < <(wrk_fields "$out" rps p50_ms p99_ms errors err_timeout err_connect created non201)
   printf '%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\n' "$sc" "$c" "$s" "$rps" "$p50" "$p99" "$errs" "$(mib "$peak")" "$tmo" "$con" >>"$ROWS"
   log "$sc c=$c $s: $(printf '%.0f' "$rps") req/s, p50 $p50 ms, p99 $p99 ms, errors $errs, peak RSS $(mib "$peak") MiB"
   if [[ "$sc" == post_user ]]; then

@@ -9,6 +9,10 @@
 # See --help. Results: stdout and bench/results/split-latest.md.
 set -euo pipefail
 
+BENCH_SCRIPT=split.sh
+BENCH_LOG_TAG=split
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
   cat <<'EOF'
 Usage: bash bench/split.sh [options]
@@ -64,8 +68,6 @@ while (($#)); do
   esac
 done
 
-log() { printf '[split %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'split.sh: %s\n' "$*" >&2; exit 1; }
 
 [[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "--connections takes one positive number, got '$CONNS'"
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps takes a positive number, got '$REPS'"
@@ -77,39 +79,6 @@ log "command: $CMDLINE"
 # --------------------------------------------------------------------------
 # Prerequisites
 # --------------------------------------------------------------------------
-APT_UPDATED=0
-apt_install() {
-  command -v apt-get >/dev/null || die "missing $* and no apt-get to install it"
-  if ((APT_UPDATED == 0)); then
-    log "apt-get update"
-    apt-get update -qq >&2
-    APT_UPDATED=1
-  fi
-  log "apt-get install -y $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
-need_cmd() { # need_cmd CMD [DEB_PACKAGE]
-  command -v "$1" >/dev/null || apt_install "${2:-$1}"
-  command -v "$1" >/dev/null || die "could not install $1"
-}
-
-resolve_mitos() {
-  local p="$1"
-  if [[ "$p" != /* ]]; then
-    if [[ -e "$PWD/$p" ]]; then p="$PWD/$p"; else p="$ROOT/$p"; fi
-  fi
-  if [[ ! -x "$p" ]]; then
-    cat >&2 <<EOF
-split.sh: Mitos binary not found or not executable: $1
-          (looked for $p)
-Build it first, from the repo root:
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j
-or point --mitos at an existing binary.
-EOF
-    exit 1
-  fi
-  printf '%s' "$p"
-}
 MITOS="$(resolve_mitos "$MITOS_ARG")"
 
 need_cmd wrk
@@ -134,13 +103,12 @@ while IFS= read -r v; do
 done < <(compgen -e)
 
 # --------------------------------------------------------------------------
-# Process bookkeeping: every server, sampler and wrk is stopped on exit.
+# Process bookkeeping: every server, sampler and wrk is stopped on exit
+# (cleanup in bench/lib.sh calls stop_all).
 # --------------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mitos-split.XXXXXX")"
 declare -A PID=() PORT=() DATA=() LOG=()
 NGINX_WORKER_PIDS=""
-SAMPLER_PID=""
-WRK_PID=""
 
 kill_and_reap() { # kill_and_reap "PIDS": TERM, up to 3 s, then KILL
   local p alive
@@ -155,9 +123,7 @@ kill_and_reap() { # kill_and_reap "PIDS": TERM, up to 3 s, then KILL
   for p in $1; do { wait "$p"; } 2>/dev/null || true; done
 }
 
-cleanup() {
-  local rc=$?
-  set +e
+stop_all() {
   local pids="$SAMPLER_PID $WRK_PID"
   for s in "${!PID[@]}"; do pids+=" ${PID[$s]}"; done
   if [[ -n "${PID[nginx]:-}" ]]; then
@@ -165,43 +131,9 @@ cleanup() {
   fi
   pids+=" $NGINX_WORKER_PIDS"
   kill_and_reap "$pids"
-  rm -rf "$WORK"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A file descriptor that never has data: `read -t` on it sleeps without a fork.
-exec {SLEEP_FD}<> <(:)
-nap() { read -r -t "$1" -u "$SLEEP_FD" _ || true; }
-now_us() { local t="$EPOCHREALTIME"; t="${t//[.,]/}"; printf '%s' "$((10#$t))"; }
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! port_in_use "$p" && [[ " ${PORT[*]} " != *" $p "* ]]; then
-      printf '%s' "$p"; return 0
-    fi
-  done
-  die "no free port found"
-}
-
-# HTTP status of GET PATH on loopback PORT into HTTP_CODE, over bash's
-# /dev/tcp (no fork per readiness poll).
-HTTP_CODE=""
-http_status() { # http_status PORT PATH
-  local line="" fd
-  HTTP_CODE=""
-  exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
-  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&"$fd" || true
-  read -r -t 2 -u "$fd" line || true
-  exec {fd}>&-
-  line="${line#HTTP/1.? }"
-  HTTP_CODE="${line:0:3}"
-}
+install_traps
+open_sleep_fd
 
 # ------------------------------------------------------------------------
 # Services. Section 1 (gateway hop): users1 (seeded), orders1 (idle: the
@@ -236,7 +168,7 @@ new_service() { # new_service SERVICE: work paths and a port
   LOG[$1]="$WORK/$1.log"
   mkdir -p "${DATA[$1]}"
   : >"${LOG[$1]}"
-  PORT[$1]="$(free_port)"
+  PORT[$1]="$(free_port "${PORT[*]}")"
 }
 
 start_service() { # start_service SERVICE: spawn, then poll GET /readyz until 200
@@ -276,40 +208,6 @@ stop_service() { # stop_service SERVICE
   PID[$s]=""
 }
 
-proc_kib() { # proc_kib PID FIELD -> value in KiB from /proc/PID/status
-  local k v _u
-  while read -r k v _u; do
-    [[ "$k" == "$2:" ]] && { printf '%s' "$v"; return 0; }
-  done <"/proc/$1/status"
-  printf '0'
-}
-rss_sum() { # rss_sum "PIDS" -> summed VmRSS in KiB
-  local p t=0 v
-  for p in $1; do v="$(proc_kib "$p" VmRSS 2>/dev/null || echo 0)"; t=$((t + ${v:-0})); done
-  printf '%s' "$t"
-}
-
-# Peak of the summed VmRSS of PIDS, sampled every 100 ms into FILE until killed.
-start_sampler() { # start_sampler "PIDS" FILE
-  (
-    max=0
-    while :; do
-      v="$(rss_sum "$1")"
-      if ((v > max)); then max=$v; printf '%s\n' "$max" >"$2"; fi
-      read -r -t 0.1 -u "$SLEEP_FD" _ || true
-    done
-  ) &
-  SAMPLER_PID=$!
-}
-stop_sampler() {
-  [[ -n "$SAMPLER_PID" ]] || return 0
-  kill "$SAMPLER_PID" 2>/dev/null || true
-  { wait "$SAMPLER_PID"; } 2>/dev/null || true
-  SAMPLER_PID=""
-}
-
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
 # CPU time (user + system, in clock ticks) of PIDS, from /proc/PID/stat.
 CLK_TCK="$(getconf CLK_TCK)"
 cpu_ticks() { # cpu_ticks "PIDS"
@@ -343,62 +241,9 @@ children_cpu_ms() { # -> CHILD_MS
 # ------------------------------------------------------------------------
 # Seeding, as bench/run.sh does it: the service creates and migrates its
 # schema on a first start, is stopped, and N users are bulk-inserted with
-# sqlite3 in one transaction (User N, userN@example.com, ids 1..N).
+# sqlite3 in one transaction (User N, userN@example.com, ids 1..N;
+# find_users_db, seed_users: bench/lib.sh).
 # ------------------------------------------------------------------------
-find_users_db() { # find_users_db DIR -> path of the SQLite file holding table users
-  local f
-  while IFS= read -r f; do
-    if sqlite3 -readonly "$f" "SELECT 1 FROM sqlite_master WHERE type='table' AND name='users'" 2>/dev/null | grep -q 1; then
-      printf '%s' "$f"; return 0
-    fi
-  done < <(find "$1" -maxdepth 3 -type f ! -name '*-wal' ! -name '*-shm' ! -name '*-journal')
-  return 1
-}
-
-SEED_TS='2026-01-01T00:00:00.000Z'
-seed_users() { # seed_users DBFILE SERVICE COUNT
-  local db="$1" s="$2" count="$3" cols="" vals="" name type notnull dflt existing
-  existing="$(sqlite3 "$db" 'SELECT count(*) FROM users')"
-  ((existing == 0)) || die "$s: users table not empty before seeding ($existing rows)"
-  while IFS='|' read -r _ name type notnull dflt _; do
-    local lname="${name,,}" ltype="${type^^}" v
-    case "$lname" in
-      id) v='n' ;;
-      name) v="'User ' || n" ;;
-      email) v="'user' || n || '@example.com'" ;;
-      created_at|updated_at) v="'$SEED_TS'" ;;
-      *)
-        if [[ "$notnull" == 1 && -z "$dflt" ]]; then
-          case "$lname" in
-            *_at) v="'$SEED_TS'" ;;
-            version|revision) v='1' ;;
-            *)
-              case "$ltype" in
-                *INT*|*REAL*|*NUM*|*FLOA*|*DOUB*) v='0' ;;
-                *) v="''" ;;
-              esac ;;
-          esac
-          log "$s: extra NOT NULL column users.$name filled with $v"
-        else
-          continue
-        fi ;;
-    esac
-    cols+="${cols:+, }\"$name\""
-    vals+="${vals:+, }$v"
-  done < <(sqlite3 "$db" 'PRAGMA table_info(users)')
-  sqlite3 "$db" >/dev/null <<SQL
-PRAGMA busy_timeout = 5000;
-BEGIN;
-WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $count)
-INSERT INTO users ($cols) SELECT $vals FROM seq;
-COMMIT;
-PRAGMA wal_checkpoint(TRUNCATE);
-SQL
-  local got
-  got="$(sqlite3 "$db" 'SELECT count(*) || "/" || max(id) FROM users')"
-  [[ "$got" == "$count/$count" ]] || die "$s: seeding gave count/max(id) = $got, wanted $count/$count"
-}
-
 prepare_seeded() { # prepare_seeded SERVICE COUNT: first start, stop, seed
   local s="$1" db t0
   start_service "$s"
@@ -459,12 +304,9 @@ target_setup() { # target_setup TARGET
 
 run_wrk() { # run_wrk DURATION OUTFILE (uses T_ARGS); in the background so a signal is handled at once
   local rc=0
-  wrk -t"$THREADS" -c"$CONNS" -d"$1" --latency "${T_ARGS[@]}" >"$2" 2>&1 &
-  WRK_PID=$!
-  wait "$WRK_PID" || rc=$?
-  WRK_PID=""
+  wrk_run "$CONNS" "$1" "$2" "${T_ARGS[@]}" || rc=$?
   ((rc == 0)) || { cat "$2" >&2; die "wrk failed (status $rc): wrk ${T_ARGS[*]}"; }
-  grep -q '^BENCH_JSON ' "$2" || { cat "$2" >&2; die "wrk printed no BENCH_JSON line"; }
+  wrk_check "$2"
 }
 
 declare -A WARMED=()
@@ -497,13 +339,10 @@ measure() { # measure SECTION TARGET REP
   pct[wrk]="$(awk -v a="$w0" -v b="$w1" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / 1000 / s * 100 }')"
   pct[machine]="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); if (y[2] > x[2]) printf "%.0f", (y[1] - x[1]) / (y[2] - x[2]) * 100; else print 0 }')"
   stop_sampler
-  local peak last=0 j
-  peak="$(cat "$rssf")"
-  [[ -n "$T_RSS" ]] && last="$(rss_sum "$T_RSS")"
-  ((last > peak)) && peak=$last
-  j="$(sed -n 's/^BENCH_JSON //p' "$out")"
+  local peak
+  peak="$(peak_rss_kib "$rssf" "$T_RSS")"
   local rps p50 p99 errs non201 created
-  read -r rps p50 p99 errs non201 created < <(jq -r '[.rps, .p50_ms, .p99_ms, .errors, .non201, .created] | @tsv' <<<"$j")
+  read -r rps p50 p99 errs non201 created < <(wrk_fields "$out" rps p50_ms p99_ms errors non201 created)
   [[ "$sec" == orders ]] || non201=0
   printf '%s\t%s\t%s\t%.1f\t%.3f\t%.3f\t%s\t%s\t%s\n' "$sec" "$t" "$rep" "$rps" "$p50" "$p99" "$errs" "$non201" \
     "$( [[ -n "$T_RSS" ]] && mib "$peak" || echo -)" >>"$ROWS"
@@ -522,7 +361,6 @@ measure() { # measure SECTION TARGET REP
   log "$sec rep $rep $t: $(printf '%.0f' "$rps") req/s, p50 $p50 ms, p99 $p99 ms, errors $errs$extra; CPU:$cpu_line"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 med() { # med SECTION TARGET COLUMN(1-based in rows.tsv)
   awk -F'\t' -v a="$1" -v b="$2" -v k="$3" '$1 == a && $2 == b { print $k }' "$ROWS" | median
 }
