@@ -296,15 +296,18 @@ Resolver& Resolver::Text(const std::string& yaml, const std::string& name) {
     auto [prefix, node] = stack.back();
     stack.pop_back();
     for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        throw ConfigError(prefix, Where(name, it->first.Mark()),
+      // The iterator yields a temporary pair: hold the nodes by value (they
+      // are handles), never by reference.
+      const YAML::Node k = it->first;
+      const YAML::Node val = it->second;
+      if (!k.IsScalar()) {
+        throw ConfigError(prefix, Where(name, k.Mark()),
                           "keys must be plain names");
       }
-      std::string path = prefix.empty() ? it->first.Scalar()
-                                        : prefix + "." + it->first.Scalar();
-      const YAML::Node& val = it->second;
-      std::string where = Where(name, val.Mark().is_null() ? it->first.Mark()
-                                                           : val.Mark());
+      std::string path =
+          prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
+      std::string where =
+          Where(name, val.Mark().is_null() ? k.Mark() : val.Mark());
       if (const Key* key = schema_.Find(path)) {
         Origin origin{Origin::kFile, where};
         if (key->type == Type::kStringList && val.IsSequence()) {
@@ -337,7 +340,7 @@ Resolver& Resolver::Text(const std::string& yaml, const std::string& name) {
         }
         stack.emplace_back(path, val);
       } else {
-        throw ConfigError(path, Where(name, it->first.Mark()), "unknown key");
+        throw ConfigError(path, Where(name, k.Mark()), "unknown key");
       }
     }
   }
