@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "mitos_testing/instance.h"
+#include "mitos_testing/problem.h"
 #include "orders/module.h"
 #include "users/module.h"
 #include "users/testing/fake_users.h"
@@ -13,6 +14,8 @@ namespace orders {
 namespace {
 
 using nlohmann::json;
+using mitos::testing::ExpectProblem;
+using mitos::testing::ProblemFields;
 
 class OrdersHttpTest : public ::testing::Test {
  protected:
@@ -61,24 +64,6 @@ class OrdersHttpTest : public ::testing::Test {
   static std::string PathOf(const json& order) {
     return "/orders/" + std::to_string(order["id"].get<int64_t>());
   }
-  // Asserts an RFC 9457 problem with `status`; returns it.
-  json Problem(const httplib::Result& r, int status) {
-    EXPECT_TRUE(r);
-    if (!r) return {};
-    EXPECT_EQ(r->status, status) << r->body;
-    EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
-    json p = json::parse(r->body);
-    EXPECT_EQ(p["status"], status);
-    EXPECT_TRUE(p["type"].is_string());
-    EXPECT_TRUE(p["title"].is_string());
-    EXPECT_TRUE(p["detail"].is_string());
-    return p;
-  }
-  static std::vector<std::string> Fields(const json& problem) {
-    std::vector<std::string> out;
-    for (const auto& e : problem["errors"]) out.push_back(e["field"]);
-    return out;
-  }
   static bool Has(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
   }
@@ -119,18 +104,18 @@ TEST_F(OrdersHttpTest, PlaceReturns201LocationAndTheOrder) {
 }
 
 TEST_F(OrdersHttpTest, PlaceMalformedJsonIs400) {
-  Problem(PostOrder("{\"user_id\": "), 400);
-  Problem(PostOrder("[1,2]"), 400);
-  Problem(PostOrder("42"), 400);
-  Problem(PostOrder(""), 400);
-  Problem(PostOrder("{\"user_id\":1,\"items\":[{\"sku\":\"\xff\"}]}"), 400);
+  ExpectProblem(PostOrder("{\"user_id\": "), 400);
+  ExpectProblem(PostOrder("[1,2]"), 400);
+  ExpectProblem(PostOrder("42"), 400);
+  ExpectProblem(PostOrder(""), 400);
+  ExpectProblem(PostOrder("{\"user_id\":1,\"items\":[{\"sku\":\"\xff\"}]}"), 400);
 }
 
 TEST_F(OrdersHttpTest, PlaceWrongMediaTypeIs415) {
   int64_t user = CreateUser("a@x.io");
   std::string body = json{{"user_id", user}, {"items", Items(1)}}.dump();
-  Problem(PostOrder(body, "text/plain"), 415);
-  Problem(PostOrder(body, "application/x-www-form-urlencoded"), 415);
+  ExpectProblem(PostOrder(body, "text/plain"), 415);
+  ExpectProblem(PostOrder(body, "application/x-www-form-urlencoded"), 415);
   auto ok = PostOrder(body, "application/json; charset=utf-8");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 201) << ok->body;
@@ -139,7 +124,7 @@ TEST_F(OrdersHttpTest, PlaceWrongMediaTypeIs415) {
 TEST_F(OrdersHttpTest, PlaceInvalidFieldsAre422WithEveryError) {
   int64_t user = CreateUser("a@x.io");
   // Unknown fields, at the top and in an item, and rule errors together.
-  json p = Problem(PostOrder(json{{"user_id", 0},
+  json p = ExpectProblem(PostOrder(json{{"user_id", 0},
                                   {"coupon", "X"},
                                   {"items", {{{"sku", ""},
                                               {"quantity", 1001},
@@ -147,7 +132,7 @@ TEST_F(OrdersHttpTest, PlaceInvalidFieldsAre422WithEveryError) {
                                               {"color", "red"}}}}}
                                  .dump()),
                    422);
-  auto f = Fields(p);
+  auto f = ProblemFields(p);
   EXPECT_TRUE(Has(f, "coupon"));
   EXPECT_TRUE(Has(f, "items[0].color"));
   EXPECT_TRUE(Has(f, "user_id"));
@@ -157,19 +142,19 @@ TEST_F(OrdersHttpTest, PlaceInvalidFieldsAre422WithEveryError) {
   EXPECT_EQ(f.size(), 6u);
 
   // Missing and mistyped fields.
-  EXPECT_EQ(Fields(Problem(PostOrder("{}"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder("{}"), 422)),
             (std::vector<std::string>{"user_id", "items"}));
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", "1"}, {"items", Items(1)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", "1"}, {"items", Items(1)}}.dump()), 422)),
             std::vector<std::string>{"user_id"});
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", 1.5}, {"items", Items(1)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", 1.5}, {"items", Items(1)}}.dump()), 422)),
             std::vector<std::string>{"user_id"});
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", nullptr}, {"items", Items(1)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", nullptr}, {"items", Items(1)}}.dump()), 422)),
             std::vector<std::string>{"user_id"});
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", json::object()}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", json::object()}}.dump()), 422)),
             std::vector<std::string>{"items"});
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", {1, "x"}}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", {1, "x"}}}.dump()), 422)),
             (std::vector<std::string>{"items[0]", "items[1]"}));
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user},
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user},
                                           {"items", {{{"sku", 7},
                                                       {"quantity", "2"},
                                                       {"unit_price_cents", 1.0}}}}}
@@ -177,32 +162,32 @@ TEST_F(OrdersHttpTest, PlaceInvalidFieldsAre422WithEveryError) {
                            422)),
             (std::vector<std::string>{"items[0].sku", "items[0].quantity",
                                       "items[0].unit_price_cents"}));
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", {{{"sku", "A"}}}}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", {{{"sku", "A"}}}}}.dump()), 422)),
             (std::vector<std::string>{"items[0].quantity",
                                       "items[0].unit_price_cents"}));
-  EXPECT_EQ(Fields(Problem(PostOrder(R"({"user_id":1,"items":[{"sku":"A","quantity":99999999999999999999,"unit_price_cents":0}]})"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(R"({"user_id":1,"items":[{"sku":"A","quantity":99999999999999999999,"unit_price_cents":0}]})"), 422)),
             std::vector<std::string>{"items[0].quantity"});
 
   // Item count and value boundaries.
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(0)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", Items(0)}}.dump()), 422)),
             std::vector<std::string>{"items"});
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(51)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", Items(51)}}.dump()), 422)),
             std::vector<std::string>{"items"});
   PlaceOrder(user, Items(50, 1000, 1'000'000'000));
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(2, 1, 1'000'000'001)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", Items(2, 1, 1'000'000'001)}}.dump()), 422)),
             (std::vector<std::string>{"items[0].unit_price_cents",
                                       "items[1].unit_price_cents"}));
   json items = Items(4);
   items[3]["sku"] = std::string(65, 's');
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", items}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", items}}.dump()), 422)),
             std::vector<std::string>{"items[3].sku"});
   // A wrong type elsewhere still reports the rule errors of readable fields.
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", "x"}, {"items", items}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", "x"}, {"items", items}}.dump()), 422)),
             (std::vector<std::string>{"user_id", "items[3].sku"}));
 }
 
 TEST_F(OrdersHttpTest, UnknownUserIs422OnUserId) {
-  json p = Problem(PostOrder(json{{"user_id", 4242}, {"items", Items(1)}}.dump()), 422);
+  json p = ExpectProblem(PostOrder(json{{"user_id", 4242}, {"items", Items(1)}}.dump()), 422);
   ASSERT_EQ(p["errors"].size(), 1u);
   EXPECT_EQ(p["errors"][0]["field"], "user_id");
   EXPECT_EQ(p["errors"][0]["message"], "no user with this id");
@@ -211,7 +196,7 @@ TEST_F(OrdersHttpTest, UnknownUserIs422OnUserId) {
   auto del = client_->Delete(("/users/" + std::to_string(user)).c_str());
   ASSERT_TRUE(del);
   ASSERT_EQ(del->status, 204);
-  EXPECT_EQ(Fields(Problem(PostOrder(json{{"user_id", user}, {"items", Items(1)}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(PostOrder(json{{"user_id", user}, {"items", Items(1)}}.dump()), 422)),
             std::vector<std::string>{"user_id"});
   EXPECT_TRUE(json::parse(client_->Get("/orders")->body)["items"].empty());
 }
@@ -249,13 +234,13 @@ TEST_F(OrdersHttpTest, UsersUnavailableIs503AndDeadlineIs504) {
 
   fake->ForceGetStatus(mitos::Status::Unavailable("connection refused"));
   auto r = PostOrder(body);
-  json p = Problem(r, 503);
+  json p = ExpectProblem(r, 503);
   EXPECT_EQ(p["detail"], "The users service is unavailable.");
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   EXPECT_EQ(r->get_header_value("Location"), "");
 
   fake->ForceGetStatus(mitos::Status::DeadlineExceeded("too slow"));
-  Problem(PostOrder(body), 504);
+  ExpectProblem(PostOrder(body), 504);
   EXPECT_EQ(fake->get_calls(), 2);
   EXPECT_TRUE(json::parse(client_->Get("/orders")->body)["items"].empty());
 
@@ -270,11 +255,11 @@ TEST_F(OrdersHttpTest, GetReturnsTheOrderOr404) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body), o);
-  Problem(client_->Get("/orders/999999"), 404);
+  ExpectProblem(client_->Get("/orders/999999"), 404);
   for (const char* bad : {"/orders/0", "/orders/-1", "/orders/abc",
                           "/orders/1.5", "/orders/01",
                           "/orders/99999999999999999999"}) {
-    Problem(client_->Get(bad), 404);
+    ExpectProblem(client_->Get(bad), 404);
   }
 }
 
@@ -322,19 +307,19 @@ TEST_F(OrdersHttpTest, ListDefaultLimitIs20) {
 }
 
 TEST_F(OrdersHttpTest, ListBadParametersAre422) {
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?limit=0"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?limit=0"), 422)),
             std::vector<std::string>{"limit"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?limit=101"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?limit=101"), 422)),
             std::vector<std::string>{"limit"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?limit=abc"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?limit=abc"), 422)),
             std::vector<std::string>{"limit"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?after=-3"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?after=-3"), 422)),
             std::vector<std::string>{"after"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?user_id=0"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?user_id=0"), 422)),
             std::vector<std::string>{"user_id"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?user_id=abc"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?user_id=abc"), 422)),
             std::vector<std::string>{"user_id"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/orders?user_id=&limit=-1&after=x"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/orders?user_id=&limit=-1&after=x"), 422)),
             (std::vector<std::string>{"user_id", "limit", "after"}));
 }
 
@@ -356,20 +341,20 @@ TEST_F(OrdersHttpTest, CancelThenCancelAgainThen404) {
   EXPECT_EQ(again->status, 200);
   EXPECT_EQ(json::parse(again->body), c);  // unchanged, updated_at included
 
-  Problem(client_->Post("/orders/999999/cancel", "", "application/json"), 404);
-  Problem(client_->Post("/orders/abc/cancel", "", "application/json"), 404);
-  Problem(client_->Post("/orders/0/cancel", "", "application/json"), 404);
+  ExpectProblem(client_->Post("/orders/999999/cancel", "", "application/json"), 404);
+  ExpectProblem(client_->Post("/orders/abc/cancel", "", "application/json"), 404);
+  ExpectProblem(client_->Post("/orders/0/cancel", "", "application/json"), 404);
 }
 
 TEST_F(OrdersHttpTest, UnsupportedMethodsAre405WithAllow) {
   auto put = client_->Put("/orders/1", "{}", "application/json");
-  Problem(put, 405);
+  ExpectProblem(put, 405);
   EXPECT_EQ(put->get_header_value("Allow"), "GET, HEAD");
   auto get_cancel = client_->Get("/orders/1/cancel");
-  Problem(get_cancel, 405);
+  ExpectProblem(get_cancel, 405);
   EXPECT_EQ(get_cancel->get_header_value("Allow"), "POST");
   auto del = client_->Delete("/orders");
-  Problem(del, 405);
+  ExpectProblem(del, 405);
   EXPECT_EQ(del->get_header_value("Allow"), "POST, GET, HEAD");
 }
 

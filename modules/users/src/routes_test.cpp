@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "mitos_testing/instance.h"
+#include "mitos_testing/problem.h"
 #include "users/module.h"
 
 namespace users {
 namespace {
 
 using nlohmann::json;
+using mitos::testing::ExpectProblem;
+using mitos::testing::ProblemFields;
 
 class UsersHttpTest : public ::testing::Test {
  protected:
@@ -28,24 +31,6 @@ class UsersHttpTest : public ::testing::Test {
     EXPECT_TRUE(r);
     EXPECT_EQ(r->status, 201) << r->body;
     return json::parse(r->body);
-  }
-  // Asserts an RFC 9457 problem with `status`; returns it.
-  json Problem(const httplib::Result& r, int status) {
-    EXPECT_TRUE(r);
-    if (!r) return {};
-    EXPECT_EQ(r->status, status) << r->body;
-    EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
-    json p = json::parse(r->body);
-    EXPECT_EQ(p["status"], status);
-    EXPECT_TRUE(p["type"].is_string());
-    EXPECT_TRUE(p["title"].is_string());
-    EXPECT_TRUE(p["detail"].is_string());
-    return p;
-  }
-  static std::vector<std::string> Fields(const json& problem) {
-    std::vector<std::string> out;
-    for (const auto& e : problem["errors"]) out.push_back(e["field"]);
-    return out;
   }
 
   std::unique_ptr<mitos::testing::TestInstance> instance_;
@@ -68,53 +53,53 @@ TEST_F(UsersHttpTest, CreateReturns201LocationAndTheUser) {
 }
 
 TEST_F(UsersHttpTest, CreateMalformedJsonIs400) {
-  Problem(Post("{\"name\": "), 400);
-  Problem(Post("[1,2]"), 400);
-  Problem(Post("\"just a string\""), 400);
-  Problem(Post(""), 400);
-  Problem(Post(std::string("{\"name\":\"\xff\xfe\",\"email\":\"a@b.co\"}")), 400);
+  ExpectProblem(Post("{\"name\": "), 400);
+  ExpectProblem(Post("[1,2]"), 400);
+  ExpectProblem(Post("\"just a string\""), 400);
+  ExpectProblem(Post(""), 400);
+  ExpectProblem(Post(std::string("{\"name\":\"\xff\xfe\",\"email\":\"a@b.co\"}")), 400);
 }
 
 TEST_F(UsersHttpTest, CreateWrongMediaTypeIs415) {
-  Problem(Post(R"({"name":"A","email":"a@b.co"})", "text/plain"), 415);
-  Problem(Post(R"({"name":"A","email":"a@b.co"})", "application/x-www-form-urlencoded"), 415);
+  ExpectProblem(Post(R"({"name":"A","email":"a@b.co"})", "text/plain"), 415);
+  ExpectProblem(Post(R"({"name":"A","email":"a@b.co"})", "application/x-www-form-urlencoded"), 415);
   auto ok = Post(R"({"name":"A","email":"a@b.co"})", "Application/JSON; charset=utf-8");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 201);
 }
 
 TEST_F(UsersHttpTest, CreateInvalidFieldsAre422WithEveryError) {
-  json p = Problem(Post(R"({"name":"","email":"nope","age":3})"), 422);
-  auto f = Fields(p);
+  json p = ExpectProblem(Post(R"({"name":"","email":"nope","age":3})"), 422);
+  auto f = ProblemFields(p);
   EXPECT_NE(std::find(f.begin(), f.end(), "age"), f.end());
   EXPECT_NE(std::find(f.begin(), f.end(), "name"), f.end());
   EXPECT_NE(std::find(f.begin(), f.end(), "email"), f.end());
 
-  EXPECT_EQ(Fields(Problem(Post(R"({"name":"A"})"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(Post(R"({"name":"A"})"), 422)),
             std::vector<std::string>{"email"});
-  EXPECT_EQ(Fields(Problem(Post(R"({})"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(Post(R"({})"), 422)),
             (std::vector<std::string>{"name", "email"}));
-  EXPECT_EQ(Fields(Problem(Post(R"({"name":5,"email":"a@b.co"})"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(Post(R"({"name":5,"email":"a@b.co"})"), 422)),
             std::vector<std::string>{"name"});
-  EXPECT_EQ(Fields(Problem(Post(R"({"name":null,"email":"a@b.co"})"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(Post(R"({"name":null,"email":"a@b.co"})"), 422)),
             std::vector<std::string>{"name"});
   std::string long_name(101, 'n');
-  EXPECT_EQ(Fields(Problem(Post(json{{"name", long_name}, {"email", "a@b.co"}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(Post(json{{"name", long_name}, {"email", "a@b.co"}}.dump()), 422)),
             std::vector<std::string>{"name"});
   std::string long_email = std::string(250, 'e') + "@b.co";
-  EXPECT_EQ(Fields(Problem(Post(json{{"name", "A"}, {"email", long_email}}.dump()), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(Post(json{{"name", "A"}, {"email", long_email}}.dump()), 422)),
             std::vector<std::string>{"email"});
 }
 
 TEST_F(UsersHttpTest, DuplicateEmailIs409IgnoringCase) {
   CreateUser("A", "dup@example.com");
-  json p = Problem(Post(R"({"name":"B","email":"DUP@example.COM"})"), 409);
-  EXPECT_EQ(Fields(p), std::vector<std::string>{"email"});
+  json p = ExpectProblem(Post(R"({"name":"B","email":"DUP@example.COM"})"), 409);
+  EXPECT_EQ(ProblemFields(p), std::vector<std::string>{"email"});
 }
 
 TEST_F(UsersHttpTest, BodyOverLimitIs413) {
   std::string big = json{{"name", std::string(5000, 'x')}, {"email", "a@b.co"}}.dump();
-  Problem(Post(big), 413);
+  ExpectProblem(Post(big), 413);
   // The instance still serves afterwards.
   auto c = instance_->Client();
   auto r = c->Get("/users");
@@ -128,10 +113,10 @@ TEST_F(UsersHttpTest, GetReturnsTheUserOr404) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body), u);
-  Problem(client_->Get("/users/999999"), 404);
+  ExpectProblem(client_->Get("/users/999999"), 404);
   for (const char* bad : {"/users/0", "/users/-1", "/users/abc", "/users/1.5",
                           "/users/01", "/users/99999999999999999999"}) {
-    Problem(client_->Get(bad), 404);
+    ExpectProblem(client_->Get(bad), 404);
   }
 }
 
@@ -153,15 +138,15 @@ TEST_F(UsersHttpTest, ListPagesWithLimitAndAfter) {
 }
 
 TEST_F(UsersHttpTest, ListBadParametersAre422) {
-  EXPECT_EQ(Fields(Problem(client_->Get("/users?limit=0"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/users?limit=0"), 422)),
             std::vector<std::string>{"limit"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/users?limit=101"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/users?limit=101"), 422)),
             std::vector<std::string>{"limit"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/users?limit=abc"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/users?limit=abc"), 422)),
             std::vector<std::string>{"limit"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/users?after=-3"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/users?after=-3"), 422)),
             std::vector<std::string>{"after"});
-  EXPECT_EQ(Fields(Problem(client_->Get("/users?limit=-1&after=x"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Get("/users?limit=-1&after=x"), 422)),
             (std::vector<std::string>{"limit", "after"}));
 }
 
@@ -184,16 +169,16 @@ TEST_F(UsersHttpTest, PatchErrors) {
   json a = CreateUser("A", "a@x.io");
   CreateUser("B", "b@x.io");
   std::string path = "/users/" + std::to_string(a["id"].get<int>());
-  Problem(client_->Patch("/users/4242", R"({"name":"Z"})", "application/json"), 404);
-  Problem(client_->Patch("/users/abc", R"({"name":"Z"})", "application/json"), 404);
-  Problem(client_->Patch(path.c_str(), R"({"email":"B@X.io"})", "application/json"), 409);
-  Problem(client_->Patch(path.c_str(), R"({"name":"Z"})", "text/plain"), 415);
-  Problem(client_->Patch(path.c_str(), R"({"name":)", "application/json"), 400);
-  EXPECT_EQ(Fields(Problem(client_->Patch(path.c_str(), R"({"id":7})", "application/json"), 422)),
+  ExpectProblem(client_->Patch("/users/4242", R"({"name":"Z"})", "application/json"), 404);
+  ExpectProblem(client_->Patch("/users/abc", R"({"name":"Z"})", "application/json"), 404);
+  ExpectProblem(client_->Patch(path.c_str(), R"({"email":"B@X.io"})", "application/json"), 409);
+  ExpectProblem(client_->Patch(path.c_str(), R"({"name":"Z"})", "text/plain"), 415);
+  ExpectProblem(client_->Patch(path.c_str(), R"({"name":)", "application/json"), 400);
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Patch(path.c_str(), R"({"id":7})", "application/json"), 422)),
             std::vector<std::string>{"id"});
-  EXPECT_EQ(Fields(Problem(client_->Patch(path.c_str(), R"({"email":"x"})", "application/json"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Patch(path.c_str(), R"({"email":"x"})", "application/json"), 422)),
             std::vector<std::string>{"email"});
-  EXPECT_EQ(Fields(Problem(client_->Patch(path.c_str(), R"({"name":null})", "application/json"), 422)),
+  EXPECT_EQ(ProblemFields(ExpectProblem(client_->Patch(path.c_str(), R"({"name":null})", "application/json"), 422)),
             std::vector<std::string>{"name"});
 }
 
@@ -204,17 +189,17 @@ TEST_F(UsersHttpTest, DeleteIs204Then404) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 204);
   EXPECT_TRUE(r->body.empty());
-  Problem(client_->Delete(path.c_str()), 404);
-  Problem(client_->Get(path.c_str()), 404);
-  Problem(client_->Delete("/users/zero"), 404);
+  ExpectProblem(client_->Delete(path.c_str()), 404);
+  ExpectProblem(client_->Get(path.c_str()), 404);
+  ExpectProblem(client_->Delete("/users/zero"), 404);
 }
 
 TEST_F(UsersHttpTest, UnsupportedMethodsAre405WithAllow) {
   auto put = client_->Put("/users/1", "{}", "application/json");
-  Problem(put, 405);
+  ExpectProblem(put, 405);
   EXPECT_EQ(put->get_header_value("Allow"), "GET, HEAD, PATCH, DELETE");
   auto del = client_->Delete("/users");
-  Problem(del, 405);
+  ExpectProblem(del, 405);
   EXPECT_EQ(del->get_header_value("Allow"), "POST, GET, HEAD");
 }
 
