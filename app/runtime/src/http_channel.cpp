@@ -1,5 +1,7 @@
 #include "http_channel.h"
 
+#include "mitos/trace.h"
+
 #include <thread>
 
 #include "mitos/context.h"
@@ -119,7 +121,9 @@ std::string HttpChannel::Serialize(const remote::Request& in,
   };
   for (const auto& [k, v] : in.headers) header(k, v);
   if (!ctx.request_id.empty()) header("X-Request-Id", ctx.request_id);
-  if (!ctx.traceparent.empty()) header("traceparent", ctx.traceparent);
+  if (const trace::SpanContext& span = trace::Current(); span.valid()) {
+    header("traceparent", span.Traceparent());
+  }
   if (!ctx.tracestate.empty()) header("tracestate", ctx.tracestate);
   header(kDeadlineHeader, std::to_string(propagated.count()));
   bool with_body = !in.body.empty() || in.method == "POST" ||
@@ -174,6 +178,11 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
     remote::Response res;
     if (conn == nullptr) conn = HttpConnection::Connect(host_, port_, timeout);
     if (conn != nullptr) {
+      struct Busy {
+        std::atomic<int64_t>& n;
+        explicit Busy(std::atomic<int64_t>& c) : n(c) { n.fetch_add(1); }
+        ~Busy() { n.fetch_sub(1); }
+      } busy(busy_);
       auto left_now = std::chrono::duration_cast<milliseconds>(deadline - clock_->Now());
       outcome = conn->RoundTrip(wire, in.method == "HEAD",
                                 std::max(milliseconds(1), std::min(timeout, left_now)),

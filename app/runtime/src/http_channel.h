@@ -50,6 +50,8 @@ class HttpChannel : public remote::Channel {
   uint64_t retries() const { return retries_.load(); }
   uint64_t breaker_transitions() const { return breaker_.transitions(); }
   size_t idle_connections() const;
+  // Connections carrying a call right now.
+  int64_t busy_connections() const { return busy_.load(); }
 
  private:
   // Returns a pooled connection, or nullptr. With `probe`, the connection
@@ -67,6 +69,7 @@ class HttpChannel : public remote::Channel {
   CircuitBreaker breaker_;
   RetryBudget budget_;
   std::atomic<uint64_t> retries_{0};
+  std::atomic<int64_t> busy_{0};
   mutable std::mutex pool_mu_;
   std::vector<std::unique_ptr<HttpConnection>> idle_;
   std::string host_header_;

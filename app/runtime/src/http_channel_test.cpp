@@ -1,6 +1,7 @@
 // The remote channel against real local servers: propagation, retries,
 // timeouts, the breaker and connection reuse.
 #include "http_channel.h"
+#include "mitos/trace.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -91,16 +92,22 @@ TEST(HttpChannel, PropagatesIdentityAndTheRemainingDeadline) {
   HttpChannel ch(Options(up.url()), SteadyClock::Get());
   RequestContext ctx;
   ctx.request_id = "rid-1";
-  ctx.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   ctx.tracestate = "k=v";
   ctx.deadline = RequestContext::Clock::now() + milliseconds(1500);
   ContextScope scope(&ctx);
+  trace::SpanContext parent;
+  ASSERT_TRUE(trace::ParseTraceparent(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &parent));
+  trace::Span span("call", trace::Kind::kClient, parent);
   auto r = ch.Call(Get("/x?y=1"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(seen.target, "/x?y=1");
   EXPECT_EQ(seen.Header("X-Request-Id"), "rid-1");
-  EXPECT_EQ(seen.Header("traceparent"), ctx.traceparent);
+  // The current span is the callee's parent, in the caller's trace.
+  EXPECT_EQ(seen.Header("traceparent"), span.context().Traceparent());
+  EXPECT_EQ(seen.Header("traceparent").substr(0, 36),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-");
   EXPECT_EQ(seen.Header("tracestate"), "k=v");
   int left = std::stoi(std::string(seen.Header(kDeadlineHeader)));
   EXPECT_GT(left, 0);

@@ -119,14 +119,17 @@ int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
       int s2 = sigtimedwait(&set, nullptr, &ts);
       if (s2 > 0) {
         log::Warn("runtime", "second signal, exiting now");
+        log::Flush();
         std::_Exit(128 + s2);
       }
     }
     log::Error("runtime", "graceful shutdown timed out, exiting",
                {{"timeout_ms", timeout.count()}});
+    log::Flush();
     std::_Exit(kExitRuntime);
   }).detach();
   runtime.Shutdown();
+  log::Flush();
   return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <typeindex>
 
 #include "mitos/log.h"
+#include "mitos/metrics.h"
+#include "mitos/trace.h"
 #include "http_channel.h"
 #include "mitos/context.h"
 #include "request_id.h"
@@ -28,21 +30,6 @@ std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
-}
-
-// W3C trace context: "00-<32 hex>-<16 hex>-<2 hex>", ids not all zero.
-bool IsValidTraceparent(std::string_view tp) {
-  if (tp.size() != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') {
-    return false;
-  }
-  auto hex = [](std::string_view s) {
-    return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-  };
-  std::string_view version = tp.substr(0, 2), trace = tp.substr(3, 32),
-                   span = tp.substr(36, 16), flags = tp.substr(53, 2);
-  return hex(version) && version != "ff" && hex(trace) && hex(span) &&
-         hex(flags) && trace.find_first_not_of('0') != std::string_view::npos &&
-         span.find_first_not_of('0') != std::string_view::npos;
 }
 
 std::optional<std::chrono::milliseconds> ParseDeadline(std::string_view v) {
@@ -118,10 +105,37 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
               "URL of the " + spec.name + " module when it runs elsewhere, "
               "e.g. http://" + spec.name + ":8080.");
   }
+  s->Bool("metrics.enabled", true,
+          "Count requests, module calls and storage operations for /metrics. "
+          "Process and build metrics are always served.");
+  s->Bool("tracing.enabled", true,
+          "Start spans and propagate W3C trace context; false only passes "
+          "new trace ids on.");
+  s->String("tracing.endpoint", "",
+            "OTLP/HTTP JSON traces URL, e.g. http://otel-collector:4318/v1/traces; "
+            "empty exports nothing (OTEL_EXPORTER_OTLP_ENDPOINT is used when "
+            "this is not set).");
+  s->Int("tracing.sample_percent", 100, 0, 100,
+         "Share of new traces recorded; requests that bring a traceparent "
+         "follow its sampled flag (OTEL_TRACES_SAMPLER_ARG is used when this "
+         "is not set).");
+  s->String("tracing.service_name", "",
+            "service.name of exported spans; default OTEL_SERVICE_NAME, else "
+            "mitos (all modules) or mitos-<modules>.");
+  s->Int("tracing.queue_size", 2048, 1, 1000000,
+         "Spans waiting for export; beyond it new spans are dropped and "
+         "counted.");
+  s->Int("tracing.batch_size", 512, 1, 100000, "Spans per export request.");
+  s->Int("tracing.export_interval_ms", 1000, 1, 600000,
+         "Longest time a span waits before its batch is sent.");
+  s->Int("tracing.export_timeout_ms", 5000, 1, 600000,
+         "Longest wait for the collector to accept one batch.");
   s->String("log.level", "info", "Least severe level logged.",
             {"debug", "info", "warn", "error"});
   s->String("log.format", "json", "json: one object per line; text: readable.",
             {"json", "text"});
+  s->Bool("log.access", true,
+          "Log one line per request (probes and scrapes at debug level).");
   for (const auto& spec : catalog) {
     if (spec.declare_config) spec.declare_config(*s);
   }
@@ -239,6 +253,7 @@ class Runtime::Impl {
         const std::vector<sqlite::Migration>& migrations) override {
       const std::string p = spec_.name + ".storage.";
       sqlite::Options o;
+      o.name = spec_.name;
       o.busy_timeout_ms = static_cast<int>(rt_.config_.Int(p + "busy_timeout_ms"));
       o.readers = static_cast<int>(rt_.config_.Int(p + "readers"));
       o.cache_kib = static_cast<int>(rt_.config_.Int(p + "cache_kib"));
@@ -257,6 +272,11 @@ class Runtime::Impl {
       return it == rt_.channels_.end() ? nullptr : it->second;
     }
 
+    std::shared_ptr<CallSite> CallSiteFor(std::string_view name) override {
+      return std::make_shared<CallSite>(spec_.name, std::string(name),
+                                        !IsLocal(name));
+    }
+
     std::vector<RoutePrefix> RoutePrefixes() const override {
       std::vector<RoutePrefix> out;
       for (const auto& spec : rt_.catalog_) {
@@ -273,14 +293,23 @@ class Runtime::Impl {
         throw std::logic_error("module " + spec_.name + " asked for " +
                                std::string(name) + " without declaring it");
       }
-      std::lock_guard<std::mutex> lock(rt_.mu_);
-      auto it = rt_.apis_.find(std::string(name));
-      if (it == rt_.apis_.end()) return nullptr;
-      if (it->second.first != type) {
-        throw std::logic_error("module " + std::string(name) +
-                               " offers another API type than requested");
+      std::shared_ptr<void> api;
+      {
+        std::lock_guard<std::mutex> lock(rt_.mu_);
+        auto it = rt_.apis_.find(std::string(name));
+        if (it == rt_.apis_.end()) return nullptr;
+        if (it->second.first != type) {
+          throw std::logic_error("module " + std::string(name) +
+                                 " offers another API type than requested");
+        }
+        api = it->second.second;
       }
-      return it->second.second;
+      for (const auto& spec : rt_.catalog_) {
+        if (spec.name == name && spec.observe) {
+          return spec.observe(std::move(api), CallSiteFor(name));
+        }
+      }
+      return api;
     }
 
     void Offer(std::type_index type, std::shared_ptr<void> api) override {
@@ -302,6 +331,13 @@ class Runtime::Impl {
         remote_urls_(std::move(remotes)) {
     request_deadline_ =
         std::chrono::milliseconds(config.Int("server.request_deadline_ms"));
+    access_log_ = config.Bool("log.access");
+    metrics::SetEnabled(config.Bool("metrics.enabled"));
+    metrics::RegisterProcessMetrics(kVersion, kCommit);
+    std::vector<std::string> names;
+    for (const auto* spec : specs_) names.push_back(spec->name);
+    service_name_ = names.size() == catalog_.size() ? "mitos"
+                                                    : "mitos-" + Join(names, "-");
     internal::ServerOptions o;
     o.host = config.String("server.host");
     o.port = static_cast<int>(config.Int("server.port"));
@@ -342,6 +378,11 @@ class Runtime::Impl {
               {{"address", config_.String("server.host")},
                {"port", server_->port()}});
 
+    s = StartTracing();
+    if (!s.ok()) {
+      StopEverything();
+      return s;
+    }
     BindRemotes();
     for (const auto* spec : specs_) {
       auto module = spec->create(config_);
@@ -383,6 +424,92 @@ class Runtime::Impl {
   int port() const { return server_->port(); }
 
  private:
+  // Tracer options: built-in defaults, then the standard OTEL_* variables,
+  // then tracing.* keys set in the config (file, MITOS_* or flags).
+  Status StartTracing() {
+    trace::TracerOptions o;
+    o.service_name = service_name_;
+    std::string error;
+    if (!trace::ApplyOtelEnvironment(config::ProcessEnv(), &o, &error)) {
+      return Status::InvalidArgument(error);
+    }
+    auto set = [this](const char* key) {
+      return config_.OriginOf(key).kind != config::Origin::kDefault;
+    };
+    o.enabled = o.enabled && config_.Bool("tracing.enabled");
+    if (set("tracing.endpoint")) o.endpoint = config_.String("tracing.endpoint");
+    if (set("tracing.sample_percent")) {
+      o.sample_ratio = static_cast<double>(config_.Int("tracing.sample_percent")) / 100.0;
+    }
+    if (set("tracing.service_name")) {
+      o.service_name = config_.String("tracing.service_name");
+    }
+    o.queue_size = static_cast<size_t>(config_.Int("tracing.queue_size"));
+    o.batch_size = static_cast<size_t>(config_.Int("tracing.batch_size"));
+    o.export_interval =
+        std::chrono::milliseconds(config_.Int("tracing.export_interval_ms"));
+    o.export_timeout =
+        std::chrono::milliseconds(config_.Int("tracing.export_timeout_ms"));
+    if (!o.endpoint.empty() && o.endpoint.rfind("http://", 0) != 0) {
+      return Status::InvalidArgument(
+          "tracing.endpoint must be an http:// URL of an OTLP/HTTP receiver, "
+          "got \"" + o.endpoint + "\"");
+    }
+    trace::StartTracer(o);
+    tracer_started_ = true;
+    if (!o.endpoint.empty() && o.enabled) {
+      log::Info(kLog, "exporting traces",
+                {{"endpoint", o.endpoint}, {"service_name", o.service_name},
+                 {"sample_ratio", o.sample_ratio}});
+    }
+    return Status::Ok();
+  }
+
+  // Registers the metrics of one remote channel, read at scrape time.
+  void AddChannelMetrics(const std::string& name,
+                         std::shared_ptr<internal::HttpChannel> ch) {
+    auto& r = metrics::Registry::Default();
+    std::weak_ptr<internal::HttpChannel> weak = ch;
+    auto add = [&](const char* metric, const char* help, metrics::Type type,
+                   std::vector<std::string> labels,
+                   std::function<void(internal::HttpChannel&,
+                                      const metrics::CallbackFamily::Emit&)>
+                       fn) {
+      auto& fam = r.Callbacks(metric, help, type, std::move(labels));
+      sources_.emplace_back(
+          &fam, fam.AddSource([weak, fn](const metrics::CallbackFamily::Emit& emit) {
+            if (auto c = weak.lock()) fn(*c, emit);
+          }));
+    };
+    add("mitos_remote_retries_total", "Retried attempts of remote calls.",
+        metrics::Type::kCounter, {"remote"},
+        [name](internal::HttpChannel& c, const auto& emit) {
+          emit({name}, static_cast<double>(c.retries()));
+        });
+    add("mitos_remote_breaker_state",
+        "Circuit breaker state per remote: 1 for the current state.",
+        metrics::Type::kGauge, {"remote", "state"},
+        [name](internal::HttpChannel& c, const auto& emit) {
+          auto now = c.breaker_state();
+          for (auto st : {remote::BreakerState::kClosed, remote::BreakerState::kOpen,
+                          remote::BreakerState::kHalfOpen}) {
+            emit({name, remote::BreakerStateName(st)}, now == st ? 1 : 0);
+          }
+        });
+    add("mitos_remote_breaker_transitions_total",
+        "Circuit breaker state changes per remote.", metrics::Type::kCounter,
+        {"remote"}, [name](internal::HttpChannel& c, const auto& emit) {
+          emit({name}, static_cast<double>(c.breaker_transitions()));
+        });
+    add("mitos_remote_pool_connections",
+        "Connections to a remote: idle in the pool, or carrying a call.",
+        metrics::Type::kGauge, {"remote", "state"},
+        [name](internal::HttpChannel& c, const auto& emit) {
+          emit({name, "idle"}, static_cast<double>(c.idle_connections()));
+          emit({name, "in_use"}, static_cast<double>(c.busy_connections()));
+        });
+  }
+
   // Creates a channel for every remote module and offers the remote
   // binding of its API under its name, so that Get<Api>() cannot tell it
   // from the local one.
@@ -413,6 +540,7 @@ class Runtime::Impl {
       auto channel = std::make_shared<internal::HttpChannel>(
           o, internal::SteadyClock::Get());
       channels_[spec.name] = channel;
+      AddChannelMetrics(spec.name, channel);
       if (spec.remote_api) {
         auto binding = spec.remote_api(channel);
         std::lock_guard<std::mutex> lock(mu_);
@@ -435,6 +563,10 @@ class Runtime::Impl {
       apis_.clear();  // the last references: databases close here
     }
     state_ = State::kStopped;
+    if (tracer_started_) {
+      trace::StopTracer();  // sends what is queued
+      tracer_started_ = false;
+    }
   }
 
   const char* StateName(State s) const {
@@ -470,17 +602,18 @@ class Runtime::Impl {
   }
 
   void Dispatch(http::Request& req, http::Response& res) {
+    const auto t0 = std::chrono::steady_clock::now();
     std::string_view incoming = req.Header("X-Request-Id");
     req.request_id = internal::RequestIdFor(incoming);
     res.SetHeader("X-Request-Id", req.request_id);
 
-    // The request's identity and deadline, for remote calls made while
-    // serving it. A deadline given by the caller is honoured if shorter.
+    // The request's identity, trace and deadline, for module calls and
+    // remote calls made while serving it. A deadline given by the caller is
+    // honoured if shorter.
     RequestContext ctx;
     ctx.request_id = req.request_id;
-    std::string_view tp = req.Header("traceparent");
-    if (IsValidTraceparent(tp)) {
-      ctx.traceparent = std::string(tp);
+    trace::SpanContext parent;
+    if (trace::ParseTraceparent(req.Header("traceparent"), &parent)) {
       std::string_view ts = req.Header("tracestate");
       if (ts.size() <= 512) ctx.tracestate = std::string(ts);
     }
@@ -490,24 +623,89 @@ class Runtime::Impl {
     }
     ctx.deadline = RequestContext::Clock::now() + budget;
     ContextScope scope(&ctx);
+    trace::Span span(req.method, trace::Kind::kServer, parent);
+    const bool count = metrics::Enabled();
+    if (count) server_metrics_.in_flight.Add(1);
 
-    if (req.path == "/livez" || req.path == "/readyz" || req.path == "/health") {
+    Served served = Handle(req, res);
+
+    const int status = res.status;
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - t0;
+    if (span.recording()) {
+      if (!served.route.empty()) {
+        span.SetName(req.method + " " + std::string(served.route));
+        span.SetAttribute("http.route", served.route);
+      }
+      span.SetAttribute("http.request.method", req.method);
+      span.SetAttribute("url.path", req.path);
+      span.SetAttribute("http.response.status_code", status);
+      span.SetAttribute("mitos.module", served.module);
+      if (!req.request_id.empty()) span.SetAttribute("mitos.request_id", req.request_id);
+      if (status >= 500) span.SetError(std::to_string(status));
+    }
+    if (count) {
+      server_metrics_.in_flight.Add(-1);
+      std::string_view route = served.route.empty() ? "unmatched" : served.route;
+      std::string_view method = MethodLabel(req.method);
+      server_metrics_.requests
+          .With({served.module, route, method, StatusClass(status)})
+          .Inc();
+      server_metrics_.latency.With({served.module, route, method})
+          .Observe(took.count());
+    }
+    if (access_log_) {
+      log::AccessEntry e;
+      e.module = served.module;
+      e.method = req.method;
+      e.route = served.route.empty() ? std::string_view("unmatched") : served.route;
+      e.status = status;
+      e.duration_ms = took.count() * 1000.0;
+      e.bytes = res.body.size();
+      e.client = req.remote_addr;
+      e.request_id = req.request_id;
+      e.quiet = served.quiet;
+      log::Access(e);
+    }
+  }
+
+  struct Served {
+    std::string_view module = "runtime";  // owner of the route, for metrics
+    std::string_view route;                // template, empty if unmatched
+    bool quiet = false;                    // probes and scrapes: debug log
+  };
+
+  Served Handle(http::Request& req, http::Response& res) {
+    Served served;
+    const RequestContext& ctx = RequestContext::Current();
+    if (req.path == "/livez" || req.path == "/readyz" || req.path == "/health" ||
+        req.path == "/metrics" || req.path == "/modules") {
+      served.route = RuntimeRoute(req.path);
+      served.quiet = req.path != "/modules";
       if (req.method != "GET" && req.method != "HEAD") {
         res.SetHeader("Allow", "GET, HEAD");
         http::WriteProblem(res, 405, "about:blank", "",
                            "Use GET on " + req.path + ".");
-        return;
+        return served;
       }
       res.SetHeader("Cache-Control", "no-store");
-      Probe(req.path, res);
-      return;
+      if (req.path == "/metrics") {
+        res.status = 200;
+        res.content_type = metrics::kContentType;
+        res.body = metrics::Registry::Default().Expose();
+      } else if (req.path == "/modules") {
+        res.Json(200, Introspect());
+      } else {
+        Probe(req.path, res);
+      }
+      return served;
     }
 
     // Routes are registered while starting; the router is read only once
     // the state says serving (the atomic orders the two).
     if (state_.load() == State::kStarting) {
       NotReady(res);
-      return;
+      return served;
     }
     http::Router::Match m = router_.Resolve(req.method, req.path);
     if (m.route == nullptr) {
@@ -516,25 +714,79 @@ class Runtime::Impl {
         res.SetHeader("Allow", allow);
         if (req.method == "OPTIONS") {
           res.status = 204;
-          return;
+          return served;
         }
         http::WriteProblem(res, 405, "about:blank", "",
                            req.method + " is not supported here; use " + allow +
                                ".");
-        return;
+        return served;
       }
       http::WriteProblem(res, 404, "about:blank", "",
                          "No resource at " + req.path + ".");
-      return;
+      return served;
     }
+    served.module = m.route->module;
+    served.route = m.route->pattern;
     if (ctx.Expired()) {
       http::WriteStatus(res, Status::DeadlineExceeded(
                                  "The caller's deadline passed on arrival."));
-      return;
+      return served;
     }
     req.route = m.route->pattern;
     req.path_params = std::move(m.params);
     m.route->handler(req, res);
+    return served;
+  }
+
+  static std::string_view RuntimeRoute(std::string_view path) {
+    for (std::string_view r : {"/livez", "/readyz", "/health", "/metrics", "/modules"}) {
+      if (r == path) return r;
+    }
+    return "unmatched";
+  }
+
+  static std::string_view MethodLabel(std::string_view m) {
+    for (std::string_view k : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                               "OPTIONS"}) {
+      if (k == m) return k;
+    }
+    return "other";
+  }
+
+  static std::string_view StatusClass(int status) {
+    static constexpr std::string_view kClasses[] = {"1xx", "2xx", "3xx", "4xx",
+                                                    "5xx"};
+    int i = status / 100 - 1;
+    return i >= 0 && i < 5 ? kClasses[i] : std::string_view("5xx");
+  }
+
+  // What runs where, for operators: safe inside the cluster (no config
+  // values beyond remote URLs, no paths, no data).
+  nlohmann::json Introspect() const {
+    bool ready = false;
+    nlohmann::json states = ModuleStates(&ready);
+    nlohmann::json modules = nlohmann::json::array();
+    for (const auto& spec : catalog_) {
+      nlohmann::json m = {{"name", spec.name}};
+      if (states.contains(spec.name)) {
+        m["location"] = "local";
+        m["state"] = states[spec.name];
+        m["routes"] = spec.route_prefixes;
+      } else if (auto it = channels_.find(spec.name); it != channels_.end()) {
+        m["location"] = "remote";
+        m["url"] = it->second->url();
+        m["breaker"] = remote::BreakerStateName(it->second->breaker_state());
+      } else {
+        m["location"] = "absent";
+      }
+      if (!spec.needs.empty()) m["needs"] = spec.needs;
+      modules.push_back(std::move(m));
+    }
+    return {{"version", kVersion},
+            {"commit", kCommit},
+            {"service", service_name_},
+            {"state", StateName(state_.load())},
+            {"modules", modules}};
   }
 
   void NotReady(http::Response& res) {
@@ -587,6 +839,30 @@ class Runtime::Impl {
   std::chrono::steady_clock::time_point started_at_;
   std::mutex mu_;
   std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>> apis_;
+  bool access_log_ = true;
+  bool tracer_started_ = false;
+  std::string service_name_;
+  struct ServerMetrics {
+    metrics::ChildFamily<metrics::Counter>& requests =
+        metrics::Registry::Default().Counters(
+            "mitos_http_server_requests_total",
+            "HTTP requests served, by owning module, route template, method "
+            "and status class.",
+            {"module", "route", "method", "status_class"});
+    metrics::ChildFamily<metrics::Histogram>& latency =
+        metrics::Registry::Default().Histograms(
+            "mitos_http_server_request_duration_seconds",
+            "Time from a request's arrival to its response, by owning "
+            "module, route template and method.",
+            {"module", "route", "method"});
+    metrics::Gauge& in_flight =
+        metrics::Registry::Default()
+            .Gauges("mitos_http_server_requests_in_flight",
+                    "Requests being served now.", {})
+            .With({});
+  } server_metrics_;
+  // Destroyed first: scrape sources that read the members above.
+  std::vector<metrics::SourceHandle> sources_;
 };
 
 Runtime::Runtime(const config::Config& config,

@@ -5,14 +5,38 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <thread>
 
 namespace mitos::sqlite {
 
 Connection::Connection(const std::string& path, int flags,
-                       const Options& options)
-    : db_(path, flags, options.busy_timeout_ms) {
+                       const Options& options, metrics::Counter* busy_retries)
+    : db_(path, flags, options.busy_timeout_ms),
+      busy_{options.busy_timeout_ms, busy_retries} {
+  // SQLite's busy timeout, with each wait counted for the metrics.
+  sqlite3_busy_handler(db_.getHandle(), &Connection::OnBusy, &busy_);
   db_.exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib));
   db_.exec("PRAGMA foreign_keys=ON");
+}
+
+int Connection::OnBusy(void* arg, int count) {
+  // The waits of SQLite's own busy timeout: short at first, then 100 ms.
+  static constexpr int kDelays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+  static constexpr int kN = sizeof(kDelays) / sizeof(kDelays[0]);
+  auto* busy = static_cast<Busy*>(arg);
+  int waited = 0;
+  for (int i = 0; i < count && i < kN; ++i) waited += kDelays[i];
+  if (count >= kN) waited += (count - kN) * kDelays[kN - 1];
+  int delay = kDelays[std::min(count, kN - 1)];
+  if (waited + delay > busy->timeout_ms) {
+    delay = busy->timeout_ms - waited;
+    if (delay <= 0) return 0;  // give up: SQLITE_BUSY
+  }
+  if (busy->retries != nullptr && metrics::Enabled()) busy->retries->Inc();
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+  return 1;
 }
 
 SQLite::Statement& Connection::Prepare(const char* sql) {
@@ -36,10 +60,23 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
     const std::vector<Migration>& migrations) {
   std::unique_ptr<Database> db(new Database());
   db->path_ = path;
+  auto& reg = metrics::Registry::Default();
+  db->busy_retries_ = &reg.Counters("mitos_db_busy_retries_total",
+                                    "Waits for a database lock held by another "
+                                    "connection.",
+                                    {"module"})
+                           .With({options.name});
+  auto& latency = reg.Histograms(
+      "mitos_db_query_duration_seconds",
+      "Duration of a group of statements (one read, or one write or "
+      "transaction), waits for the writer or a reader included.",
+      {"module", "op"});
+  db->read_latency_ = &latency.With({options.name, "read"});
+  db->write_latency_ = &latency.With({options.name, "write"});
   try {
     db->writer_ = std::make_unique<Connection>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-        options);
+        options, db->busy_retries_);
     SQLite::Database& w = db->writer_->db();
     // WAL lets readers proceed while the writer commits. NORMAL sync keeps
     // every committed transaction across a process crash (only a power loss
@@ -78,7 +115,36 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
   } catch (const SQLite::Exception& e) {
     return Status::Internal("cannot open " + path + ": " + e.what());
   }
+  auto& wal = reg.Callbacks("mitos_db_wal_size_bytes",
+                            "Size of the database's write-ahead log file.",
+                            metrics::Type::kGauge, {"module"});
+  db->wal_size_ = metrics::SourceHandle(
+      &wal, wal.AddSource([name = options.name, file = path + "-wal"](
+                              const metrics::CallbackFamily::Emit& emit) {
+        std::error_code ec;
+        auto size = std::filesystem::file_size(file, ec);
+        emit({name}, ec ? 0.0 : static_cast<double>(size));
+      }));
   return db;
+}
+
+Database::Observation::Observation(Database& db, bool write)
+    : db_(db),
+      write_(write),
+      start_(std::chrono::steady_clock::now()),
+      span_(db.options_.name + (write ? ".db write" : ".db read"),
+            trace::Kind::kInternal) {
+  if (span_.recording()) {
+    span_.SetAttribute("db.system", "sqlite");
+    span_.SetAttribute("db.name", db.options_.name);
+    span_.SetAttribute("db.operation", write ? "write" : "read");
+  }
+}
+
+Database::Observation::~Observation() {
+  if (!metrics::Enabled()) return;
+  std::chrono::duration<double> d = std::chrono::steady_clock::now() - start_;
+  (write_ ? db_.write_latency_ : db_.read_latency_)->Observe(d.count());
 }
 
 void Database::Submit(Op* op) {
@@ -146,7 +212,8 @@ Database::Lease::Lease(Database& d) : db(d) {
     // Opened under the lock: rare (at most `readers` times), and it keeps
     // the count exact.
     db.readers_.push_back(std::make_unique<Connection>(
-        db.path_, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, db.options_));
+        db.path_, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, db.options_,
+        db.busy_retries_));
     conn = db.readers_.back().get();
     return;
   }

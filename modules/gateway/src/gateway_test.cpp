@@ -133,7 +133,12 @@ TEST_F(GatewayTest, IdentityCrossesTheHopAndHopHeadersDoNot) {
   EXPECT_EQ(seen["target"], "/echo/a?b=c");
   const json& hs = seen["headers"];
   EXPECT_EQ(hs["X-Request-Id"], "req-42");
-  EXPECT_EQ(hs["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  // Same trace, and the gateway's own span as the parent.
+  std::string tp = hs["traceparent"];
+  ASSERT_EQ(tp.size(), 55u) << tp;
+  EXPECT_EQ(tp.substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-");
+  EXPECT_NE(tp.substr(36, 16), "00f067aa0ba902b7");
+  EXPECT_EQ(tp.substr(52), "-01");
   EXPECT_EQ(hs["tracestate"], "vendor=1");
   EXPECT_EQ(hs["X-Forwarded-For"], "127.0.0.1");
   EXPECT_EQ(hs["X-Custom"], "kept");

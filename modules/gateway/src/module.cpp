@@ -15,7 +15,8 @@ class GatewayModule : public mitos::Module {
       if (!channel) {
         return mitos::Status::Internal("no route to module " + route.module);
       }
-      proxies_.push_back({route.prefix, route.module, std::move(channel)});
+      proxies_.push_back({route.prefix, route.module, std::move(channel),
+                          ctx.CallSiteFor(route.module)});
     }
     return mitos::Status::Ok();
   }
@@ -24,16 +25,18 @@ class GatewayModule : public mitos::Module {
     static constexpr const char* kMethods[] = {"GET", "POST", "PUT", "PATCH",
                                                "DELETE", "OPTIONS"};
     for (const auto& p : proxies_) {
-      auto channel = p.channel;
-      auto handler = [channel](const mitos::http::Request& req,
-                               mitos::http::Response& res) {
-        auto up = UpstreamRequest(req, res);
-        if (!up) return;
-        auto r = channel->Call(*up);
-        if (!r.ok()) return mitos::http::WriteStatus(res, r.status());
-        CopyResponse(*r, res);
-      };
       for (const char* m : kMethods) {
+        // One span and one module call per proxied request, labelled with
+        // the method (a literal, as CallSite requires).
+        auto handler = [channel = p.channel, site = p.site, m](
+                           const mitos::http::Request& req,
+                           mitos::http::Response& res) {
+          auto up = UpstreamRequest(req, res);
+          if (!up) return;
+          auto r = site->Observe(m, [&] { return channel->Call(*up); });
+          if (!r.ok()) return mitos::http::WriteStatus(res, r.status());
+          CopyResponse(*r, res);
+        };
         router.Add("gateway", m, p.prefix, handler);
         router.Add("gateway", m, p.prefix + "/{*}", handler);
       }
@@ -50,6 +53,7 @@ class GatewayModule : public mitos::Module {
     std::string prefix;
     std::string module;
     std::shared_ptr<mitos::remote::Channel> channel;
+    std::shared_ptr<mitos::CallSite> site;
   };
   std::vector<Proxy> proxies_;
 };

@@ -2,6 +2,7 @@
 
 #include "client.h"
 #include "mitos/log.h"
+#include "observed.h"
 #include "routes.h"
 #include "service.h"
 #include "store.h"
@@ -48,6 +49,7 @@ mitos::ModuleSpec Spec() {
   s.summary = "Orders: /orders (owns orders.db; needs users)";
   s.needs = {"users"};
   s.route_prefixes = {"/orders"};
+  s.observe = mitos::Observed<OrdersApi, ObservedOrders>();
   s.remote_api = mitos::RemoteBinding<OrdersApi, OrdersClient>();
   s.declare_config = [](mitos::config::Schema& schema) {
     mitos::sqlite::DeclareStorageConfig(schema, "orders");

@@ -2,6 +2,7 @@
 
 #include "client.h"
 #include "mitos/log.h"
+#include "observed.h"
 #include "routes.h"
 #include "service.h"
 #include "store.h"
@@ -39,6 +40,7 @@ mitos::ModuleSpec Spec() {
   s.name = "users";
   s.summary = "User accounts: /users (owns users.db)";
   s.route_prefixes = {"/users"};
+  s.observe = mitos::Observed<UsersApi, ObservedUsers>();
   s.remote_api = mitos::RemoteBinding<UsersApi, UsersClient>();
   s.declare_config = [](mitos::config::Schema& schema) {
     mitos::sqlite::DeclareStorageConfig(schema, "users");

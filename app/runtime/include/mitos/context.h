@@ -1,5 +1,6 @@
 // What a request carries through module calls and across processes: its
-// identity, its W3C trace context, and its deadline. The runtime installs
+// identity, its W3C tracestate, and its deadline (the current span is kept
+// by mitos/trace.h). The runtime installs
 // the context of the request a thread is serving; remote bindings read it
 // to propagate headers, and any code may check the deadline before doing
 // work that would be wasted.
@@ -15,7 +16,6 @@ struct RequestContext {
   using Clock = std::chrono::steady_clock;
 
   std::string request_id;   // X-Request-Id
-  std::string traceparent;  // W3C traceparent, empty if none
   std::string tracestate;   // W3C tracestate, passed on untouched
   Clock::time_point deadline = Clock::time_point::max();
 

@@ -16,6 +16,7 @@
 
 #include "mitos/config.h"
 #include "mitos/http.h"
+#include "mitos/observe.h"
 #include "mitos/remote.h"
 #include "mitos/sqlite.h"
 #include "mitos/status.h"
@@ -56,6 +57,11 @@ class ModuleContext {
   // for it is configured, or nullptr. For modules that route raw HTTP (the
   // gateway); others use Get<Api>.
   virtual std::shared_ptr<remote::Channel> Channel(std::string_view name) = 0;
+
+  // Returns the call site for this module's calls to module `name` that do
+  // not go through Get<Api> (the gateway's proxying): metrics and spans as
+  // for API calls.
+  virtual std::shared_ptr<CallSite> CallSiteFor(std::string_view name) = 0;
 
   struct RoutePrefix {
     std::string prefix;  // "/users"
@@ -109,6 +115,12 @@ struct ModuleSpec {
     std::shared_ptr<void> api;
   };
   std::function<Binding(std::shared_ptr<remote::Channel>)> remote_api;
+
+  // For a module that others need: wraps its API (local or remote) in a
+  // decorator that observes each call. See Observed below.
+  std::function<std::shared_ptr<void>(std::shared_ptr<void> api,
+                                      std::shared_ptr<CallSite> site)>
+      observe;
 };
 
 // Returns a ModuleSpec::remote_api that binds `Api` to a `Client`, a class
@@ -120,6 +132,20 @@ RemoteBinding() {
     std::shared_ptr<Api> api = std::make_shared<Client>(std::move(channel));
     return ModuleSpec::Binding{typeid(Api),
                                std::static_pointer_cast<void>(std::move(api))};
+  };
+}
+
+// Returns a ModuleSpec::observe that wraps `Api` in `Decorator`, a class
+// implementing Api whose constructor takes the wrapped API and the call
+// site, and whose methods run the wrapped ones inside CallSite::Observe.
+template <typename Api, typename Decorator>
+std::function<std::shared_ptr<void>(std::shared_ptr<void>,
+                                    std::shared_ptr<CallSite>)>
+Observed() {
+  return [](std::shared_ptr<void> api, std::shared_ptr<CallSite> site) {
+    std::shared_ptr<Api> wrapped = std::make_shared<Decorator>(
+        std::static_pointer_cast<Api>(std::move(api)), std::move(site));
+    return std::static_pointer_cast<void>(std::move(wrapped));
   };
 }
 

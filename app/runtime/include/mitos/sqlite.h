@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "mitos/config.h"
+#include "mitos/metrics.h"
 #include "mitos/status.h"
+#include "mitos/trace.h"
 
 namespace mitos::sqlite {
 
@@ -32,6 +34,8 @@ struct Migration {
 };
 
 struct Options {
+  // The owning module: labels its metrics and names its spans.
+  std::string name = "db";
   int busy_timeout_ms = 5000;  // how long a statement waits for a lock
   int readers = 4;             // reader connections in the pool
   int cache_kib = 512;         // page cache per connection
@@ -40,7 +44,10 @@ struct Options {
 // A connection with a cache of prepared statements.
 class Connection {
  public:
-  Connection(const std::string& path, int flags, const Options& options);
+  // `busy_retries`, if given, counts each wait for a lock (it must outlive
+  // the connection).
+  Connection(const std::string& path, int flags, const Options& options,
+             metrics::Counter* busy_retries = nullptr);
 
   // Returns the cached statement for `sql`, reset and with no bindings.
   // `sql` must be a string literal or otherwise outlive the connection.
@@ -52,7 +59,14 @@ class Connection {
   void ResetAll();
 
  private:
+  struct Busy {
+    int timeout_ms;
+    metrics::Counter* retries;
+  };
+  static int OnBusy(void* busy, int count);
+
   SQLite::Database db_;
+  Busy busy_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
 };
 
@@ -69,6 +83,7 @@ class Database {
   // time. fn is responsible for its own transaction if it needs one.
   template <typename F>
   auto Write(F&& fn) {
+    Observation obs(*this, /*write=*/true);
     std::lock_guard<std::mutex> lock(writer_mu_);
     struct Reset {
       Connection& c;
@@ -87,6 +102,7 @@ class Database {
   template <typename F>
   auto WriteTx(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
     using R = decltype(fn(std::declval<Connection&>()));
+    Observation obs(*this, /*write=*/true);
     std::optional<R> result;
     Op op;
     op.run = [&](Connection& c) { result.emplace(fn(c)); };
@@ -99,6 +115,7 @@ class Database {
   // the last committed state and never wait for the writer.
   template <typename F>
   auto Read(F&& fn) {
+    Observation obs(*this, /*write=*/false);
     Lease lease(*this);
     return fn(*lease.conn);
   }
@@ -109,6 +126,20 @@ class Database {
 
  private:
   Database() = default;
+
+  // One group of statements (one Read, Write or WriteTx call), waits
+  // included: a span "<module>.db read|write" and a latency observation.
+  class Observation {
+   public:
+    Observation(Database& db, bool write);
+    ~Observation();
+
+   private:
+    Database& db_;
+    bool write_;
+    std::chrono::steady_clock::time_point start_;
+    trace::Span span_;
+  };
 
   struct Op {
     std::function<void(Connection&)> run;
@@ -128,6 +159,10 @@ class Database {
 
   std::string path_;
   Options options_;
+  metrics::Counter* busy_retries_ = nullptr;
+  metrics::Histogram* read_latency_ = nullptr;
+  metrics::Histogram* write_latency_ = nullptr;
+  metrics::SourceHandle wal_size_;
   int schema_version_ = 0;
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
