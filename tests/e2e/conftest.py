@@ -33,6 +33,7 @@ import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from helpers import FAULT_ENV, Client, unique_email  # noqa: E402
+from otlp_receiver import OtlpReceiver  # noqa: E402
 from stall_proxy import StallProxy  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -227,22 +228,34 @@ class Topology:
         self.base_url = base_url
         self.procs = {}   # name -> Process, in start order
         self.proxy = None
+        self.receiver = None  # the OTLP receiver of launched topologies
 
     @property
     def launched(self):
         return self.kind != "external"
 
     def start(self, binary, workdir):
+        # Every process exports its spans to this receiver, configured the
+        # standard way (OTEL_* variables), with short batching delays.
+        self.receiver = OtlpReceiver()
+        self.trace_env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver.url,
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=e2e",
+            "MITOS_TRACING__EXPORT_INTERVAL_MS": "100",
+        }
         if self.kind == "monolith":
-            p = self._add(Process(binary, "monolith", workdir)).start()
+            p = self._add(Process(binary, "monolith", workdir,
+                                  env=self.trace_env)).start()
             self.base_url = p.url
         elif self.kind == "split":
-            users = self._add(Process(binary, "users", workdir, module="users")).start()
+            users = self._add(Process(binary, "users", workdir, module="users",
+                                      env=self.trace_env)).start()
             self.proxy = StallProxy(users.port)
             orders = self._add(Process(binary, "orders", workdir, module="orders", env=dict(
-                FAULT_ENV, MITOS_REMOTES__USERS__URL=self.proxy.url))).start()
+                FAULT_ENV, **self.trace_env,
+                MITOS_REMOTES__USERS__URL=self.proxy.url))).start()
             gateway = self._add(Process(binary, "gateway", workdir, module="gateway", env=dict(
-                FAULT_ENV, MITOS_REMOTES__USERS__URL=users.url,
+                FAULT_ENV, **self.trace_env, MITOS_REMOTES__USERS__URL=users.url,
                 MITOS_REMOTES__ORDERS__URL=orders.url))).start()
             self.base_url = gateway.url
         return self
@@ -259,6 +272,8 @@ class Topology:
                 pass
         if self.proxy:
             self.proxy.close()
+        if self.receiver:
+            self.receiver.close()
 
     def tails(self):
         return "\n".join(p.tail() for p in self.procs.values())
@@ -328,6 +343,15 @@ def make_user(client):
         assert r.status_code == 201, r.text
         return r.json()
     return make
+
+
+@pytest.fixture
+def launched(topology):
+    """The topology, when this suite started its processes (their logs,
+    their OTLP receiver and each instance's own URL are at hand)."""
+    if not topology.launched:
+        pytest.skip("needs processes this suite starts (monolith or split)")
+    return topology
 
 
 # --- faults (split only) ------------------------------------------------------

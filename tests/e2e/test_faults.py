@@ -123,6 +123,20 @@ def test_users_killed_gives_quick_503_and_opens_the_breaker(
         assert_problem(r, 503)
     assert count_orders(direct, healthy["id"]) == before, (
         "orders were written for %d failed requests" % (sent + 3))
+    # Operators see it in orders' metrics and introspection too.
+    metrics = requests.get(orders_url + "/metrics", timeout=5).text
+    assert 'mitos_remote_breaker_state{remote="users",state="open"} 1' in metrics
+    assert 'mitos_remote_breaker_state{remote="users",state="closed"} 0' in metrics
+    errors = [line for line in metrics.splitlines()
+              if line.startswith("mitos_module_call_errors_total{")
+              and 'callee="users"' in line and 'code="unavailable"' in line]
+    assert errors and float(errors[0].rsplit(" ", 1)[1]) >= 1, errors
+    transitions = [line for line in metrics.splitlines()
+                   if line.startswith('mitos_remote_breaker_transitions_total{remote="users"}')]
+    assert transitions and float(transitions[0].rsplit(" ", 1)[1]) >= 1, transitions
+    modules = requests.get(orders_url + "/modules", timeout=5).json()
+    users = [m for m in modules["modules"] if m["name"] == "users"]
+    assert users and users[0]["breaker"] == "open", modules
 
 
 def test_orders_reads_work_while_users_is_down(

@@ -363,7 +363,7 @@ bool ParseTraceparent(std::string_view tp, SpanContext* out) {
 const SpanContext& Current() { return tl_current; }
 
 Span::Span(std::string_view name, Kind kind) {
-  const SpanContext& parent = tl_current;
+  const SpanContext parent = tl_current;  // a copy: Begin replaces it
   Begin(name, kind, parent.valid() ? &parent : nullptr);
 }
 
