@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "mitos/log.h"
+#include "mitos/trace.h"
 #include "mitos/runtime.h"
 #include "version.h"
 
@@ -66,6 +67,14 @@ void CheckConsistency(const config::Config& c) {
                               c.OriginOf("server.threads_min").where,
                               "must not exceed server.threads_max");
   }
+  const std::string& endpoint = c.String("tracing.endpoint");
+  if (!endpoint.empty() && endpoint.rfind("http://", 0) != 0) {
+    throw config::ConfigError("tracing.endpoint",
+                              c.OriginOf("tracing.endpoint").where,
+                              "must be an http:// URL of an OTLP/HTTP receiver, "
+                              "e.g. http://otel-collector:4318/v1/traces, got \"" +
+                                  endpoint + "\"");
+  }
   if (c.Int("shutdown.drain_delay_ms") >= c.Int("shutdown.timeout_ms")) {
     throw config::ConfigError("shutdown.drain_delay_ms",
                               c.OriginOf("shutdown.drain_delay_ms").where,
@@ -83,6 +92,14 @@ int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
 
   auto selected = SelectModules(catalog, cfg.List("modules"));
   if (!selected.ok()) return Fail(kExitUsage, selected.status().message());
+  {
+    // The standard OpenTelemetry variables are configuration too.
+    trace::TracerOptions probe;
+    std::string error;
+    if (!trace::ApplyOtelEnvironment(config::ProcessEnv(), &probe, &error)) {
+      return Fail(kExitUsage, "config error: " + error);
+    }
+  }
   auto remotes = RemoteUrls(catalog, cfg, config::ProcessEnv());
   Status deps = CheckDependencies(*selected, remotes);
   if (!deps.ok()) return Fail(kExitUsage, deps.message());

@@ -25,8 +25,12 @@ void AppendNumber(std::string& out, double v) {
   } else if (v == std::floor(v) && std::fabs(v) < 1e15) {
     out += std::to_string(static_cast<int64_t>(v));
   } else {
+    // Plain decimals ("0.0005", not "5e-04") for the usual magnitudes.
     char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    double a = std::fabs(v);
+    auto r = a >= 1e-6 && a < 1e15
+                 ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed)
+                 : std::to_chars(buf, buf + sizeof(buf), v);
     out.append(buf, r.ptr);
   }
 }

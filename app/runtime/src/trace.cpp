@@ -191,7 +191,10 @@ class Exporter {
         lock.lock();
         if (!stop_ && queue_.size() < options_.batch_size) break;
       }
-      if (stop_) return;
+      if (stop_) {
+        conn_.reset();  // the collector need not wait for it to idle out
+        return;
+      }
     }
   }
 
