@@ -638,10 +638,8 @@ class Runtime::Impl {
         span.SetAttribute("http.route", served.route);
       }
       span.SetAttribute("http.request.method", req.method);
-      span.SetAttribute("url.path", req.path);
       span.SetAttribute("http.response.status_code", status);
       span.SetAttribute("mitos.module", served.module);
-      if (!req.request_id.empty()) span.SetAttribute("mitos.request_id", req.request_id);
       if (status >= 500) span.SetError(std::to_string(status));
     }
     if (count) {

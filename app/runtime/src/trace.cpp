@@ -388,6 +388,7 @@ void Span::Begin(std::string_view name, Kind kind, const SpanContext* parent) {
   tl_current = ctx_;
   if (ctx_.sampled && ex.running()) {
     data_ = std::make_unique<Data>();
+    data_->string_attributes.reserve(4);
     data_->name = name;
     data_->kind = kind;
     data_->ctx = ctx_;
