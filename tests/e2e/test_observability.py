@@ -5,6 +5,7 @@ spans, and the processes' own stdout."""
 
 import json
 import os
+import pathlib
 import re
 import shutil
 import socket
@@ -16,6 +17,7 @@ import requests
 
 from helpers import RFC3339_UTC, request_id, unique_email
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
 ITEMS = [{"sku": "OBS-1", "quantity": 2, "unit_price_cents": 150}]
 TRACE_WAIT_S = 10.0
 LOG_WAIT_S = 5.0
@@ -189,6 +191,9 @@ def test_prometheus_scrapes_the_split_deployment(split, client, make_user, tmp_p
         for _ in range(5):
             r = client.post("/orders", json={"user_id": user["id"], "items": ITEMS})
             assert r.status_code == 201, r.text
+        # One failed module call (no such user), so the error series exist.
+        r = client.post("/orders", json={"user_id": 2**40, "items": ITEMS})
+        assert r.status_code == 422, r.text
         # Every target is up, and the orders placed through the gateway show
         # in the counter Prometheus scraped from the orders service.
         up = wait_for(lambda: (lambda res: res if res and len(res) == len(targets)
@@ -206,6 +211,7 @@ def test_prometheus_scrapes_the_split_deployment(split, client, make_user, tmp_p
         got2 = wait_for(lambda: (lambda res: res if res and float(res[0]["value"][1]) >= 5
                                  else None)(query(q2)), 30, 0.5)
         assert got2, "Prometheus has %r for %s" % (query(q2), q2)
+        check_dashboard_against(query, api)
     finally:
         proc.terminate()
         try:
@@ -213,6 +219,31 @@ def test_prometheus_scrapes_the_split_deployment(split, client, make_user, tmp_p
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+DASHBOARD = REPO / "docs" / "observability" / "grafana-dashboard.json"
+SCRAPE_EXAMPLE = REPO / "docs" / "observability" / "prometheus.yml"
+
+
+def check_dashboard_against(query, api):
+    """Every expression of the shipped Grafana dashboard is valid PromQL to a
+    real Prometheus, and every metric it names is one Mitos exports."""
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 15, exprs
+    names = set()
+    for e in exprs:
+        e = e.replace("$__rate_interval", "1m").replace("$job", ".*")
+        r = requests.get(api, params={"query": e}, timeout=10)
+        assert r.status_code == 200 and r.json()["status"] == "success", (e, r.text[:300])
+        names.update(re.findall(r"\b((?:mitos|process)_[a-z_]+)", e))
+    scraped = {x["metric"]["__name__"] for x in query(
+        'group by (__name__) ({__name__=~"mitos_.+|process_.+"})') or []}
+    missing = {n for n in names if n not in scraped}
+    assert not missing, "the dashboard names metrics nobody exports: %s" % sorted(missing)
+    check = subprocess.run(["promtool", "check", "config", str(SCRAPE_EXAMPLE)],
+                           capture_output=True, timeout=30)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
 
 
 # --- introspection --------------------------------------------------------
