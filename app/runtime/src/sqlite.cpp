@@ -129,15 +129,14 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
 }
 
 Database::Observation::Observation(Database& db, bool write)
-    : db_(db),
-      write_(write),
-      start_(std::chrono::steady_clock::now()),
-      span_(db.options_.name + (write ? ".db write" : ".db read"),
-            trace::Kind::kInternal) {
-  if (span_.recording()) {
-    span_.SetAttribute("db.system", "sqlite");
-    span_.SetAttribute("db.name", db.options_.name);
-    span_.SetAttribute("db.operation", write ? "write" : "read");
+    : db_(db), write_(write), start_(std::chrono::steady_clock::now()) {
+  if (!trace::Current().valid()) return;  // start-up work is not traced
+  span_.emplace(db.options_.name + (write ? ".db write" : ".db read"),
+                trace::Kind::kInternal);
+  if (span_->recording()) {
+    span_->SetAttribute("db.system", "sqlite");
+    span_->SetAttribute("db.name", db.options_.name);
+    span_->SetAttribute("db.operation", write ? "write" : "read");
   }
 }
 

@@ -189,6 +189,12 @@ class Exporter {
         bool ok = Send(batch);
         (ok ? exported_ : dropped_failed_).fetch_add(batch.size());
         lock.lock();
+        if (!ok && stop_) {
+          // Shutting down and the collector is not answering: do not make
+          // the drain wait for it once per batch.
+          dropped_failed_.fetch_add(queue_.size());
+          queue_.clear();
+        }
         if (!stop_ && queue_.size() < options_.batch_size) break;
       }
       if (stop_) {

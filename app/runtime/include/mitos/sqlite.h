@@ -138,7 +138,7 @@ class Database {
     Database& db_;
     bool write_;
     std::chrono::steady_clock::time_point start_;
-    trace::Span span_;
+    std::optional<trace::Span> span_;  // only inside a traced request
   };
 
   struct Op {
