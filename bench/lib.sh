@@ -37,6 +37,21 @@ need_cmd() {
   command -v "$1" >/dev/null || die "could not install $1"
 }
 
+# resolve_nginx -> the nginx binary, installing Debian's nginx-light if
+# there is none.
+resolve_nginx() {
+  local n
+  n="$(command -v nginx || true)"
+  [[ -z "$n" && -x /usr/sbin/nginx ]] && n=/usr/sbin/nginx
+  if [[ -z "$n" ]]; then
+    apt_install nginx-light >&2
+    n="$(command -v nginx || true)"
+    [[ -z "$n" && -x /usr/sbin/nginx ]] && n=/usr/sbin/nginx
+    [[ -n "$n" ]] || die "could not install nginx-light"
+  fi
+  printf '%s' "$n"
+}
+
 # resolve_mitos PATH -> absolute path of the Mitos binary. A relative PATH is
 # tried against $PWD, then the repo root; exits with build hints if missing.
 resolve_mitos() {

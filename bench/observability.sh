@@ -69,14 +69,7 @@ need_cmd wrk
 need_cmd sqlite3
 need_cmd jq
 need_cmd curl
-NGINX="$(command -v nginx || true)"
-[[ -z "$NGINX" && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-if [[ -z "$NGINX" ]]; then
-  apt_install nginx-light
-  NGINX="$(command -v nginx || true)"
-  [[ -z "$NGINX" && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-  [[ -n "$NGINX" ]] || die "could not install nginx-light"
-fi
+NGINX="$(resolve_nginx)"
 while IFS= read -r v; do
   [[ "$v" == MITOS_* || "$v" == OTEL_* ]] && { log "ignoring $v from the environment"; unset "$v"; }
 done < <(compgen -e)

@@ -86,14 +86,7 @@ need_cmd sqlite3
 need_cmd jq
 need_cmd curl
 # nginx lives in /usr/sbin, which a non-root PATH may lack.
-NGINX="$(command -v nginx || true)"
-[[ -z "$NGINX" && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-if [[ -z "$NGINX" ]]; then
-  apt_install nginx-light
-  NGINX="$(command -v nginx || true)"
-  [[ -z "$NGINX" && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-  [[ -n "$NGINX" ]] || die "could not install nginx-light"
-fi
+NGINX="$(resolve_nginx)"
 [[ -f "$NGINX_TEMPLATE" ]] || die "missing $NGINX_TEMPLATE"
 
 # Settings from the caller's environment must not reach the services: the
