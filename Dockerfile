@@ -13,10 +13,10 @@
 FROM debian:bookworm-slim AS build
 
 # The build dependencies of .ci/deps.sh, without the Python test tools.
-# curl is for the binary tests.
+# curl, ss and ps are for the tests of the binary and the server.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ cmake make pkg-config ca-certificates curl \
+      g++ cmake make pkg-config ca-certificates curl iproute2 procps \
       libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev \
       libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -33,12 +33,12 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMITOS_BUILD_TESTS=ON \
 
 FROM debian:bookworm-slim
 
-# The runtime libraries of the binary (see `ldd /usr/local/bin/mitos`):
-# cpp-httplib is a shared library in Debian and brings OpenSSL, brotli and
-# zlib; SQLiteCpp is linked statically.
+# The shared libraries the binary links (`ldd /usr/local/bin/mitos`):
+# cpp-httplib is a shared library in Debian, linked with OpenSSL, brotli and
+# zlib; SQLiteCpp is linked statically; libstdc++ is in the base image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpp-httplib0.11 libsqlite3-0 libyaml-cpp0.7 \
+      libcpp-httplib0.11 libsqlite3-0 libyaml-cpp0.7 libssl3 libbrotli1 zlib1g \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log
 
 # A numeric user, so that Kubernetes can check runAsNonRoot.
@@ -72,5 +72,5 @@ LABEL org.opencontainers.image.title="mitos" \
 # Exec form: mitos is PID 1 and receives SIGTERM itself (it waits for
 # signals on a thread of its own), drains and exits 0. Arguments given to
 # `run` replace CMD and go straight to mitos.
-ENTRYPOINT ["mitos"]
+ENTRYPOINT ["/usr/local/bin/mitos"]
 CMD ["--config", "/etc/mitos/mitos.yaml"]
