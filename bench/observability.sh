@@ -30,6 +30,7 @@ Variants, all the same binary and data:
            access-log line per request written to a file
   export   the defaults plus every span exported (100% sampling) to an
            OTLP/HTTP collector endpoint (nginx answering 200)
+  export10 the same with 10% of new traces sampled (tracing.sample_percent=10)
 
 Needs: wrk, nginx (Debian nginx-light), sqlite3, jq, curl; apt-get installs
 whichever is missing. Builds nothing: build the Mitos binary first.
@@ -132,6 +133,8 @@ variant_args() { # variant_args VARIANT -> ARGS
     on) ;;
     export) ARGS+=(--set "tracing.endpoint=http://127.0.0.1:$OTLP_PORT/v1/traces"
                    --set tracing.sample_percent=100) ;;
+    export10) ARGS+=(--set "tracing.endpoint=http://127.0.0.1:$OTLP_PORT/v1/traces"
+                     --set tracing.sample_percent=10) ;;
   esac
 }
 
@@ -157,7 +160,7 @@ log "seeded $USERS users"
 ROWS="$WORK/rows.tsv"
 : >"$ROWS"
 declare -A ACCESS=()
-VARIANTS=(off on export)
+VARIANTS=(off on export export10)
 for rep in $(seq "$REPS"); do
   for v in "${VARIANTS[@]}"; do
     start_variant "$v"
@@ -169,7 +172,7 @@ for rep in $(seq "$REPS"); do
     wrk_check "$out"
     read -r rps p50 p99 errs < <(wrk_fields "$out" rps p50_ms p99_ms errors)
     exported=""
-    if [[ "$v" == export ]]; then
+    if [[ "$v" == export* ]]; then
       exported="$(curl -fsS "http://127.0.0.1:$PORT/metrics" |
         awk '$1 == "mitos_trace_spans_exported_total" { print $2 }')"
       dropped="$(curl -fsS "http://127.0.0.1:$PORT/metrics" |
@@ -186,10 +189,11 @@ for rep in $(seq "$REPS"); do
 done
 
 med() { awk -F'\t' -v v="$1" -v c="$2" '$1 == v { print $c }' "$ROWS" | median %.1f; }
-OFF="$(med off 3)"; ON="$(med on 3)"; EXP="$(med export 3)"
+OFF="$(med off 3)"; ON="$(med on 3)"; EXP="$(med export 3)"; EXP10="$(med export10 3)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }'; }
 COST_ON="$(ratio "$ON" "$OFF")"
 COST_EXP="$(ratio "$EXP" "$OFF")"
+COST_EXP10="$(ratio "$EXP10" "$OFF")"
 
 mkdir -p "$RESULTS_DIR"
 REPORT="$RESULTS_DIR/observability-latest.md"
@@ -204,8 +208,9 @@ REPORT="$RESULTS_DIR/observability-latest.md"
   echo "| off | $OFF | $(med off 4) | $(med off 5) | - |"
   echo "| on (defaults) | $ON | $(med on 4) | $(med on 5) | ${COST_ON}% |"
   echo "| on + OTLP export of every span | $EXP | $(med export 4) | $(med export 5) | ${COST_EXP}% |"
+  echo "| on + OTLP export, 10% of traces | $EXP10 | $(med export10 4) | $(med export10 5) | ${COST_EXP10}% |"
   echo
-  echo "Access-log lines written: off ${ACCESS[off]}, on ${ACCESS[on]}, export ${ACCESS[export]} (warm-ups included)."
+  echo "Access-log lines written: off ${ACCESS[off]}, on ${ACCESS[on]}, export ${ACCESS[export]}, export10 ${ACCESS[export10]} (warm-ups included)."
   echo
   echo "Per run:"
   echo
