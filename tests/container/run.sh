@@ -72,7 +72,7 @@ driver=overlay
 [[ $(stat -f -c %T "$dir") == overlayfs ]] && driver=vfs
 cat >"$dir/containers.conf" <<'EOF'
 # runc (crun fails on hybrid cgroups), lower ulimits than podman's default
-# (nofile=1048576 is refused in some sandboxes), no systemd needed.
+# (nofile=1048576 is refused on some hosts), no systemd needed.
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
