@@ -136,6 +136,19 @@ def test_request_series_use_route_templates_never_ids_or_emails(launched, client
             assert email not in v and "/users/%d" % user["id"] != v, labels
 
 
+def test_requests_refused_before_routing_are_counted(topology, client):
+    # The edge (the monolith, or the gateway) refuses the body before any
+    # module sees it; the refusal is still counted, by status.
+    before = value(scrape(topology.base_url).text, "mitos_http_server_rejected_total",
+                   status="413")
+    body = '{"name": "%s"}' % ("x" * (2 << 20))
+    r = client.post("/users", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text[:200]
+    after = value(scrape(topology.base_url).text, "mitos_http_server_rejected_total",
+                  status="413")
+    assert after == before + 1
+
+
 def test_module_calls_are_labelled_local_or_remote(launched, client, make_user):
     user = make_user()
     binding = "local" if launched.kind == "monolith" else "remote"

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "mitos/log.h"
+#include "mitos/metrics.h"
 #include "request_id.h"
 
 namespace mitos::internal {
@@ -278,14 +279,34 @@ bool IsLibraryPseudoHeader(const std::string& k) {
 
 // A problem raised by the transport itself, before the runtime saw the
 // request; it still carries the request's id.
+// Answers a request refused before routing (malformed, too large, an
+// unsupported encoding). It is counted and logged like a routed one, as
+// route "rejected" of the runtime, since it never reached a module.
 void Problem(const httplib::Request& req, httplib::Response& res, int status,
              const std::string& detail) {
   http::Response r;
   http::WriteProblem(r, status, "about:blank", "", detail);
   res.status = r.status;
   res.set_content(r.body, r.content_type);
-  res.set_header("X-Request-Id",
-                 RequestIdFor(req.get_header_value("X-Request-Id")));
+  const std::string id = RequestIdFor(req.get_header_value("X-Request-Id"));
+  res.set_header("X-Request-Id", id);
+  if (metrics::Enabled()) {
+    static auto& rejected = metrics::Registry::Default().Counters(
+        "mitos_http_server_rejected_total",
+        "Requests refused before routing: malformed, too large, or with an "
+        "unsupported encoding, by status code.",
+        {"status"});
+    rejected.With({std::to_string(status)}).Inc();
+  }
+  log::AccessEntry e;
+  e.module = "runtime";
+  e.method = req.method.empty() ? std::string_view("-") : std::string_view(req.method);
+  e.route = "rejected";
+  e.status = status;
+  e.bytes = r.body.size();
+  e.client = req.remote_addr;
+  e.request_id = id;
+  log::Access(e);
 }
 
 }  // namespace
