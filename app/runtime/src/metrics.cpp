@@ -89,7 +89,6 @@ void Histogram::Observe(double v) {
   size_t i = std::lower_bound(bounds_->begin(), bounds_->end(), v) -
              bounds_->begin();
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
   if (v > 0) {
     sum_nanos_.fetch_add(static_cast<uint64_t>(v * 1e9),
                          std::memory_order_relaxed);
@@ -224,7 +223,7 @@ void ChildFamily<T>::ExposeHistograms(std::string& out) const {
         AppendNumber(le, b[i]);
         AppendSeries(out, "_bucket", v.first, "le", le, static_cast<double>(cum));
       }
-      uint64_t total = h.cumulative(b.size());
+      uint64_t total = h.count();
       AppendSeries(out, "_bucket", v.first, "le", "+Inf", static_cast<double>(total));
       AppendSeries(out, "_sum", v.first, nullptr, "", h.sum());
       AppendSeries(out, "_count", v.first, nullptr, "", static_cast<double>(total));

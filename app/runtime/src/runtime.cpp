@@ -676,9 +676,8 @@ class Runtime::Impl {
   Served Handle(http::Request& req, http::Response& res) {
     Served served;
     const RequestContext& ctx = RequestContext::Current();
-    if (req.path == "/livez" || req.path == "/readyz" || req.path == "/health" ||
-        req.path == "/metrics" || req.path == "/modules") {
-      served.route = RuntimeRoute(req.path);
+    if (std::string_view own = RuntimeRoute(req.path); !own.empty()) {
+      served.route = own;
       served.quiet = req.path != "/modules";
       if (req.method != "GET" && req.method != "HEAD") {
         res.SetHeader("Allow", "GET, HEAD");
@@ -736,11 +735,12 @@ class Runtime::Impl {
     return served;
   }
 
+  // Returns `path` when the runtime itself serves it, else "".
   static std::string_view RuntimeRoute(std::string_view path) {
     for (std::string_view r : {"/livez", "/readyz", "/health", "/metrics", "/modules"}) {
       if (r == path) return r;
     }
-    return "unmatched";
+    return {};
   }
 
   static std::string_view MethodLabel(std::string_view m) {

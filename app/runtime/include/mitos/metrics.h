@@ -54,14 +54,13 @@ class Histogram {
   // Returns the count of observations <= bounds[i] (cumulative), for
   // i < bounds.size(); i == bounds.size() gives the total count.
   uint64_t cumulative(size_t i) const;
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  uint64_t count() const { return cumulative(bounds_->size()); }
   double sum() const;
   const std::vector<double>& bounds() const { return *bounds_; }
 
  private:
   const std::vector<double>* bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // not cumulative
-  std::atomic<uint64_t> count_{0};
   std::atomic<uint64_t> sum_nanos_{0};  // sum * 1e9, so that adds are atomic
 };
 
