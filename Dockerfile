@@ -18,7 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
       libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev \
-      libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
+      libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -55,28 +55,43 @@ bool MatchSegments(const std::vector<std::string>& pattern,
   return pos == path.size() || (pattern.empty() && path == "/");
 }
 
-const char* ReasonTitle(int status) {
+}  // namespace
+
+const char* ReasonPhrase(int status) {
   switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 409: return "Conflict";
+    case 410: return "Gone";
     case 411: return "Length Required";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
     case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
   }
 }
-
-}  // namespace
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -159,7 +174,7 @@ void WriteProblem(Response& res, int status, std::string_view type,
                   std::string_view title, std::string_view detail,
                   const std::vector<FieldError>& errors) {
   nlohmann::json p = {{"type", type},
-                      {"title", title.empty() ? ReasonTitle(status) : title},
+                      {"title", title.empty() ? ReasonPhrase(status) : title},
                       {"status", status},
                       {"detail", detail}};
   if (!errors.empty()) {

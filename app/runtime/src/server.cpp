@@ -2,78 +2,65 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <httplib.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
+#include "event_loop.h"
 #include "mitos/log.h"
 #include "mitos/metrics.h"
 #include "request_id.h"
+#include "request_parser.h"
 
 namespace mitos::internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
-// Per-connection state that a handler running on this thread can reach.
-struct ConnectionState {
-  bool close_after_response = false;
-};
-thread_local ConnectionState* tl_conn = nullptr;
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr auto kSweepInterval = milliseconds(100);
 
-void CloseAfterResponse(httplib::Response& res) {
-  res.set_header("Connection", "close");
-  if (tl_conn != nullptr) tl_conn->close_after_response = true;
-}
-
-// Worker threads grow on demand up to a maximum. The library's pool has a
-// fixed size and an unbounded queue: every keep-alive connection holds a
-// thread, so connections beyond the pool size were never served.
-class GrowingPool : public httplib::TaskQueue {
+// Worker threads for handlers that may block. They grow on demand up to a
+// maximum; requests queue beyond it.
+class WorkerPool {
  public:
-  GrowingPool(size_t min, size_t max) : max_(max) {
+  WorkerPool(size_t min, size_t max) : max_(std::max<size_t>(1, max)) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < min; ++i) Spawn();
+    for (size_t i = 0; i < std::min(min, max_); ++i) Spawn();
   }
 
-  void enqueue(std::function<void()> fn) override {
+  void Enqueue(std::function<void()> fn) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       jobs_.push_back(std::move(fn));
-      queued_.store(jobs_.size(), std::memory_order_relaxed);
       if (idle_ < jobs_.size() && threads_.size() < max_) Spawn();
-      at_max_.store(threads_.size() >= max_, std::memory_order_relaxed);
     }
     cv_.notify_one();
   }
 
-  void shutdown() override {
+  // Runs what is queued, then joins every thread.
+  void Shutdown() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
     for (auto& t : threads_) t.join();
-  }
-
-  // True while connections wait for a worker: keep-alive connections then
-  // close after their current request so that the waiting ones get served.
-  bool Backlogged() const {
-    return at_max_.load(std::memory_order_relaxed) &&
-           queued_.load(std::memory_order_relaxed) > 0;
+    threads_.clear();
   }
 
  private:
@@ -90,7 +77,6 @@ class GrowingPool : public httplib::TaskQueue {
       if (jobs_.empty()) return;  // stopping and drained
       auto fn = std::move(jobs_.front());
       jobs_.pop_front();
-      queued_.store(jobs_.size(), std::memory_order_relaxed);
       lock.unlock();
       fn();
       lock.lock();
@@ -104,192 +90,77 @@ class GrowingPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
   size_t idle_ = 0;
   bool stopping_ = false;
-  std::atomic<size_t> queued_{0};
-  std::atomic<bool> at_max_{false};
 };
 
-// A socket stream tuned for the common case: a keep-alive request that
-// arrives in one segment costs one recv() and its response one send().
-// Within a request, reads are bounded by the read timeout and by a deadline
-// for the whole request; the head and the body have byte budgets.
-class ConnectionStream : public httplib::Stream {
- public:
-  ConnectionStream(int sock, const ServerOptions& o) : sock_(sock), o_(o) {
-    Address(::getpeername, remote_ip_, remote_port_);
-    Address(::getsockname, local_ip_, local_port_);
-  }
+// The media types worth compressing (those the HTTP library compressed).
+bool Compressible(std::string_view ct) {
+  ct = ct.substr(0, ct.find(';'));
+  if (ct.rfind("text/", 0) == 0) return ct != "text/event-stream";
+  return ct == "application/json" || ct == "application/xml" ||
+         ct == "application/javascript" || ct == "application/xhtml+xml" ||
+         ct == "image/svg+xml";
+}
 
-  // Starts the budget of a new request.
-  void BeginRequest() {
-    in_head_ = true;
-    head_bytes_ = 0;
-    body_bytes_ = 0;
-    crlf_state_ = 0;
-    request_deadline_ = Clock::now() + std::chrono::milliseconds(
-                                           o_.request_timeout_ms);
-  }
-
-  // Waits for the first bytes of the next request: a blocking recv()
-  // bounded by the socket's receive timeout (the keep-alive timeout).
-  // Returns false on timeout, on close, or when the read side was shut
-  // down to end an idle connection.
-  bool WaitForRequest(bool block) {
-    if (rpos_ < rlen_) return true;
-    return Fill(block ? 0 : MSG_DONTWAIT) > 0;
-  }
-
-  bool Flush() {
-    size_t off = 0;
-    while (off < wbuf_.size()) {
-      // Blocking send, bounded by SO_SNDTIMEO (the write timeout).
-      ssize_t n = ::send(sock_, wbuf_.data() + off, wbuf_.size() - off,
-                         MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return false;
-      }
-      off += static_cast<size_t>(n);
+// True iff Accept-Encoding names gzip without q=0.
+bool AcceptsGzip(std::string_view list) {
+  size_t i = 0;
+  while (i < list.size()) {
+    size_t j = list.find(',', i);
+    if (j == std::string_view::npos) j = list.size();
+    std::string_view item = list.substr(i, j - i);
+    i = j + 1;
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    std::string_view name = item.substr(0, item.find(';'));
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!http::EqualsIgnoreCase(name, "gzip") && name != "*") continue;
+    size_t q = item.find("q=");
+    if (q != std::string_view::npos) {
+      std::string_view v = item.substr(q + 2);
+      if (v.find_first_not_of("0.") == std::string_view::npos) return false;
     }
-    wbuf_.clear();
     return true;
   }
-
-  bool is_readable() const override { return true; }
-  bool is_writable() const override { return true; }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (rpos_ >= rlen_) {
-      ssize_t n = Fill(MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        int remaining = static_cast<int>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                request_deadline_ - Clock::now())
-                .count());
-        if (remaining <= 0) return -1;
-        pollfd p{sock_, POLLIN, 0};
-        int r;
-        do {
-          r = ::poll(&p, 1, std::min(remaining, o_.read_timeout_ms));
-        } while (r < 0 && errno == EINTR);
-        if (r <= 0) return -1;
-        n = Fill(MSG_DONTWAIT);
-      }
-      if (n <= 0) return n < 0 ? -1 : 0;
-    }
-    size_t n = std::min(size, rlen_ - rpos_);
-    if (!Account(rbuf_ + rpos_, n)) return -1;
-    std::memcpy(ptr, rbuf_ + rpos_, n);
-    rpos_ += n;
-    return static_cast<ssize_t>(n);
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    wbuf_.append(ptr, size);
-    if (wbuf_.size() >= 64 * 1024 && !Flush()) return -1;
-    return static_cast<ssize_t>(size);
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = remote_ip_;
-    port = remote_port_;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = local_ip_;
-    port = local_port_;
-  }
-  socket_t socket() const override { return sock_; }
-
- private:
-  // One recv() into the (empty) read buffer.
-  ssize_t Fill(int flags) {
-    ssize_t n;
-    do {
-      n = ::recv(sock_, rbuf_, sizeof(rbuf_), flags);
-    } while (n < 0 && errno == EINTR);
-    rpos_ = 0;
-    rlen_ = n > 0 ? static_cast<size_t>(n) : 0;
-    return n;
-  }
-
-  // Keeps the head and the body of one request within their limits.
-  bool Account(const char* p, size_t n) {
-    if (!in_head_) {
-      body_bytes_ += n;
-      return body_bytes_ <= o_.max_body_bytes + o_.max_header_bytes;
-    }
-    for (size_t i = 0; i < n; ++i) {
-      static constexpr char kEnd[] = "\r\n\r\n";
-      crlf_state_ = (p[i] == kEnd[crlf_state_]) ? crlf_state_ + 1
-                                               : (p[i] == '\r' ? 1 : 0);
-      if (crlf_state_ == 4) {
-        in_head_ = false;
-        body_bytes_ = n - i - 1;
-        return true;
-      }
-    }
-    head_bytes_ += n;
-    return head_bytes_ <= o_.max_header_bytes;
-  }
-
-  template <typename F>
-  void Address(F fn, std::string& ip, int& port) const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    ip.clear();
-    port = 0;
-    if (fn(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-    char buf[INET6_ADDRSTRLEN] = {0};
-    if (addr.ss_family == AF_INET) {
-      auto* a = reinterpret_cast<sockaddr_in*>(&addr);
-      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf));
-      port = ntohs(a->sin_port);
-    } else if (addr.ss_family == AF_INET6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
-      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
-      port = ntohs(a->sin6_port);
-    }
-    ip = buf;
-  }
-
-  int sock_;
-  const ServerOptions& o_;
-  std::string remote_ip_, local_ip_;
-  int remote_port_ = 0, local_port_ = 0;
-  char rbuf_[4096];
-  size_t rpos_ = 0;
-  size_t rlen_ = 0;
-  std::string wbuf_;
-  bool in_head_ = true;
-  size_t head_bytes_ = 0;
-  size_t body_bytes_ = 0;
-  int crlf_state_ = 0;
-  Clock::time_point request_deadline_;
-};
-
-bool IsBodyMethod(const std::string& m) {
-  return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
+  return false;
 }
 
-// Headers the library adds to the request itself; a client may also send
-// them, so they are never trusted or passed on.
-bool IsLibraryPseudoHeader(const std::string& k) {
-  return k == "REMOTE_ADDR" || k == "REMOTE_PORT" || k == "LOCAL_ADDR" ||
-         k == "LOCAL_PORT";
+bool Gzip(const std::string& in, std::string* out) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return false;
+  }
+  out->resize(deflateBound(&z, in.size()) + 32);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out->data());
+  z.avail_out = static_cast<uInt>(out->size());
+  int rc = deflate(&z, Z_FINISH);
+  out->resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END;
 }
 
-// A problem raised by the transport itself, before the runtime saw the
-// request; it still carries the request's id.
+std::string AddressOf(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr,
+              buf, sizeof(buf));
+  } else if (addr.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr,
+              buf, sizeof(buf));
+  }
+  return buf;
+}
+
 // Answers a request refused before routing (malformed, too large, an
 // unsupported encoding). It is counted and logged like a routed one, as
 // route "rejected" of the runtime, since it never reached a module.
-void Problem(const httplib::Request& req, httplib::Response& res, int status,
-             const std::string& detail) {
+http::Response Problem(const http::Request& req, int status,
+                       const std::string& detail) {
   http::Response r;
   http::WriteProblem(r, status, "about:blank", "", detail);
-  res.status = r.status;
-  res.set_content(r.body, r.content_type);
-  const std::string id = RequestIdFor(req.get_header_value("X-Request-Id"));
-  res.set_header("X-Request-Id", id);
+  const std::string id = RequestIdFor(req.Header("X-Request-Id"));
+  r.SetHeader("X-Request-Id", id);
   if (metrics::Enabled()) {
     static auto& rejected = metrics::Registry::Default().Counters(
         "mitos_http_server_rejected_total",
@@ -307,321 +178,594 @@ void Problem(const httplib::Request& req, httplib::Response& res, int status,
   e.client = req.remote_addr;
   e.request_id = id;
   log::Access(e);
+  return r;
 }
 
 }  // namespace
 
-class HttpServer::Impl : public httplib::Server {
+// Who may touch a connection: the loop thread while it reads or writes;
+// while a request is being handled, the handler (through its Exchange),
+// and the loop only records the events it sees in `pending`.
+enum class ConnState : int { kReading, kBusy, kWriting, kClosed };
+
+struct Loop;
+
+struct Conn final : EventLoop::Handler, std::enable_shared_from_this<Conn> {
+  Conn(HttpServer::Impl* s, Loop* l, int f, std::string p,
+       const RequestParser::Limits& limits)
+      : server(s), loop(l), fd(f), peer(std::move(p)), parser(limits) {}
+  void OnEvents(uint32_t events) override;
+
+  HttpServer::Impl* const server;
+  Loop* const loop;
+  const int fd;
+  const std::string peer;
+  RequestParser parser;
+  std::string in;
+  std::string out;
+  size_t out_off = 0;
+  int served = 0;
+  bool close_after = false;
+  bool in_process = false;
+  std::atomic<ConnState> state{ConnState::kReading};
+  std::atomic<uint32_t> pending{0};
+  Clock::time_point last_activity = Clock::now();  // idle since
+  Clock::time_point request_started;               // first byte of a request
+  Clock::time_point write_started;
+};
+
+struct Loop {
+  EventLoop ev;
+  std::thread thread;
+  std::unordered_map<Conn*, std::shared_ptr<Conn>> conns;  // loop thread only
+  struct Listener final : EventLoop::Handler {
+    HttpServer::Impl* server = nullptr;
+    Loop* loop = nullptr;
+    void OnEvents(uint32_t) override;
+  } listener;
+};
+
+struct HttpServer::Exchange {
+  std::shared_ptr<Conn> conn;
+  std::atomic<bool> answered{false};
+  bool head = false;
+  bool keep_alive = true;
+  bool http10 = false;
+  bool gzip_ok = false;
+  ~Exchange();
+};
+
+class HttpServer::Impl {
  public:
-  Impl(ServerOptions o, HttpServer::Dispatch d) : o_(std::move(o)), dispatch_(std::move(d)) {
-    new_task_queue = [this] {
-      pool_ = new GrowingPool(static_cast<size_t>(o_.threads_min),
-                              static_cast<size_t>(o_.threads_max));
-      return pool_;
-    };
-    set_tcp_nodelay(true);
-    // SO_REUSEADDR only: a restarted process can bind while old connections
-    // sit in TIME_WAIT, but a second live listener is refused.
-    set_socket_options([](socket_t sock) {
-      int yes = 1;
-      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
-    set_payload_max_length(o_.max_body_bytes);
-    // Only for the Keep-Alive response header; our loop enforces both.
-    set_keep_alive_max_count(static_cast<size_t>(o_.keep_alive_max_requests));
-    set_keep_alive_timeout((o_.keep_alive_timeout_ms + 999) / 1000);
-    set_read_timeout(o_.read_timeout_ms / 1000, (o_.read_timeout_ms % 1000) * 1000);
-    set_write_timeout(o_.write_timeout_ms / 1000,
-                      (o_.write_timeout_ms % 1000) * 1000);
-
-    set_pre_routing_handler(
-        [this](const httplib::Request& req, httplib::Response& res) {
-          return PreRoute(req, res);
-        });
-    auto with_body = [this](const httplib::Request& req, httplib::Response& res,
-                            const httplib::ContentReader& reader) {
-      ReadBodyAndDispatch(req, res, reader);
-    };
-    Post(".*", with_body);
-    Put(".*", with_body);
-    Patch(".*", with_body);
-    Delete(".*", with_body);
-
-    set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                             std::exception_ptr) {
-      // The library would copy what() into a response header.
-      res.headers.clear();
-      Problem(req, res, 500, "The server failed to handle the request.");
-    });
-    set_error_handler(HandlerWithResponse(
-        [](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return HandlerResponse::Unhandled;
-      // Errors the library raised itself (a malformed request line or
-      // headers, an over-long URI): the rest of the stream cannot be
-      // trusted, so the connection closes.
-      Problem(req, res, res.status, "The request could not be parsed.");
-      CloseAfterResponse(res);
-      return HandlerResponse::Handled;
-    }));
+  Impl(ServerOptions o, Dispatch d, Fast f)
+      : o_(std::move(o)), dispatch_(std::move(d)), fast_(std::move(f)) {
+    limits_.max_header_bytes = o_.max_header_bytes;
+    limits_.max_body_bytes = o_.max_body_bytes;
   }
 
+  ~Impl() {
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    if (spare_fd_ >= 0) ::close(spare_fd_);
+  }
 
-  Status BindAndListen(int* port) {
-    int p = bind_to_any_port_or(o_.host, o_.port);
-    if (p < 0) {
-      return Status::Unavailable("cannot listen on " + o_.host + ":" +
-                                 std::to_string(o_.port) + ": " +
-                                 std::strerror(bind_errno_));
+  Status Bind(int* port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string where = o_.host + ":" + std::to_string(o_.port);
+    int rc = ::getaddrinfo(o_.host.c_str(), std::to_string(o_.port).c_str(),
+                           &hints, &res);
+    if (rc != 0) {
+      return Status::Unavailable("cannot listen on " + where + ": " + gai_strerror(rc));
     }
-    // The library listens with a backlog of 5; bursts of connections then
-    // overflow the accept queue and stall for a second. listen() again
-    // sets the real backlog.
-    ::listen(svr_sock_, o_.listen_backlog);
-    *port = p;
+    int err = 0;
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+      if (fd < 0) {
+        err = errno;
+        continue;
+      }
+      // SO_REUSEADDR only: a restarted process can bind while old
+      // connections sit in TIME_WAIT, but a second live listener is
+      // refused (no SO_REUSEPORT).
+      int yes = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+          ::listen(fd, o_.listen_backlog) == 0) {
+        listen_fd_ = fd;
+        break;
+      }
+      err = errno;
+      ::close(fd);
+    }
+    ::freeaddrinfo(res);
+    if (listen_fd_ < 0) {
+      return Status::Unavailable("cannot listen on " + where + ": " +
+                                 std::strerror(err != 0 ? err : EADDRINUSE));
+    }
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    *port = addr.ss_family == AF_INET6
+                ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    // Held in reserve: when the process runs out of descriptors, it is
+    // released to accept and answer one connection with a 503.
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     return Status::Ok();
   }
 
-  // Ends every connection that waits for its next request; busy ones
-  // close after their response (they see `stopping`).
-  void CloseIdleConnections() {
-    stopping.store(true);
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    for (Connection* c : conns_) {
-      if (c->idle.load()) ::shutdown(c->fd, SHUT_RD);
+  void Start() {
+    int n = o_.io_threads > 0 ? o_.io_threads
+                              : static_cast<int>(std::thread::hardware_concurrency());
+    n = std::max(1, n);
+    pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(o_.threads_min),
+                                         static_cast<size_t>(o_.threads_max));
+    for (int i = 0; i < n; ++i) {
+      auto l = std::make_unique<Loop>();
+      l->listener.server = this;
+      l->listener.loop = l.get();
+      // Every loop accepts; EPOLLEXCLUSIVE wakes one of them per connection.
+      l->ev.Add(listen_fd_, EPOLLIN | EPOLLEXCLUSIVE, &l->listener);
+      loops_.push_back(std::move(l));
+    }
+    for (auto& l : loops_) {
+      Loop* lp = l.get();
+      ScheduleSweep(*lp);
+      lp->thread = std::thread([lp] { lp->ev.Run(); });
+    }
+    started_ = true;
+  }
+
+  void BeginDrain() { draining_.store(true); }
+
+  void Stop() {
+    if (!started_ || stopped_) return;
+    draining_.store(true);
+    stopping_.store(true);
+    // Stop accepting, and end every connection that is not serving a
+    // request; busy ones close after their response.
+    for (auto& l : loops_) {
+      Loop* lp = l.get();
+      lp->ev.Post([this, lp] {
+        lp->ev.Remove(listen_fd_);
+        CloseIdle(*lp);
+      });
+    }
+    while (open_connections_.load() > 0) {
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    for (auto& l : loops_) l->ev.Quit();
+    for (auto& l : loops_) l->thread.join();
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    pool_->Shutdown();
+    loops_.clear();
+    stopped_ = true;
+  }
+
+  int open_connections() const { return open_connections_.load(); }
+
+  // --- loop thread ---------------------------------------------------------
+
+  void Accept(Loop& l) {
+    for (int i = 0; i < 64; ++i) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof(addr);
+      int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE) RefuseOne();
+        return;
+      }
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      auto c = std::make_shared<Conn>(this, &l, fd, AddressOf(addr), limits_);
+      open_connections_.fetch_add(1);
+      l.conns.emplace(c.get(), c);
+      if (!l.ev.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.get())) Close(*c);
     }
   }
 
-  std::atomic<bool> stopping{false};
-
-  std::atomic<bool> draining{false};
-  std::atomic<int> open_connections{0};
-
- private:
-  int bind_to_any_port_or(const std::string& host, int port) {
-    errno = 0;
-    int p = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
-    bind_errno_ = errno != 0 ? errno : EADDRINUSE;
-    return p;
+  void OnEvents(Conn& c, uint32_t events) {
+    if (c.state.load() == ConnState::kBusy) {
+      // Recorded for whoever finishes the request; if it finished in the
+      // meantime, exactly one of us takes the events (exchange).
+      c.pending.fetch_or(events);
+      if (c.state.load() == ConnState::kBusy) return;
+      events = c.pending.exchange(0);
+      if (events == 0) return;
+    }
+    switch (c.state.load()) {
+      case ConnState::kClosed:
+      case ConnState::kBusy:
+        return;
+      case ConnState::kWriting:
+        if (events & (EPOLLERR | EPOLLHUP)) return Close(c);
+        if (events & EPOLLOUT) Resume(c);
+        return;
+      case ConnState::kReading:
+        if (events & EPOLLERR) return Close(c);
+        ReadAndProcess(c, events);
+        return;
+    }
   }
 
-  bool process_and_close_socket(socket_t sock) override {
-    open_connections.fetch_add(1, std::memory_order_relaxed);
-    int one = 1;
-    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (sock >= FD_SETSIZE) {
-      // The library refuses descriptors beyond FD_SETSIZE with a bare 500;
-      // answer with a clear, retryable error instead.
+  // Reads what the socket holds (edge-triggered: until a short read) and
+  // serves every complete request in it.
+  void ReadAndProcess(Conn& c, uint32_t events) {
+    char buf[kReadChunk];
+    for (;;) {
+      ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
+      if (n > 0) {
+        if (c.in.empty() && !c.parser.started()) c.request_started = Clock::now();
+        c.last_activity = Clock::now();
+        c.in.append(buf, static_cast<size_t>(n));
+        Process(c);
+        ConnState st = c.state.load();
+        if (st == ConnState::kClosed) return;
+        if (st == ConnState::kBusy) {
+          // More may wait in the socket, or the peer may have closed: the
+          // request's finisher must come back and look.
+          if (static_cast<size_t>(n) == sizeof(buf) || (events & EPOLLRDHUP)) {
+            ForwardPending(c, EPOLLIN | (events & EPOLLRDHUP));
+          }
+          return;
+        }
+        if (st == ConnState::kWriting) return;
+        if (static_cast<size_t>(n) < sizeof(buf) && !(events & EPOLLRDHUP)) return;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      // The peer closed (or reset): nothing more will come.
+      return Close(c);
+    }
+  }
+
+  // Records events for a busy connection's finisher; takes them back if
+  // the request finished meanwhile.
+  void ForwardPending(Conn& c, uint32_t events) {
+    c.pending.fetch_or(events);
+    if (c.state.load() != ConnState::kBusy && c.pending.exchange(0) != 0) {
+      c.loop->ev.Post([this, sp = c.shared_from_this()] { Resume(*sp); });
+    }
+  }
+
+  // Serves the complete requests buffered in c.in. REQUIRES: kReading.
+  void Process(Conn& c) {
+    c.in_process = true;
+    while (c.state.load() == ConnState::kReading) {
+      if (c.in.empty() && !c.parser.started()) break;
+      RequestParser::Result r = c.parser.Parse(c.in);
+      if (r == RequestParser::Result::kNeedMore) {
+        if (c.parser.TakeExpectContinue()) {
+          static constexpr char k100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+          ssize_t n = ::send(c.fd, k100, sizeof(k100) - 1, MSG_NOSIGNAL);
+          (void)n;
+        }
+        break;
+      }
+      http::Request& parsed = c.parser.request();
+      parsed.remote_addr = c.peer;
+      if (r == RequestParser::Result::kError) {
+        // The rest of the stream cannot be trusted: answer and close.
+        http::Response res = Problem(parsed, c.parser.status(), c.parser.detail());
+        auto ex = std::make_shared<Exchange>();
+        ex->conn = c.shared_from_this();
+        ex->keep_alive = false;
+        c.state.store(ConnState::kBusy);
+        Complete(*ex, std::move(res));
+        break;
+      }
+      DispatchRequest(c);
+    }
+    c.in_process = false;
+  }
+
+  void DispatchRequest(Conn& c) {
+    http::Request req = std::move(c.parser.request());
+    auto ex = std::make_shared<Exchange>();
+    ex->conn = c.shared_from_this();
+    ex->head = req.method == "HEAD";
+    ex->http10 = c.parser.http10();
+    ex->keep_alive = c.parser.keep_alive() &&
+                     ++c.served < o_.keep_alive_max_requests &&
+                     !draining_.load(std::memory_order_relaxed);
+    ex->gzip_ok = AcceptsGzip(req.Header("Accept-Encoding"));
+    c.parser.Reset();
+    c.state.store(ConnState::kBusy);
+    if (fast_) {
+      bool taken = false;
+      try {
+        taken = fast_(req, Responder(ex));
+      } catch (...) {
+        taken = false;
+      }
+      if (taken) return;
+    }
+    pool_->Enqueue([this, ex = std::move(ex), req = std::move(req)]() mutable {
+      http::Response res;
+      try {
+        dispatch_(req, res);
+      } catch (...) {
+        res = http::Response();
+        http::WriteProblem(res, 500, "about:blank", "",
+                           "The server failed to handle the request.");
+        res.SetHeader("X-Request-Id", RequestIdFor(req.Header("X-Request-Id")));
+      }
+      Complete(*ex, std::move(res));
+    });
+  }
+
+  // Writes c.out. Ends in kReading (all written), kWriting (waiting for
+  // room) or kClosed.
+  void Flush(Conn& c) {
+    while (c.out_off < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                         MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_off += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (c.state.load() != ConnState::kWriting) c.write_started = Clock::now();
+        c.state.store(ConnState::kWriting);
+        return;
+      }
+      return Close(c);
+    }
+    c.out.clear();
+    c.out_off = 0;
+    if (c.close_after) return Close(c);
+    c.last_activity = Clock::now();
+    c.state.store(ConnState::kReading);
+  }
+
+  // Continues a connection whose request finished: writes what is left,
+  // then serves what was buffered or has arrived since. A connection
+  // that is busy again (another request) belongs to its handler.
+  void Resume(Conn& c) {
+    ConnState st = c.state.load();
+    if (st == ConnState::kClosed || st == ConnState::kBusy) return;
+    if (st == ConnState::kWriting) {
+      Flush(c);
+      if (c.state.load() != ConnState::kReading) return;
+    }
+    c.pending.store(0);
+    Process(c);
+    if (c.state.load() == ConnState::kReading) ReadAndProcess(c, 0);
+  }
+
+  void Close(Conn& c) {
+    if (c.state.exchange(ConnState::kClosed) == ConnState::kClosed) return;
+    Loop& l = *c.loop;
+    l.ev.Remove(c.fd);
+    ::shutdown(c.fd, SHUT_RDWR);
+    ::close(c.fd);
+    auto it = l.conns.find(&c);
+    if (it != l.conns.end()) {
+      l.ev.KeepUntilIdle(std::move(it->second));
+      l.conns.erase(it);
+    }
+    open_connections_.fetch_sub(1);
+  }
+
+  void CloseIdle(Loop& l) {
+    std::vector<Conn*> idle;
+    for (auto& [p, c] : l.conns) {
+      if (c->state.load() == ConnState::kReading) idle.push_back(p);
+    }
+    for (Conn* c : idle) Close(*c);
+  }
+
+  // Ends connections past their time limits: idle keep-alive, a request
+  // arriving too slowly, a response the client does not read.
+  void Sweep(Loop& l) {
+    const auto now = Clock::now();
+    const bool stopping = stopping_.load();
+    std::vector<Conn*> expired;
+    for (auto& [p, c] : l.conns) {
+      ConnState st = c->state.load();
+      if (st == ConnState::kReading) {
+        bool idle = c->in.empty() && !c->parser.started();
+        if (stopping ||
+            (idle && now - c->last_activity > milliseconds(o_.keep_alive_timeout_ms)) ||
+            (!idle && (now - c->request_started > milliseconds(o_.request_timeout_ms) ||
+                       now - c->last_activity > milliseconds(o_.read_timeout_ms)))) {
+          expired.push_back(p);
+        }
+      } else if (st == ConnState::kWriting &&
+                 now - c->write_started > milliseconds(o_.write_timeout_ms)) {
+        expired.push_back(p);
+      }
+    }
+    for (Conn* c : expired) Close(*c);
+  }
+
+  void ScheduleSweep(Loop& l) {
+    l.ev.AddTimer(Clock::now() + kSweepInterval, [this, &l] {
+      Sweep(l);
+      ScheduleSweep(l);
+    });
+  }
+
+  // Out of descriptors: accept one connection on the spare descriptor,
+  // answer it with a retryable 503, and close it, so that clients are not
+  // left waiting in the backlog.
+  void RefuseOne() {
+    std::lock_guard<std::mutex> lock(spare_mu_);
+    if (spare_fd_ < 0) return;
+    ::close(spare_fd_);
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
       static const char kBusy[] =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
           "application/problem+json\r\nConnection: close\r\nRetry-After: "
           "1\r\nContent-Length: 86\r\n\r\n{\"type\":\"about:blank\",\"title\":"
           "\"Service Unavailable\",\"status\":503,\"detail\":\"busy\"}";
-      ssize_t n = ::send(sock, kBusy, sizeof(kBusy) - 1, MSG_NOSIGNAL);
+      ssize_t n = ::send(fd, kBusy, sizeof(kBusy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
       (void)n;
-    } else {
-      ServeConnection(sock);
+      ::close(fd);
     }
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    open_connections.fetch_sub(1, std::memory_order_relaxed);
-    return true;
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
 
-  struct Connection {
-    int fd;
-    std::atomic<bool> idle{false};
-  };
+  // --- any thread ----------------------------------------------------------
 
-  void ServeConnection(int sock) {
-    // The wait for the next request is a blocking recv() bounded by this.
-    timeval tv{o_.keep_alive_timeout_ms / 1000,
-               (o_.keep_alive_timeout_ms % 1000) * 1000};
-    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    Connection conn{sock};
-    {
-      std::lock_guard<std::mutex> lock(conns_mu_);
-      conns_.insert(&conn);
+  // Sends the answer of `ex`. On the connection's loop it writes at once;
+  // on a worker it writes too, and hands the connection back to the loop
+  // only when something is left to do there.
+  void Complete(Exchange& ex, http::Response&& res) {
+    if (ex.answered.exchange(true)) return;
+    Conn& c = *ex.conn;
+    bool close = !ex.keep_alive || stopping_.load(std::memory_order_relaxed) ||
+                 http::EqualsIgnoreCase(res.Header("Connection"), "close");
+    std::string wire = Serialize(ex, res, close);
+    if (c.loop->ev.InLoop()) {
+      c.out = std::move(wire);
+      c.out_off = 0;
+      c.close_after = close;
+      c.state.store(ConnState::kWriting);
+      c.write_started = Clock::now();
+      Flush(c);
+      if (!c.in_process && c.state.load() == ConnState::kReading) Resume(c);
+      return;
     }
-    ConnectionStream strm(sock, o_);
-    ConnectionState state;
-    tl_conn = &state;
-    for (int served = 0;; ++served) {
-      // Marked idle before `stopping` is read, and Stop sets `stopping`
-      // before it scans for idle connections: one of the two always sees
-      // the other, so no connection sleeps through a stop.
-      conn.idle.store(true);
-      bool got = strm.WaitForRequest(/*block=*/!stopping.load());
-      conn.idle.store(false);
-      if (!got) break;
-      bool last = served + 1 >= o_.keep_alive_max_requests ||
-                  draining.load(std::memory_order_relaxed) ||
-                  stopping.load(std::memory_order_relaxed) ||
-                  (pool_ != nullptr && pool_->Backlogged());
-      bool closed_by_client = false;
-      state.close_after_response = false;
-      strm.BeginRequest();
-      bool ok = process_request(strm, last, closed_by_client, nullptr);
-      if (!strm.Flush() || !ok || last || closed_by_client ||
-          state.close_after_response) {
+    // A worker owns the connection until it leaves kBusy.
+    size_t off = 0;
+    while (!close && off < wire.size()) {
+      ssize_t n = ::send(c.fd, wire.data() + off, wire.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (!(n < 0 && errno == EINTR)) {
         break;
       }
     }
-    tl_conn = nullptr;
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    conns_.erase(&conn);
+    if (!close && off == wire.size() && c.in.empty()) {
+      c.last_activity = Clock::now();
+      c.state.store(ConnState::kReading);
+      if (c.pending.exchange(0) == 0) return;  // the common case: done
+    } else {
+      // Handed to the loop: what is left to write, or the close.
+      c.out = std::move(wire);
+      c.out_off = off;
+      c.close_after = close;
+      c.write_started = Clock::now();
+      c.state.store(ConnState::kWriting);
+    }
+    c.loop->ev.Post([this, sp = c.shared_from_this()] { Resume(*sp); });
   }
 
-  HandlerResponse PreRoute(const httplib::Request& req,
-                           httplib::Response& res) {
-    bool has_te = req.has_header("Transfer-Encoding");
-    bool has_cl = req.has_header("Content-Length");
-    if (has_te && has_cl) {
-      Problem(req, res, 400, "Content-Length and Transfer-Encoding together are "
-                        "not accepted.");
-      CloseAfterResponse(res);
-      return HandlerResponse::Handled;
+  std::string Serialize(const Exchange& ex, http::Response& res, bool close) const {
+    const std::string& ct = res.content_type;
+    std::string* body = &res.body;
+    std::string compressed;
+    const bool compressible = Compressible(ct);
+    bool gzip = false;
+    if (ex.gzip_ok && compressible && !body->empty() && !ex.head &&
+        res.Header("Content-Encoding").empty() && Gzip(*body, &compressed)) {
+      gzip = true;
+      body = &compressed;
     }
-    if (has_te && req.get_header_value("Transfer-Encoding") != "chunked") {
-      Problem(req, res, 501, "Only the chunked transfer coding is supported.");
-      CloseAfterResponse(res);
-      return HandlerResponse::Handled;
-    }
-    if (req.has_header("Content-Encoding") &&
-        req.get_header_value("Content-Encoding") != "identity") {
-      // The library would inflate a compressed body without a limit.
-      Problem(req, res, 415, "Compressed request bodies are not accepted.");
-      CloseAfterResponse(res);
-      return HandlerResponse::Handled;
-    }
-    uint64_t length = 0;
-    if (has_cl) {
-      const std::string v = req.get_header_value("Content-Length");
-      if (v.empty() || v.size() > 19 ||
-          v.find_first_not_of("0123456789") != std::string::npos) {
-        Problem(req, res, 400, "Content-Length is not a number.");
-        CloseAfterResponse(res);
-        return HandlerResponse::Handled;
+    std::string w;
+    w.reserve(256 + (ex.head ? 0 : body->size()));
+    w += "HTTP/1.1 ";
+    w += std::to_string(res.status);
+    w += ' ';
+    w += http::ReasonPhrase(res.status);
+    w += "\r\n";
+    for (const auto& [k, v] : res.headers) {
+      if (http::EqualsIgnoreCase(k, "Content-Length") ||
+          http::EqualsIgnoreCase(k, "Transfer-Encoding") ||
+          http::EqualsIgnoreCase(k, "Connection") ||
+          http::EqualsIgnoreCase(k, "Keep-Alive") ||
+          http::EqualsIgnoreCase(k, "Content-Type")) {
+        continue;
       }
-      length = std::stoull(v);
-      if (length > o_.max_body_bytes) {
-        Problem(req, res, 413, "The request body exceeds " +
-                              std::to_string(o_.max_body_bytes) + " bytes.");
-        CloseAfterResponse(res);
-        return HandlerResponse::Handled;
+      if (k.find_first_of("\r\n:") != std::string::npos ||
+          v.find_first_of("\r\n") != std::string::npos) {
+        continue;  // a value must never split the head
       }
+      w += k;
+      w += ": ";
+      w += v;
+      w += "\r\n";
     }
-    if (IsBodyMethod(req.method)) return HandlerResponse::Unhandled;
-    if (length > 0 || has_te) {
-      // The library never reads a body of these methods; the unread bytes
-      // would be parsed as the next request.
-      Problem(req, res, 400, "A " + req.method + " request cannot have a body.");
-      CloseAfterResponse(res);
-      return HandlerResponse::Handled;
+    if (!ct.empty() || !body->empty()) {
+      w += "Content-Type: ";
+      w += ct.empty() ? "text/plain" : ct;
+      w += "\r\n";
     }
-    Forward(req, std::string(), res);
-    return HandlerResponse::Handled;
-  }
-
-  void ReadBodyAndDispatch(const httplib::Request& req, httplib::Response& res,
-                           const httplib::ContentReader& reader) {
-    std::string body;
-    bool too_large = false;
-    // A request with neither Content-Length nor Transfer-Encoding has no
-    // body (RFC 9112); the library would read until the peer closes.
-    if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
-      bool ok = reader([&](const char* data, size_t n) {
-        if (body.size() + n > o_.max_body_bytes) {
-          too_large = true;
-          return false;
-        }
-        body.append(data, n);
-        return true;
-      });
-      if (too_large) {
-        Problem(req, res, 413, "The request body exceeds " +
-                              std::to_string(o_.max_body_bytes) + " bytes.");
-        CloseAfterResponse(res);
-        return;
-      }
-      if (!ok) {
-        Problem(req, res, 400, "The request body could not be read.");
-        CloseAfterResponse(res);
-        return;
-      }
+    if (gzip) w += "Content-Encoding: gzip\r\n";
+    if (compressible) w += "Vary: Accept-Encoding\r\n";
+    const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+    if (!bodiless) {
+      w += "Content-Length: ";
+      w += std::to_string(body->size());
+      w += "\r\n";
     }
-    Forward(req, std::move(body), res);
-  }
-
-  void Forward(const httplib::Request& in, std::string body,
-                httplib::Response& out) {
-    http::Request req;
-    req.method = in.method;
-    req.path = in.path;
-    req.target = in.target;
-    req.remote_addr = in.remote_addr;
-    req.body = std::move(body);
-    for (const auto& [k, v] : in.params) req.query.emplace(k, v);
-    req.headers.reserve(in.headers.size());
-    for (const auto& [k, v] : in.headers) {
-      if (!IsLibraryPseudoHeader(k)) req.headers.emplace_back(k, v);
+    if (close) {
+      w += "Connection: close\r\n";
+    } else if (ex.http10) {
+      w += "Connection: keep-alive\r\n";
     }
-    http::Response res;
-    try {
-      dispatch_(req, res);
-    } catch (...) {
-      res = http::Response();
-      http::WriteProblem(res, 500, "about:blank", "",
-                         "The server failed to handle the request.");
-      res.SetHeader("X-Request-Id", RequestIdFor(req.Header("X-Request-Id")));
-    }
-    out.status = res.status;
-    for (auto& [k, v] : res.headers) out.set_header(k, v);
-    if (!res.body.empty() || !res.content_type.empty()) {
-      out.set_content(std::move(res.body), res.content_type.empty()
-                                               ? "text/plain"
-                                               : res.content_type.c_str());
-    }
-    if (http::EqualsIgnoreCase(res.Header("Connection"), "close") &&
-        tl_conn != nullptr) {
-      tl_conn->close_after_response = true;
-    }
+    w += "\r\n";
+    if (!ex.head && !bodiless) w += *body;
+    return w;
   }
 
   ServerOptions o_;
-  HttpServer::Dispatch dispatch_;
-  int bind_errno_ = 0;
-  std::mutex conns_mu_;
-  std::unordered_set<Connection*> conns_;
-  GrowingPool* pool_ = nullptr;  // owned by the library's listen loop
+  RequestParser::Limits limits_;
+  Dispatch dispatch_;
+  Fast fast_;
+  int listen_fd_ = -1;
+  std::mutex spare_mu_;
+  int spare_fd_ = -1;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> open_connections_{0};
+  bool started_ = false;
+  bool stopped_ = false;
 };
 
-HttpServer::HttpServer(ServerOptions options, Dispatch dispatch)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(dispatch))) {}
+void Conn::OnEvents(uint32_t events) { server->OnEvents(*this, events); }
+
+void Loop::Listener::OnEvents(uint32_t) { server->Accept(*loop); }
+
+HttpServer::Exchange::~Exchange() {
+  if (answered.load() || conn == nullptr) return;
+  http::Response res;
+  http::WriteProblem(res, 500, "about:blank", "",
+                     "The server failed to handle the request.");
+  conn->server->Complete(*this, std::move(res));
+}
+
+void HttpServer::Responder::Send(http::Response&& res) const {
+  if (exchange_ != nullptr) exchange_->conn->server->Complete(*exchange_, std::move(res));
+}
+
+HttpServer::HttpServer(ServerOptions options, Dispatch dispatch, Fast fast)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(dispatch),
+                                   std::move(fast))) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
-Status HttpServer::Bind() { return impl_->BindAndListen(&port_); }
+Status HttpServer::Bind() { return impl_->Bind(&port_); }
 
-void HttpServer::Start() {
-  thread_ = std::thread([this] { impl_->listen_after_bind(); });
-}
+void HttpServer::Start() { impl_->Start(); }
 
-void HttpServer::BeginDrain() { impl_->draining = true; }
+void HttpServer::BeginDrain() { impl_->BeginDrain(); }
 
-void HttpServer::Stop() {
-  if (!thread_.joinable()) return;
-  impl_->draining = true;
-  // stop() only acts once the accept loop runs.
-  for (int i = 0; i < 1000 && !impl_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  impl_->stop();                  // closes the listening socket
-  impl_->CloseIdleConnections();  // idle keep-alive connections end now
-  thread_.join();  // the pool finishes in-flight requests and joins
-}
+void HttpServer::Stop() { impl_->Stop(); }
 
-int HttpServer::open_connections() const {
-  return impl_->open_connections.load(std::memory_order_relaxed);
-}
+int HttpServer::open_connections() const { return impl_->open_connections(); }
 
 }  // namespace mitos::internal

@@ -1,7 +1,11 @@
-// The HTTP server of one instance: cpp-httplib with its weak defaults
-// replaced. Connections are served by our own keep-alive loop so that Nagle,
-// keep-alive limits, time limits, draining and fairness are under our
-// control rather than the library's compiled-in constants.
+// The HTTP server of one instance: event loops on a few I/O threads own
+// every connection (reading, parsing, writing, time limits), and a growing
+// pool of worker threads runs the handlers that may block.
+//
+// A request is first offered to the I/O thread's handler (`Fast`), which
+// may answer it at once, or start work that answers it later from the same
+// loop (a proxied call, say). Requests it declines go to the worker pool.
+// No connection ever holds a thread while it is idle.
 #ifndef MITOS_APP_RUNTIME_SERVER_H_
 #define MITOS_APP_RUNTIME_SERVER_H_
 
@@ -19,8 +23,9 @@ namespace mitos::internal {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 8080;
+  int io_threads = 0;             // event loops; 0: one per core
   int threads_min = 8;            // worker threads started up front
-  int threads_max = 512;          // one per open connection, at most
+  int threads_max = 512;          // workers for handlers that may block
   int listen_backlog = 1024;
   int keep_alive_max_requests = 10000;
   int keep_alive_timeout_ms = 5000;  // idle time before a connection closes
@@ -33,11 +38,32 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  // Called for every request that passed the transport checks. It must
-  // fill `res` and must not throw (a throw becomes a generic 500).
-  using Dispatch = std::function<void(http::Request&, http::Response&)>;
+  class Impl;
+  struct Exchange;
 
-  HttpServer(ServerOptions options, Dispatch dispatch);
+  // Answers one request, exactly once, from any thread. Copies share the
+  // request: the first Send wins. If every copy is dropped unanswered, the
+  // client gets a 500.
+  class Responder {
+   public:
+    Responder() = default;
+    explicit Responder(std::shared_ptr<Exchange> e) : exchange_(std::move(e)) {}
+    void Send(http::Response&& res) const;
+
+   private:
+    std::shared_ptr<Exchange> exchange_;
+  };
+
+  // Called on a worker thread for every request that passed the transport
+  // checks and that `Fast` declined. It must fill `res`; a throw becomes a
+  // generic 500.
+  using Dispatch = std::function<void(http::Request&, http::Response&)>;
+  // Called on the I/O thread first. Returns false to pass the request to
+  // Dispatch; true if it answered or will answer through the Responder.
+  // It must never block.
+  using Fast = std::function<bool(http::Request&, const Responder&)>;
+
+  HttpServer(ServerOptions options, Dispatch dispatch, Fast fast = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -48,7 +74,7 @@ class HttpServer {
   // The bound port (useful with port 0). REQUIRES: Bind() succeeded.
   int port() const { return port_; }
 
-  // Starts accepting on a background thread.
+  // Starts the I/O threads, which begin accepting.
   void Start();
 
   // From now on every response closes its connection, so that clients move
@@ -63,10 +89,8 @@ class HttpServer {
   int open_connections() const;
 
  private:
-  class Impl;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
-  std::thread thread_;
 };
 
 }  // namespace mitos::internal

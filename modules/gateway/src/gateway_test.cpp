@@ -149,11 +149,24 @@ TEST_F(GatewayTest, IdentityCrossesTheHopAndHopHeadersDoNot) {
   EXPECT_LE(left, 10000);
 }
 
-TEST_F(GatewayTest, PercentEncodedLineBreakInAHeaderIsRefused) {
+TEST_F(GatewayTest, PercentEncodedLineBreakInAHeaderStaysText) {
+  // Header values are never percent-decoded: this is text, passed on as
+  // sent, and no header is injected upstream.
   RawConnection c(gateway_->port());
   c.Send("GET /echo/x HTTP/1.1\r\nHost: t\r\nX-Evil: a%0D%0AInjected:%20yes\r\n\r\n");
   std::string r = c.ReadResponse();
+  ASSERT_EQ(mitos::testing::StatusOf(r), 200) << r;
+  json seen = json::parse(mitos::testing::BodyOf(r));
+  EXPECT_EQ(seen["headers"]["X-Evil"], "a%0D%0AInjected:%20yes");
+  EXPECT_FALSE(seen["headers"].contains("Injected"));
+}
+
+TEST_F(GatewayTest, BareCarriageReturnInAHeaderIsRefused) {
+  RawConnection c(gateway_->port());
+  c.Send("GET /echo/x HTTP/1.1\r\nHost: t\r\nX-Evil: a\rInjected: yes\r\n\r\n");
+  std::string r = c.ReadResponse();
   EXPECT_EQ(mitos::testing::StatusOf(r), 400) << r;
+  EXPECT_TRUE(c.ClosedByPeer());
 }
 
 TEST_F(GatewayTest, DeadBackendGives503QuicklyAndOpensTheBreaker) {

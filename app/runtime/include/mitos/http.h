@@ -22,6 +22,10 @@ namespace mitos::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// The reason phrase of an HTTP status code ("Not Found"), also the title
+// of its problem responses.
+const char* ReasonPhrase(int status);
+
 // Returns true iff a and b are equal ignoring ASCII case.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
