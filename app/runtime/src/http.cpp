@@ -285,9 +285,15 @@ void Router::Add(std::string module, std::string method, std::string pattern,
     }
   }
   Route r{std::move(module), std::move(method), std::move(pattern),
-          std::move(handler), {}};
+          std::move(handler), nullptr, {}};
   r.segments = SplitPath(r.pattern);
   routes_.push_back(std::move(r));
+}
+
+void Router::AddAsync(std::string module, std::string method,
+                      std::string pattern, AsyncHandler handler) {
+  Add(std::move(module), std::move(method), std::move(pattern), nullptr);
+  routes_.back().async_handler = std::move(handler);
 }
 
 Router::Match Router::Resolve(std::string_view method,

@@ -1,5 +1,10 @@
 #include "http_channel.h"
 
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "mitos/trace.h"
 
 #include <thread>
@@ -140,107 +145,382 @@ std::string HttpChannel::Serialize(const remote::Request& in,
 
 size_t HttpChannel::idle_connections() const {
   std::lock_guard<std::mutex> lock(pool_mu_);
-  return idle_.size();
+  size_t n = idle_.size();
+  for (const auto& [loop, idle] : loop_idle_) n += idle.size();
+  return n;
 }
 
-StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
-  const RequestContext& ctx = RequestContext::Current();
-  const auto deadline = ctx.has_deadline()
-                            ? ctx.deadline
-                            : clock_->Now() + options_.default_deadline;
+// --- The policy shared by blocking and event-loop calls ---------------------
+
+Status HttpChannel::Admit(Clock::TimePoint deadline) {
+  if (clock_->Now() >= deadline) {
+    return Status::DeadlineExceeded("The deadline passed before the " +
+                                    options_.name + " service answered.");
+  }
+  if (!breaker_.Allow()) {
+    return Status::Unavailable("The " + options_.name +
+                               " service is unavailable (circuit open).");
+  }
+  return Status::Ok();
+}
+
+milliseconds HttpChannel::AttemptTimeout(Clock::TimePoint deadline) const {
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - clock_->Now());
+  return std::max(milliseconds(1), std::min(options_.attempt_timeout, left));
+}
+
+HttpChannel::Decision HttpChannel::AfterAttempt(HttpConnection::Outcome outcome,
+                                                bool reused,
+                                                const remote::Request& in,
+                                                Clock::TimePoint deadline,
+                                                remote::Response& res,
+                                                Attempts& st) {
+  using Outcome = HttpConnection::Outcome;
+  bool sent_maybe = true;
+  if (outcome == Outcome::kOk) {
+    // Compression is per hop and this client never asks for it; drop a
+    // stray Content-Encoding so that nobody decodes the body twice.
+    std::erase_if(res.headers, [](const auto& h) {
+      return http::EqualsIgnoreCase(h.first, "Content-Encoding");
+    });
+    if (!RemoteFailed(res.status, std::string(res.Header("Content-Type")), res.body)) {
+      breaker_.OnSuccess();
+      return {Decision::kDone, {}};
+    }
+    breaker_.OnFailure();
+    st.timed_out = false;
+    st.last_retryable = std::move(res);
+  } else if (reused && !st.stale_retried && outcome != Outcome::kTimeout &&
+             (in.idempotent || outcome == Outcome::kSendFailed)) {
+    // A pooled connection the peer had closed (it restarted, say): the
+    // others in the pool are likely dead too. Not the remote's failure,
+    // and not an attempt: send again on a fresh connection.
+    st.stale_retried = true;
+    return {Decision::kStale, {}};
+  } else {
+    breaker_.OnFailure();
+    sent_maybe = outcome != Outcome::kConnectFailed && outcome != Outcome::kSendFailed;
+    st.timed_out = outcome == Outcome::kTimeout ||
+                   (outcome == Outcome::kConnectFailed && clock_->Now() >= deadline);
+  }
+  bool may_retry = in.idempotent || !sent_maybe;
+  if (!may_retry || st.attempt >= options_.retry.max_attempts || !budget_.TryRetry()) {
+    return {Decision::kStop, {}};
+  }
   thread_local std::mt19937_64 rng(std::random_device{}());
+  auto wait = Backoff(st.attempt, options_.retry, rng);
+  auto remaining = std::chrono::duration_cast<milliseconds>(deadline - clock_->Now());
+  if (wait >= remaining) return {Decision::kStop, {}};
+  retries_.fetch_add(1);
+  return {Decision::kRetry, wait};
+}
+
+StatusOr<remote::Response> HttpChannel::Final(Attempts& st) const {
+  if (st.last_retryable) return std::move(*st.last_retryable);
+  if (st.timed_out) {
+    return Status::DeadlineExceeded("The " + options_.name +
+                                    " service did not answer in time.");
+  }
+  return Status::Unavailable("The " + options_.name + " service cannot be reached.");
+}
+
+Clock::TimePoint HttpChannel::DeadlineOf(const RequestContext& ctx) const {
+  return ctx.has_deadline() ? ctx.deadline : clock_->Now() + options_.default_deadline;
+}
+
+// --- Blocking calls -----------------------------------------------------------
+
+StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
+  const auto deadline = DeadlineOf(RequestContext::Current());
   budget_.OnRequest();
-
-  bool timed_out = false;
-  bool stale_retried = false;
-  std::optional<remote::Response> last_retryable;
-  for (int attempt = 1;; ++attempt) {
-    auto now = clock_->Now();
-    if (now >= deadline) {
-      return Status::DeadlineExceeded("The deadline passed before the " +
-                                      options_.name + " service answered.");
-    }
-    if (!breaker_.Allow()) {
-      return Status::Unavailable("The " + options_.name +
-                                 " service is unavailable (circuit open).");
-    }
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
-    milliseconds timeout = std::min(options_.attempt_timeout, left);
-
+  Attempts st;
+  for (st.attempt = 1;; ++st.attempt) {
+    if (Status s = Admit(deadline); !s.ok()) return s;
+    milliseconds timeout = AttemptTimeout(deadline);
     const std::string wire = Serialize(in, PropagatedDeadline(timeout));
     // Idempotent calls skip the probe of a pooled connection: if it turns
-    // out dead they are simply sent again on a fresh one (below). Others
-    // cannot be sent twice, so their connection is probed first.
+    // out dead they are simply sent again on a fresh one. Others cannot be
+    // sent twice, so their connection is probed first.
     auto conn = TakeIdle(/*probe=*/!in.idempotent);
     const bool reused = conn != nullptr;
-    bool sent_maybe = true;
     HttpConnection::Outcome outcome = HttpConnection::Outcome::kConnectFailed;
     remote::Response res;
     if (conn == nullptr) conn = HttpConnection::Connect(host_, port_, timeout);
     if (conn != nullptr) {
-      struct Busy {
-        std::atomic<int64_t>& n;
-        explicit Busy(std::atomic<int64_t>& c) : n(c) { n.fetch_add(1); }
-        ~Busy() { n.fetch_sub(1); }
-      } busy(busy_);
-      auto left_now = std::chrono::duration_cast<milliseconds>(deadline - clock_->Now());
-      outcome = conn->RoundTrip(wire, in.method == "HEAD",
-                                std::max(milliseconds(1), std::min(timeout, left_now)),
-                                &res);
+      busy_.fetch_add(1);
+      outcome = conn->RoundTrip(wire, in.method == "HEAD", AttemptTimeout(deadline), &res);
+      busy_.fetch_sub(1);
     }
-    if (outcome == HttpConnection::Outcome::kOk) {
-      if (conn->keep_alive()) Release(std::move(conn));
-      // Compression is per hop and this client never asks for it; drop a
-      // stray Content-Encoding so that nobody decodes the body twice.
-      std::erase_if(res.headers, [](const auto& h) {
-        return http::EqualsIgnoreCase(h.first, "Content-Encoding");
-      });
-      if (!RemoteFailed(res.status, std::string(res.Header("Content-Type")),
-                        res.body)) {
-        breaker_.OnSuccess();
+    if (outcome == HttpConnection::Outcome::kOk && conn->keep_alive()) {
+      Release(std::move(conn));
+    }
+    Decision d = AfterAttempt(outcome, reused, in, deadline, res, st);
+    switch (d.kind) {
+      case Decision::kDone:
         return res;
-      }
-      breaker_.OnFailure();
-      timed_out = false;
-      last_retryable = std::move(res);
-    } else if (reused && !stale_retried &&
-               outcome != HttpConnection::Outcome::kTimeout &&
-               (in.idempotent || outcome == HttpConnection::Outcome::kSendFailed)) {
-      // A pooled connection the peer had closed (it restarted, say): the
-      // others in the pool are likely dead too. Not the remote's failure,
-      // and not an attempt: send again on a fresh connection.
-      DropIdle();
-      stale_retried = true;
-      --attempt;
-      continue;
-    } else {
-      breaker_.OnFailure();
-      sent_maybe = outcome != HttpConnection::Outcome::kConnectFailed &&
-                   outcome != HttpConnection::Outcome::kSendFailed;
-      timed_out = outcome == HttpConnection::Outcome::kTimeout ||
-                  (outcome == HttpConnection::Outcome::kConnectFailed &&
-                   clock_->Now() >= deadline);
+      case Decision::kStale:
+        DropIdle();
+        --st.attempt;
+        continue;
+      case Decision::kRetry:
+        std::this_thread::sleep_for(d.wait);
+        continue;
+      case Decision::kStop:
+        return Final(st);
     }
+  }
+}
 
-    bool may_retry = in.idempotent || !sent_maybe;
-    if (!may_retry || attempt >= options_.retry.max_attempts ||
-        !budget_.TryRetry()) {
+// --- Calls driven by the server's event loop ----------------------------------
+
+// A pooled connection of one event loop. It stays registered with the loop
+// while idle, so that taking it costs no system call; an event while idle
+// means the peer closed it (or sent something unasked), and it is dropped.
+struct HttpChannel::LoopConnection final : EventLoop::Handler {
+  explicit LoopConnection(std::unique_ptr<HttpConnection> c) : conn(std::move(c)) {}
+  void OnEvents(uint32_t events) override;
+  std::unique_ptr<HttpConnection> conn;
+  AsyncCall* owner = nullptr;
+  bool dead = false;
+  bool registered = false;
+};
+
+// One call in progress on an event loop: attempts, each with its own
+// timer, on pooled or new connections, under the same policy as Call.
+class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCall> {
+ public:
+  AsyncCall(HttpChannel* ch, EventLoop* loop, remote::Request in, Callback done)
+      : ch_(ch), loop_(loop), in_(std::move(in)), done_(std::move(done)),
+        ctx_(RequestContext::Current()), span_(trace::Current()),
+        deadline_(ch->DeadlineOf(ctx_)) {}
+
+  void Start() {
+    self_ = shared_from_this();
+    ch_->budget_.OnRequest();
+    st_.attempt = 1;
+    Attempt();
+  }
+
+  void OnEvents(uint32_t events) {
+    if (phase_ == Phase::kConnecting) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (::getsockopt(lc_->conn->fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        return Finish(HttpConnection::Outcome::kConnectFailed);
+      }
+      phase_ = Phase::kSending;
+    }
+    if (phase_ == Phase::kSending) return Send();
+    if (phase_ == Phase::kReceiving) Receive();
+  }
+
+ private:
+  enum class Phase { kIdle, kConnecting, kSending, kReceiving };
+
+  void Attempt() {
+    if (Status s = ch_->Admit(deadline_); !s.ok()) return Complete(std::move(s));
+    const milliseconds timeout = ch_->AttemptTimeout(deadline_);
+    {
+      // The identity and trace of the request that started the call.
+      ContextScope scope(&ctx_);
+      trace::CurrentScope span(span_);
+      wire_ = ch_->Serialize(in_, PropagatedDeadline(timeout));
+    }
+    sent_ = 0;
+    lc_ = ch_->TakeIdle(loop_);
+    reused_ = lc_ != nullptr;
+    if (lc_ == nullptr) {
+      auto c = HttpConnection::ConnectNonBlocking(ch_->host_, ch_->port_);
+      if (c == nullptr) return Finish(HttpConnection::Outcome::kConnectFailed);
+      lc_ = std::make_unique<LoopConnection>(std::move(c));
+      phase_ = Phase::kConnecting;
+    } else {
+      phase_ = Phase::kSending;
+    }
+    lc_->owner = this;
+    lc_->conn->buffer().clear();
+    ch_->busy_.fetch_add(1);
+    timer_ = loop_->AddTimer(std::chrono::steady_clock::now() + timeout, [this] {
+      timer_armed_ = false;
+      Finish(HttpConnection::Outcome::kTimeout);
+    });
+    timer_armed_ = true;
+    if (!lc_->registered) {
+      lc_->registered = loop_->Add(lc_->conn->fd(),
+                                   EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, lc_.get());
+      if (!lc_->registered) return Finish(HttpConnection::Outcome::kConnectFailed);
+      // A connect that is still in progress reports through the events.
+      return;
+    }
+    if (phase_ == Phase::kSending) Send();
+  }
+
+  void Send() {
+    const int fd = lc_->conn->fd();
+    while (sent_ < wire_.size()) {
+      ssize_t n = ::send(fd, wire_.data() + sent_, wire_.size() - sent_, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // wait for room
+      return Finish(sent_ == 0 ? HttpConnection::Outcome::kSendFailed
+                               : HttpConnection::Outcome::kBroken);
+    }
+    phase_ = Phase::kReceiving;
+    Receive();  // an answer may already be waiting (edge-triggered)
+  }
+
+  void Receive() {
+    const int fd = lc_->conn->fd();
+    std::string& buf = lc_->conn->buffer();
+    bool eof = false;
+    char tmp[16384];
+    for (;;) {
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n > 0) {
+        buf.append(tmp, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof(tmp)) break;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      eof = true;
       break;
     }
-    retries_.fetch_add(1);
-    auto wait = Backoff(attempt, options_.retry, rng);
-    auto remaining = std::chrono::duration_cast<milliseconds>(deadline -
-                                                              clock_->Now());
-    if (wait >= remaining) break;
-    std::this_thread::sleep_for(wait);
+    if (buf.empty() && !eof) return;
+    switch (ParseResponse(buf, in_.method == "HEAD", eof, &res_,
+                          lc_->conn->mutable_keep_alive())) {
+      case ResponseParse::kNeedMore:
+        return;
+      case ResponseParse::kOk:
+        return Finish(HttpConnection::Outcome::kOk);
+      case ResponseParse::kBroken:
+        // Closed before a byte of the answer: as good as unsent, for a
+        // pooled connection the peer had already closed.
+        return Finish(buf.empty() && eof ? HttpConnection::Outcome::kSendFailed
+                                         : HttpConnection::Outcome::kBroken);
+    }
   }
-  if (last_retryable) return std::move(*last_retryable);
-  if (timed_out) {
-    return Status::DeadlineExceeded("The " + options_.name +
-                                    " service did not answer in time.");
+
+  // Ends one attempt, then decides what follows.
+  void Finish(HttpConnection::Outcome outcome) {
+    if (timer_armed_) {
+      loop_->CancelTimer(timer_);
+      timer_armed_ = false;
+    }
+    if (phase_ != Phase::kIdle || lc_ != nullptr) {
+      if (phase_ != Phase::kIdle) ch_->busy_.fetch_sub(1);
+      phase_ = Phase::kIdle;
+      if (lc_ != nullptr) {
+        lc_->owner = nullptr;
+        const bool keep = outcome == HttpConnection::Outcome::kOk &&
+                          lc_->conn->keep_alive() && lc_->conn->buffer().empty();
+        if (keep) {
+          lc_->conn->Touch();
+          ch_->ReleaseToLoop(loop_, std::move(lc_));
+        } else {
+          // Closing removes it from the loop; it may still be named by an
+          // event of this round.
+          loop_->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(lc_)));
+        }
+      }
+    }
+    remote::Response res = std::move(res_);
+    res_ = remote::Response();
+    Decision d = ch_->AfterAttempt(outcome, reused_, in_, deadline_, res, st_);
+    switch (d.kind) {
+      case Decision::kDone:
+        return Complete(std::move(res));
+      case Decision::kStale:
+        ch_->DropIdle(loop_);
+        return Attempt();  // the same attempt, on a fresh connection
+      case Decision::kRetry:
+        ++st_.attempt;
+        loop_->AddTimer(std::chrono::steady_clock::now() + d.wait, [this] { Attempt(); });
+        return;
+      case Decision::kStop:
+        return Complete(ch_->Final(st_));
+    }
   }
-  return Status::Unavailable("The " + options_.name +
-                             " service cannot be reached.");
+
+  void Complete(StatusOr<remote::Response> result) {
+    auto self = std::move(self_);  // alive until this returns
+    Callback done = std::move(done_);
+    {
+      ContextScope scope(&ctx_);
+      trace::CurrentScope span(span_);
+      done(std::move(result));
+    }
+  }
+
+  HttpChannel* const ch_;
+  EventLoop* const loop_;
+  const remote::Request in_;
+  Callback done_;
+  const RequestContext ctx_;
+  const trace::SpanContext span_;
+  const Clock::TimePoint deadline_;
+  std::shared_ptr<AsyncCall> self_;  // while the call runs
+  Attempts st_;
+  Phase phase_ = Phase::kIdle;
+  std::unique_ptr<LoopConnection> lc_;
+  bool reused_ = false;
+  std::string wire_;
+  size_t sent_ = 0;
+  remote::Response res_;
+  EventLoop::TimerId timer_{};
+  bool timer_armed_ = false;
+};
+
+void HttpChannel::LoopConnection::OnEvents(uint32_t events) {
+  if (owner != nullptr) return owner->OnEvents(events);
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) dead = true;
+}
+
+void HttpChannel::CallAsync(remote::Request request, Callback done) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) return done(Call(request));  // not on a loop: block
+  std::make_shared<AsyncCall>(this, loop, std::move(request), std::move(done))->Start();
+}
+
+std::unique_ptr<HttpChannel::LoopConnection> HttpChannel::TakeIdle(EventLoop* loop) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  auto it = loop_idle_.find(loop);
+  if (it == loop_idle_.end()) return nullptr;
+  auto& idle = it->second;
+  const auto now = clock_->Now();
+  while (!idle.empty()) {
+    auto c = std::move(idle.back());  // the most recently used first
+    idle.pop_back();
+    if (!c->dead && now - c->conn->last_used() < options_.pool_idle_timeout) return c;
+    // Closing the socket takes it out of the loop; an event already
+    // fetched may still name it.
+    loop->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(c)));
+  }
+  return nullptr;
+}
+
+void HttpChannel::ReleaseToLoop(EventLoop* loop, std::unique_ptr<LoopConnection> c) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  auto& idle = loop_idle_[loop];
+  if (idle.size() < options_.pool_max_idle) {
+    idle.push_back(std::move(c));
+  } else {
+    loop->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(c)));
+  }
+}
+
+void HttpChannel::DropIdle(EventLoop* loop) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  auto it = loop_idle_.find(loop);
+  if (it == loop_idle_.end()) return;
+  for (auto& c : it->second) {
+    loop->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(c)));
+  }
+  loop_idle_.erase(it);
 }
 
 }  // namespace mitos::internal

@@ -10,9 +10,14 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+#include <unordered_map>
+
 #include "breaker.h"
 #include "clock.h"
+#include "event_loop.h"
 #include "http_connection.h"
+#include "mitos/context.h"
 #include "mitos/remote.h"
 #include "retry.h"
 
@@ -42,6 +47,9 @@ class HttpChannel : public remote::Channel {
   ~HttpChannel() override;
 
   StatusOr<remote::Response> Call(const remote::Request& request) override;
+  // On a server event loop the call never blocks: connections come from a
+  // pool per loop, and timers bound each attempt and the backoff.
+  void CallAsync(remote::Request request, Callback done) override;
   const std::string& url() const override { return options_.url; }
   remote::BreakerState breaker_state() const override {
     return breaker_.state();
@@ -54,6 +62,37 @@ class HttpChannel : public remote::Channel {
   int64_t busy_connections() const { return busy_.load(); }
 
  private:
+  struct LoopConnection;
+  class AsyncCall;
+
+  // Where one call stands across its attempts.
+  struct Attempts {
+    int attempt = 1;
+    bool timed_out = false;
+    bool stale_retried = false;
+    std::optional<remote::Response> last_retryable;
+  };
+  // What follows an attempt.
+  struct Decision {
+    enum Kind { kDone, kStale, kRetry, kStop } kind;
+    std::chrono::milliseconds wait;  // for kRetry
+  };
+
+  // The policy, shared by Call and CallAsync: whether an attempt may start
+  // (deadline, breaker), its timeout, and what its outcome leads to.
+  Status Admit(Clock::TimePoint deadline);
+  std::chrono::milliseconds AttemptTimeout(Clock::TimePoint deadline) const;
+  Decision AfterAttempt(HttpConnection::Outcome outcome, bool reused,
+                        const remote::Request& in, Clock::TimePoint deadline,
+                        remote::Response& res, Attempts& st);
+  StatusOr<remote::Response> Final(Attempts& st) const;
+  Clock::TimePoint DeadlineOf(const RequestContext& ctx) const;
+
+  // The idle connections of one event loop.
+  std::unique_ptr<LoopConnection> TakeIdle(EventLoop* loop);
+  void ReleaseToLoop(EventLoop* loop, std::unique_ptr<LoopConnection> c);
+  void DropIdle(EventLoop* loop);
+
   // Returns a pooled connection, or nullptr. With `probe`, the connection
   // is first checked for a close that arrived while it sat idle.
   std::unique_ptr<HttpConnection> TakeIdle(bool probe);
@@ -72,6 +111,8 @@ class HttpChannel : public remote::Channel {
   std::atomic<int64_t> busy_{0};
   mutable std::mutex pool_mu_;
   std::vector<std::unique_ptr<HttpConnection>> idle_;
+  std::unordered_map<EventLoop*, std::vector<std::unique_ptr<LoopConnection>>>
+      loop_idle_;
   std::string host_header_;
 };
 

@@ -9,8 +9,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <future>
 #include <thread>
 
+#include "event_loop.h"
 #include "mitos/context.h"
 #include "server.h"
 
@@ -68,6 +72,63 @@ remote::Request Get(std::string target) {
   return remote::Request{"GET", std::move(target), "", "", {}, true};
 }
 
+// Every channel test runs twice: blocking calls (Call, as module clients
+// make them on worker threads) and calls driven by an event loop
+// (CallAsync, as the gateway makes them).
+enum class Mode { kBlocking, kEventLoop };
+
+class HttpChannelTest : public ::testing::TestWithParam<Mode> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Mode::kEventLoop) {
+      loop_ = std::make_unique<EventLoop>();
+      thread_ = std::thread([this] { loop_->Run(); });
+    }
+  }
+  void TearDown() override {
+    // The loop stops before the channels that pool connections on it.
+    if (loop_) {
+      loop_->Quit();
+      thread_.join();
+    }
+    channels_.clear();
+    loop_.reset();
+  }
+
+  HttpChannel& Make(const ChannelOptions& o) {
+    channels_.push_back(std::make_unique<HttpChannel>(o, SteadyClock::Get()));
+    return *channels_.back();
+  }
+
+  // Calls with this thread's request context and current span.
+  StatusOr<remote::Response> Call(HttpChannel& ch, remote::Request req) {
+    if (!loop_) return ch.Call(req);
+    RequestContext ctx = RequestContext::Current();
+    trace::SpanContext span = trace::Current();
+    std::promise<StatusOr<remote::Response>> answer;
+    auto got = answer.get_future();
+    loop_->Post([&] {
+      ContextScope scope(&ctx);
+      trace::CurrentScope current(span);
+      ch.CallAsync(std::move(req), [&answer](StatusOr<remote::Response> r) {
+        answer.set_value(std::move(r));
+      });
+    });
+    return got.get();
+  }
+
+ private:
+  std::unique_ptr<EventLoop> loop_;
+  std::thread thread_;
+  std::vector<std::unique_ptr<HttpChannel>> channels_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, HttpChannelTest,
+                         ::testing::Values(Mode::kBlocking, Mode::kEventLoop),
+                         [](const auto& info) {
+                           return info.param == Mode::kBlocking ? "Blocking" : "EventLoop";
+                         });
+
 TEST(ParseHttpUrl, AcceptsHostAndPortOnly) {
   std::string host;
   int port = 0;
@@ -83,13 +144,13 @@ TEST(ParseHttpUrl, AcceptsHostAndPortOnly) {
   }
 }
 
-TEST(HttpChannel, PropagatesIdentityAndTheRemainingDeadline) {
+TEST_P(HttpChannelTest, PropagatesIdentityAndTheRemainingDeadline) {
   http::Request seen;
   Upstream up([&](http::Request& req, http::Response& res) {
     seen = req;
     res.Json(200, {{"ok", true}});
   });
-  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  HttpChannel& ch = Make(Options(up.url()));
   RequestContext ctx;
   ctx.request_id = "rid-1";
   ctx.tracestate = "k=v";
@@ -99,7 +160,7 @@ TEST(HttpChannel, PropagatesIdentityAndTheRemainingDeadline) {
   ASSERT_TRUE(trace::ParseTraceparent(
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &parent));
   trace::Span span("call", trace::Kind::kClient, parent);
-  auto r = ch.Call(Get("/x?y=1"));
+  auto r = Call(ch, Get("/x?y=1"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(seen.target, "/x?y=1");
@@ -114,7 +175,7 @@ TEST(HttpChannel, PropagatesIdentityAndTheRemainingDeadline) {
   EXPECT_LE(left, 1500);
 }
 
-TEST(HttpChannel, TheRemoteGetsLessTimeThanTheCallerWaits) {
+TEST_P(HttpChannelTest, TheRemoteGetsLessTimeThanTheCallerWaits) {
   http::Request seen;
   Upstream up([&](http::Request& req, http::Response& res) {
     seen = req;
@@ -122,17 +183,17 @@ TEST(HttpChannel, TheRemoteGetsLessTimeThanTheCallerWaits) {
   });
   auto o = Options(up.url());
   o.attempt_timeout = milliseconds(500);
-  HttpChannel ch(o, SteadyClock::Get());
+  HttpChannel& ch = Make(o);
   RequestContext ctx;
   ctx.deadline = RequestContext::Clock::now() + milliseconds(3000);
   ContextScope scope(&ctx);
-  ASSERT_TRUE(ch.Call(Get("/")).ok());
+  ASSERT_TRUE(Call(ch, Get("/")).ok());
   int given = std::stoi(std::string(seen.Header(kDeadlineHeader)));
   EXPECT_LT(given, 500) << "the caller waits one attempt, 500 ms, at most";
   EXPECT_GE(given, 400);
 }
 
-TEST(HttpChannel, ADependencyFailureReportedByAHealthyRemoteIsNotItsFailure) {
+TEST_P(HttpChannelTest, ADependencyFailureReportedByAHealthyRemoteIsNotItsFailure) {
   std::atomic<int> calls{0};
   Upstream up([&](http::Request&, http::Response& res) {
     ++calls;
@@ -140,9 +201,9 @@ TEST(HttpChannel, ADependencyFailureReportedByAHealthyRemoteIsNotItsFailure) {
   });
   auto o = Options(up.url());
   o.breaker.failure_threshold = 1;
-  HttpChannel ch(o, SteadyClock::Get());
+  HttpChannel& ch = Make(o);
   for (int i = 0; i < 3; ++i) {
-    auto r = ch.Call(Get("/"));
+    auto r = Call(ch, Get("/"));
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 503);
   }
@@ -150,7 +211,7 @@ TEST(HttpChannel, ADependencyFailureReportedByAHealthyRemoteIsNotItsFailure) {
   EXPECT_EQ(calls.load(), 3) << "not retried: the remote already tried";
 }
 
-TEST(HttpChannel, ABare503IsTheRemotesOwnFailure) {
+TEST_P(HttpChannelTest, ABare503IsTheRemotesOwnFailure) {
   Upstream up([&](http::Request&, http::Response& res) {
     res.status = 503;
     res.body = "overloaded";
@@ -159,50 +220,49 @@ TEST(HttpChannel, ABare503IsTheRemotesOwnFailure) {
   auto o = Options(up.url());
   o.breaker.failure_threshold = 1;
   o.retry.max_attempts = 1;
-  HttpChannel ch(o, SteadyClock::Get());
-  auto r = ch.Call(Get("/"));
+  HttpChannel& ch = Make(o);
+  auto r = Call(ch, Get("/"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kOpen);
 }
 
-TEST(HttpChannel, RetriesIdempotentCallsOn503) {
+TEST_P(HttpChannelTest, RetriesIdempotentCallsOn503) {
   std::atomic<int> calls{0};
   Upstream up([&](http::Request&, http::Response& res) {
     if (++calls < 3) return http::WriteProblem(res, 503, "about:blank", "", "busy");
     res.Json(200, {{"ok", true}});
   });
-  HttpChannel ch(Options(up.url()), SteadyClock::Get());
-  auto r = ch.Call(Get("/"));
+  HttpChannel& ch = Make(Options(up.url()));
+  auto r = Call(ch, Get("/"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(calls.load(), 3);
   EXPECT_EQ(ch.retries(), 2u);
 }
 
-TEST(HttpChannel, NeverRetriesANonIdempotentCallThatWasSent) {
+TEST_P(HttpChannelTest, NeverRetriesANonIdempotentCallThatWasSent) {
   std::atomic<int> calls{0};
   Upstream up([&](http::Request&, http::Response& res) {
     ++calls;
     http::WriteProblem(res, 503, "about:blank", "", "busy");
   });
-  HttpChannel ch(Options(up.url()), SteadyClock::Get());
-  auto r = ch.Call(remote::Request{"POST", "/", "{}", "application/json", {}, false});
+  HttpChannel& ch = Make(Options(up.url()));
+  auto r = Call(ch, remote::Request{"POST", "/", "{}", "application/json", {}, false});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(calls.load(), 1);
 }
 
-TEST(HttpChannel, UnreachableIsUnavailable) {
-  HttpChannel ch(Options("http://127.0.0.1:" + std::to_string(ClosedPort())),
-                 SteadyClock::Get());
-  auto r = ch.Call(remote::Request{"POST", "/", "{}", "application/json", {}, false});
+TEST_P(HttpChannelTest, UnreachableIsUnavailable) {
+  HttpChannel& ch = Make(Options("http://127.0.0.1:" + std::to_string(ClosedPort())));
+  auto r = Call(ch, remote::Request{"POST", "/", "{}", "application/json", {}, false});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_GE(ch.retries(), 1u) << "a call that never connected is safe to retry";
 }
 
-TEST(HttpChannel, SlowRemoteEndsAtTheDeadline) {
+TEST_P(HttpChannelTest, SlowRemoteEndsAtTheDeadline) {
   std::atomic<bool> release{false};
   Upstream up([&](http::Request&, http::Response& res) {
     for (int i = 0; i < 300 && !release; ++i) std::this_thread::sleep_for(milliseconds(10));
@@ -210,12 +270,12 @@ TEST(HttpChannel, SlowRemoteEndsAtTheDeadline) {
   });
   auto o = Options(up.url());
   o.attempt_timeout = milliseconds(150);
-  HttpChannel ch(o, SteadyClock::Get());
+  HttpChannel& ch = Make(o);
   RequestContext ctx;
   ctx.deadline = RequestContext::Clock::now() + milliseconds(400);
   ContextScope scope(&ctx);
   auto started = std::chrono::steady_clock::now();
-  auto r = ch.Call(Get("/slow"));
+  auto r = Call(ch, Get("/slow"));
   auto took = std::chrono::steady_clock::now() - started;
   release = true;
   ASSERT_FALSE(r.ok());
@@ -223,69 +283,111 @@ TEST(HttpChannel, SlowRemoteEndsAtTheDeadline) {
   EXPECT_LT(took, milliseconds(2000)) << "must not wait past the deadline";
 }
 
-TEST(HttpChannel, ExpiredDeadlineFailsWithoutCalling) {
+TEST_P(HttpChannelTest, ExpiredDeadlineFailsWithoutCalling) {
   std::atomic<int> calls{0};
   Upstream up([&](http::Request&, http::Response& res) {
     ++calls;
     res.Json(200, {});
   });
-  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+  HttpChannel& ch = Make(Options(up.url()));
   RequestContext ctx;
   ctx.deadline = RequestContext::Clock::now() - milliseconds(1);
   ContextScope scope(&ctx);
-  auto r = ch.Call(Get("/"));
+  auto r = Call(ch, Get("/"));
   EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(calls.load(), 0);
 }
 
-TEST(HttpChannel, BreakerOpensAndFailsFast) {
+TEST_P(HttpChannelTest, BreakerOpensAndFailsFast) {
   auto o = Options("http://127.0.0.1:" + std::to_string(ClosedPort()));
   o.breaker.failure_threshold = 2;
   o.breaker.open_for = milliseconds(60000);
   o.retry.max_attempts = 1;
-  HttpChannel ch(o, SteadyClock::Get());
-  EXPECT_EQ(ch.Call(Get("/")).status().code(), StatusCode::kUnavailable);
+  HttpChannel& ch = Make(o);
+  EXPECT_EQ(Call(ch, Get("/")).status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
-  EXPECT_EQ(ch.Call(Get("/")).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Call(ch, Get("/")).status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kOpen);
-  auto r = ch.Call(Get("/"));
+  auto r = Call(ch, Get("/"));
   EXPECT_NE(r.status().message().find("circuit"), std::string::npos)
       << r.status().message();
 }
 
-TEST(HttpChannel, ReusesKeepAliveConnections) {
+TEST_P(HttpChannelTest, ReusesKeepAliveConnections) {
   Upstream up([](http::Request&, http::Response& res) { res.Json(200, {}); });
-  HttpChannel ch(Options(up.url()), SteadyClock::Get());
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(ch.Call(Get("/")).ok());
+  HttpChannel& ch = Make(Options(up.url()));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Call(ch, Get("/")).ok());
   EXPECT_EQ(ch.idle_connections(), 1u);
   EXPECT_EQ(up.open_connections(), 1);
 }
 
-TEST(HttpChannel, ARestartedRemoteIsReachedAgainWithoutErrors) {
+TEST_P(HttpChannelTest, ARestartedRemoteIsReachedAgainWithoutErrors) {
   auto answer = [](http::Request&, http::Response& res) { res.Json(200, {}); };
   auto first = std::make_unique<Upstream>(answer);
   int port = first->port();
   auto o = Options(first->url());
   o.retry.max_attempts = 1;  // stale connections must not need retries
-  HttpChannel ch(o, SteadyClock::Get());
+  HttpChannel& ch = Make(o);
   // Several pooled connections to the first process.
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
-      for (int j = 0; j < 5; ++j) EXPECT_TRUE(ch.Call(Get("/")).ok());
+      for (int j = 0; j < 5; ++j) EXPECT_TRUE(Call(ch, Get("/")).ok());
     });
   }
   for (auto& t : threads) t.join();
   ASSERT_GE(ch.idle_connections(), 1u);
   first.reset();  // the remote goes away; its connections close
   Upstream second(answer, port);
-  auto get = ch.Call(Get("/"));
+  auto get = Call(ch, Get("/"));
   ASSERT_TRUE(get.ok()) << get.status().ToString();
   EXPECT_EQ(get->status, 200);
-  auto post = ch.Call(remote::Request{"POST", "/", "{}", "application/json", {}, false});
+  auto post = Call(ch, remote::Request{"POST", "/", "{}", "application/json", {}, false});
   ASSERT_TRUE(post.ok()) << post.status().ToString();
   EXPECT_EQ(post->status, 200);
   EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
+}
+
+TEST(HttpChannelOnALoop, CallsInFlightDoNotHoldTheLoop) {
+  // Every upstream handler waits until all calls are inside handlers at
+  // once: only possible if one loop thread started them all without
+  // waiting for any answer.
+  constexpr int kCalls = 8;
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;
+  ServerOptions so;
+  so.host = "127.0.0.1";
+  so.port = 0;
+  so.threads_min = kCalls;
+  HttpServer up(so, [&](http::Request&, http::Response& res) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++inside;
+    cv.notify_all();
+    bool all = cv.wait_for(lock, std::chrono::seconds(10), [&] { return inside >= kCalls; });
+    res.Json(all ? 200 : 500, {});
+  });
+  ASSERT_TRUE(up.Bind().ok());
+  up.Start();
+  auto o = Options("http://127.0.0.1:" + std::to_string(up.port()));
+  o.attempt_timeout = milliseconds(20000);
+  auto ch = std::make_unique<HttpChannel>(o, SteadyClock::Get());
+  EventLoop loop;
+  std::thread t([&] { loop.Run(); });
+  std::vector<std::promise<int>> answers(kCalls);
+  loop.Post([&] {
+    for (auto& a : answers) {
+      ch->CallAsync(Get("/"), [&a](StatusOr<remote::Response> r) {
+        a.set_value(r.ok() ? r->status : -1);
+      });
+    }
+  });
+  for (auto& a : answers) EXPECT_EQ(a.get_future().get(), 200);
+  EXPECT_EQ(ch->busy_connections(), 0);
+  EXPECT_EQ(ch->idle_connections(), static_cast<size_t>(kCalls));
+  loop.Quit();
+  t.join();
+  ch.reset();
 }
 
 TEST(StatusFromResponse, MapsProblemsBackToStatuses) {

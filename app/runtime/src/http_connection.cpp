@@ -81,6 +81,33 @@ std::unique_ptr<HttpConnection> HttpConnection::Connect(const std::string& host,
   return conn;
 }
 
+std::unique_ptr<HttpConnection> HttpConnection::ConnectNonBlocking(
+    const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) {
+    return nullptr;
+  }
+  std::unique_ptr<HttpConnection> conn;
+  for (addrinfo* ai = res; ai != nullptr && !conn; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                      ai->ai_protocol);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno != EINPROGRESS) {
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    conn.reset(new HttpConnection(fd));
+  }
+  ::freeaddrinfo(res);
+  return conn;
+}
+
 HttpConnection::~HttpConnection() { ::close(fd_); }
 
 bool HttpConnection::SetTimeout(milliseconds t) {
@@ -146,30 +173,25 @@ HttpConnection::Outcome HttpConnection::RoundTrip(const std::string& request,
   return o;
 }
 
-HttpConnection::Outcome HttpConnection::ReadResponse(bool head,
-                                                     Clock::time_point deadline,
-                                                     remote::Response* out) {
-  bool timed_out = false;
-  size_t head_end;
-  while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
-    if (buf_.size() > kMaxHead) return Outcome::kBroken;
-    if (!Fill(deadline, &timed_out)) {
-      return timed_out ? Outcome::kTimeout : Outcome::kBroken;
-    }
+ResponseParse ParseResponse(std::string& buf, bool head, bool eof,
+                            remote::Response* out, bool* keep_alive) {
+  size_t head_end = buf.find("\r\n\r\n");
+  if (head_end == std::string::npos) {
+    return buf.size() > kMaxHead || eof ? ResponseParse::kBroken
+                                        : ResponseParse::kNeedMore;
   }
-  std::string_view h(buf_.data(), head_end);
+  std::string_view h(buf.data(), head_end);
   // Status line: HTTP/1.x SSS reason
   size_t eol = h.find("\r\n");
   std::string_view status_line = h.substr(0, eol);
   if (status_line.size() < 12 || status_line.compare(0, 7, "HTTP/1.") != 0) {
-    return Outcome::kBroken;
+    return ResponseParse::kBroken;
   }
   size_t code = 0;
-  if (!ParseSize(status_line.substr(9, 3), 10, &code)) return Outcome::kBroken;
+  if (!ParseSize(status_line.substr(9, 3), 10, &code)) return ResponseParse::kBroken;
   out->status = static_cast<int>(code);
   out->headers.clear();
-  bool http10 = status_line[7] == '0';
-  keep_alive_ = !http10;
+  bool alive = status_line[7] != '0';
   bool chunked = false;
   bool has_length = false;
   size_t length = 0;
@@ -179,76 +201,90 @@ HttpConnection::Outcome HttpConnection::ReadResponse(bool head,
     if (next == std::string_view::npos) next = h.size();
     std::string_view line = h.substr(pos, next - pos);
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return Outcome::kBroken;
+    if (colon == std::string_view::npos) return ResponseParse::kBroken;
     std::string_view name = line.substr(0, colon);
     std::string_view value = Trim(line.substr(colon + 1));
     if (http::EqualsIgnoreCase(name, "Content-Length")) {
-      if (!ParseSize(value, 10, &length) || length > kMaxBody) return Outcome::kBroken;
+      if (!ParseSize(value, 10, &length) || length > kMaxBody) return ResponseParse::kBroken;
       has_length = true;
     } else if (http::EqualsIgnoreCase(name, "Transfer-Encoding")) {
       chunked = http::EqualsIgnoreCase(value, "chunked");
-      if (!chunked) return Outcome::kBroken;
+      if (!chunked) return ResponseParse::kBroken;
     } else if (http::EqualsIgnoreCase(name, "Connection")) {
-      if (http::EqualsIgnoreCase(value, "close")) keep_alive_ = false;
-      if (http::EqualsIgnoreCase(value, "keep-alive")) keep_alive_ = true;
+      if (http::EqualsIgnoreCase(value, "close")) alive = false;
+      if (http::EqualsIgnoreCase(value, "keep-alive")) alive = true;
     }
     out->headers.emplace_back(std::string(name), std::string(value));
     pos = next + 2;
   }
-  buf_.erase(0, head_end + 4);
-
+  const size_t body_start = head_end + 4;
   out->body.clear();
   if (head || out->status == 204 || out->status == 304 || out->status < 200) {
-    return Outcome::kOk;
+    buf.erase(0, body_start);
+    *keep_alive = alive;
+    return ResponseParse::kOk;
   }
   if (chunked) {
+    size_t p = body_start;
     for (;;) {
-      size_t line_end;
-      while ((line_end = buf_.find("\r\n")) == std::string::npos) {
-        if (!Fill(deadline, &timed_out)) {
-          return timed_out ? Outcome::kTimeout : Outcome::kBroken;
-        }
+      size_t line_end = buf.find("\r\n", p);
+      if (line_end == std::string::npos) {
+        return eof ? ResponseParse::kBroken : ResponseParse::kNeedMore;
       }
-      std::string_view size_text(buf_.data(), line_end);
+      std::string_view size_text(buf.data() + p, line_end - p);
       size_text = size_text.substr(0, size_text.find(';'));
       size_t size = 0;
-      if (!ParseSize(Trim(size_text), 16, &size) ||
-          out->body.size() + size > kMaxBody) {
-        return Outcome::kBroken;
+      if (!ParseSize(Trim(size_text), 16, &size) || out->body.size() + size > kMaxBody) {
+        return ResponseParse::kBroken;
       }
-      while (buf_.size() < line_end + 2 + size + 2) {
-        if (!Fill(deadline, &timed_out)) {
-          return timed_out ? Outcome::kTimeout : Outcome::kBroken;
-        }
+      if (buf.size() < line_end + 2 + size + 2) {
+        return eof ? ResponseParse::kBroken : ResponseParse::kNeedMore;
       }
       if (size == 0) {
         // No trailers are expected from our services; a final CRLF ends it.
-        buf_.erase(0, line_end + 4);
-        return Outcome::kOk;
+        buf.erase(0, line_end + 4);
+        *keep_alive = alive;
+        return ResponseParse::kOk;
       }
-      out->body.append(buf_, line_end + 2, size);
-      buf_.erase(0, line_end + 2 + size + 2);
+      out->body.append(buf, line_end + 2, size);
+      p = line_end + 2 + size + 2;
     }
   }
   if (has_length) {
-    while (buf_.size() < length) {
-      if (!Fill(deadline, &timed_out)) {
-        return timed_out ? Outcome::kTimeout : Outcome::kBroken;
-      }
+    if (buf.size() - body_start < length) {
+      return eof ? ResponseParse::kBroken : ResponseParse::kNeedMore;
     }
-    out->body = buf_.substr(0, length);
-    buf_.erase(0, length);
-    return Outcome::kOk;
+    out->body.assign(buf, body_start, length);
+    buf.erase(0, body_start + length);
+    *keep_alive = alive;
+    return ResponseParse::kOk;
   }
   // No length: the body runs until the peer closes.
-  keep_alive_ = false;
+  if (buf.size() - body_start > kMaxBody) return ResponseParse::kBroken;
+  if (!eof) return ResponseParse::kNeedMore;
+  out->body.assign(buf, body_start, std::string::npos);
+  buf.clear();
+  *keep_alive = false;
+  return ResponseParse::kOk;
+}
+
+HttpConnection::Outcome HttpConnection::ReadResponse(bool head,
+                                                     Clock::time_point deadline,
+                                                     remote::Response* out) {
+  bool eof = false;
   for (;;) {
-    if (buf_.size() > kMaxBody) return Outcome::kBroken;
+    switch (ParseResponse(buf_, head, eof, out, &keep_alive_)) {
+      case ResponseParse::kOk:
+        return Outcome::kOk;
+      case ResponseParse::kBroken:
+        return Outcome::kBroken;
+      case ResponseParse::kNeedMore:
+        break;
+    }
+    bool timed_out = false;
     if (!Fill(deadline, &timed_out)) {
       if (timed_out) return Outcome::kTimeout;
-      out->body = std::move(buf_);
-      buf_.clear();
-      return Outcome::kOk;
+      eof = true;
     }
   }
 }

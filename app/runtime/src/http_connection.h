@@ -16,6 +16,15 @@
 
 namespace mitos::internal {
 
+enum class ResponseParse { kNeedMore, kOk, kBroken };
+
+// Parses one HTTP/1.1 response from the front of `buf` and, when it is
+// complete, removes it from `buf`. `head`: the request was HEAD. `eof`: the
+// peer has closed, so no more bytes will come. On kOk, `*keep_alive` says
+// whether the connection may carry another request.
+ResponseParse ParseResponse(std::string& buf, bool head, bool eof,
+                            remote::Response* out, bool* keep_alive);
+
 class HttpConnection {
  public:
   using Clock = std::chrono::steady_clock;
@@ -32,6 +41,11 @@ class HttpConnection {
   static std::unique_ptr<HttpConnection> Connect(const std::string& host,
                                                  int port,
                                                  std::chrono::milliseconds timeout);
+  // Starts connecting a non-blocking socket, for an event loop: the
+  // socket turns writable when the connection is made or has failed
+  // (SO_ERROR). Returns nullptr if no connect could be started.
+  static std::unique_ptr<HttpConnection> ConnectNonBlocking(const std::string& host,
+                                                            int port);
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
@@ -50,6 +64,12 @@ class HttpConnection {
   // True iff the last answer allowed keep-alive (no probe of the socket).
   bool keep_alive() const { return keep_alive_; }
   Clock::time_point last_used() const { return last_used_; }
+
+  // For an event loop that drives the socket itself.
+  int fd() const { return fd_; }
+  std::string& buffer() { return buf_; }
+  bool* mutable_keep_alive() { return &keep_alive_; }
+  void Touch() { last_used_ = Clock::now(); }
 
  private:
   explicit HttpConnection(int fd) : fd_(fd) {}

@@ -4,13 +4,15 @@
 #include <cstring>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
 #include <typeindex>
+#include <unordered_set>
 
 #include "mitos/log.h"
 #include "mitos/metrics.h"
@@ -52,12 +54,13 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
   s->String("server.host", "0.0.0.0", "Address to listen on.");
   s->Int("server.port", 8080, 0, 65535,
          "TCP port to listen on; 0 picks a free port.");
+  s->Int("server.io_threads", 0, 0, 256,
+         "Event-loop threads that own the connections (accept, read, parse, "
+         "write); 0 means one per CPU core.");
   s->Int("server.threads_min", 8, 1, 4096,
-         "Worker threads started up front.");
+         "Worker threads started up front, for handlers that may block.");
   s->Int("server.threads_max", 512, 1, 4096,
-         "Most worker threads; one serves one open connection. When all are "
-         "busy, keep-alive connections close after each response so that "
-         "waiting clients are served.");
+         "Most worker threads; requests beyond them wait in a queue.");
   s->Int("server.listen_backlog", 1024, 1, 65535,
          "Pending connections the kernel queues before accept.");
   s->Int("server.keep_alive_max_requests", 10000, 1, 1000000,
@@ -69,7 +72,7 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
   s->Int("server.request_timeout_ms", 30000, 1, 600000,
          "Longest time to receive one whole request (slow clients).");
   s->Int("server.write_timeout_ms", 5000, 1, 600000,
-         "Longest wait for one write of a response.");
+         "Longest time to write one response to a client that stops reading.");
   s->Int("server.max_body_bytes", 1 << 20, 0, 1LL << 30,
          "Largest request body accepted, chunked or not (413 beyond).");
   s->Int("server.max_header_bytes", 64 << 10, 1024, 1 << 20,
@@ -341,6 +344,7 @@ class Runtime::Impl {
     internal::ServerOptions o;
     o.host = config.String("server.host");
     o.port = static_cast<int>(config.Int("server.port"));
+    o.io_threads = static_cast<int>(config.Int("server.io_threads"));
     o.threads_min = static_cast<int>(config.Int("server.threads_min"));
     o.threads_max = static_cast<int>(config.Int("server.threads_max"));
     o.listen_backlog = static_cast<int>(config.Int("server.listen_backlog"));
@@ -357,8 +361,10 @@ class Runtime::Impl {
         static_cast<size_t>(config.Int("server.max_header_bytes"));
     if (o.threads_min > o.threads_max) o.threads_min = o.threads_max;
     server_ = std::make_unique<internal::HttpServer>(
-        o, [this](http::Request& req, http::Response& res) {
-          Dispatch(req, res);
+        o,
+        [this](http::Request& req, http::Response& res) { Dispatch(req, res); },
+        [this](http::Request& req, const internal::HttpServer::Responder& r) {
+          return DispatchOnLoop(req, r);
         });
   }
 
@@ -398,6 +404,9 @@ class Runtime::Impl {
       module->RegisterRoutes(router_);
       modules_.emplace_back(spec, std::move(module));
       log::Info(kLog, "module started", {{"started_module", spec->name}});
+    }
+    for (const auto* spec : specs_) {
+      if (NeverWaitsOnNetwork(*spec, 0)) on_loop_.insert(spec->name);
     }
     state_ = State::kServing;
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -601,48 +610,128 @@ class Runtime::Impl {
     return m;
   }
 
-  void Dispatch(http::Request& req, http::Response& res) {
-    const auto t0 = std::chrono::steady_clock::now();
-    std::string_view incoming = req.Header("X-Request-Id");
-    req.request_id = internal::RequestIdFor(incoming);
-    res.SetHeader("X-Request-Id", req.request_id);
+  // One request from arrival to answer: its context, server span and
+  // start time, and where it was served.
+  struct Exchange;
 
-    // The request's identity, trace and deadline, for module calls and
-    // remote calls made while serving it. A deadline given by the caller is
-    // honoured if shorter.
+  // Runs on a server event loop. Answers at once what cannot wait on the
+  // network (the runtime's own paths, routing errors, modules whose every
+  // dependency is local), starts asynchronous routes, and leaves the rest
+  // to the worker pool (returns false).
+  bool DispatchOnLoop(http::Request& req, const internal::HttpServer::Responder& r) {
+    http::Router::Match m;
+    bool resolved = false;
+    if (RuntimeRoute(req.path).empty() && state_.load() != State::kStarting) {
+      m = router_.Resolve(req.method, req.path);
+      resolved = true;
+      if (m.route != nullptr) {
+        if (m.route->async_handler) {
+          DispatchAsync(req, m, r);
+          return true;
+        }
+        if (on_loop_.count(m.route->module) == 0) return false;
+      }
+    }
+    http::Response res;
+    Dispatch(req, res, resolved ? &m : nullptr);
+    r.Send(std::move(res));
+    return true;
+  }
+
+  void Dispatch(http::Request& req, http::Response& res,
+                http::Router::Match* resolved = nullptr) {
+    Exchange ex;
+    Begin(req, ex);
+    ContextScope scope(&ex.ctx);
+    ex.served = Handle(req, res, resolved);
+    End(req, ex, res);
+  }
+
+  // An asynchronous route: the exchange outlives this call, and ends when
+  // the handler hands over its response.
+  void DispatchAsync(http::Request& in, http::Router::Match& m,
+                     const internal::HttpServer::Responder& r) {
+    auto ex = std::make_shared<Exchange>();
+    auto req = std::make_shared<http::Request>(std::move(in));
+    Begin(*req, *ex);
+    ContextScope scope(&ex->ctx);
+    ex->served.module = m.route->module;
+    ex->served.route = m.route->pattern;
+    if (ex->ctx.Expired()) {
+      http::Response res;
+      http::WriteStatus(res, Status::DeadlineExceeded(
+                                 "The caller's deadline passed on arrival."));
+      End(*req, *ex, res);
+      r.Send(std::move(res));
+      return;
+    }
+    req->route = m.route->pattern;
+    req->path_params = std::move(m.params);
+    m.route->async_handler(*req, [this, ex, req, r](http::Response&& res) {
+      End(*req, *ex, res);
+      r.Send(std::move(res));
+    });
+    ex->span->Detach();  // ends with the exchange, after the answer
+  }
+
+  struct Served {
+    std::string_view module = "runtime";  // owner of the route, for metrics
+    std::string_view route;                // template, empty if unmatched
+    bool quiet = false;                    // probes and scrapes: debug log
+  };
+
+  struct Exchange {
+    Exchange() = default;
+    const std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
     RequestContext ctx;
-    ctx.request_id = req.request_id;
     trace::SpanContext parent;
-    if (trace::ParseTraceparent(req.Header("traceparent"), &parent)) {
+    std::optional<trace::Span> span;  // made by Begin
+    bool counted = false;
+    Served served;
+  };
+
+  // The request's identity, trace and deadline, for module calls and
+  // remote calls made while serving it. A deadline given by the caller is
+  // honoured if shorter.
+  void Begin(http::Request& req, Exchange& ex) {
+    req.request_id = internal::RequestIdFor(req.Header("X-Request-Id"));
+    ex.ctx.request_id = req.request_id;
+    if (trace::ParseTraceparent(req.Header("traceparent"), &ex.parent)) {
       std::string_view ts = req.Header("tracestate");
-      if (ts.size() <= 512) ctx.tracestate = std::string(ts);
+      if (ts.size() <= 512) ex.ctx.tracestate = std::string(ts);
     }
     auto budget = request_deadline_;
     if (auto d = ParseDeadline(req.Header(kDeadlineHeader))) {
       budget = std::min(budget, *d);
     }
-    ctx.deadline = RequestContext::Clock::now() + budget;
-    ContextScope scope(&ctx);
-    trace::Span span(req.method, trace::Kind::kServer, parent);
-    const bool count = metrics::Enabled();
-    if (count) server_metrics_.in_flight.Add(1);
+    ex.ctx.deadline = RequestContext::Clock::now() + budget;
+    ex.span.emplace(req.method, trace::Kind::kServer, ex.parent);
+    ex.counted = metrics::Enabled();
+    if (ex.counted) server_metrics_.in_flight.Add(1);
+  }
 
-    Served served = Handle(req, res);
-
+  // Records the answer: the response's request id, the span's attributes,
+  // the metrics and the access line.
+  void End(const http::Request& req, Exchange& ex, http::Response& res) {
+    res.SetHeader("X-Request-Id", req.request_id);
+    const Served& served = ex.served;
     const int status = res.status;
     const std::chrono::duration<double> took =
-        std::chrono::steady_clock::now() - t0;
+        std::chrono::steady_clock::now() - ex.t0;
+    trace::Span& span = *ex.span;
     if (span.recording()) {
       if (!served.route.empty()) {
         span.SetName(req.method + " " + std::string(served.route));
         span.SetAttribute("http.route", served.route);
+      } else {
+        span.SetName(req.method);
       }
       span.SetAttribute("http.request.method", req.method);
       span.SetAttribute("http.response.status_code", status);
       span.SetAttribute("mitos.module", served.module);
       if (status >= 500) span.SetError(std::to_string(status));
     }
-    if (count) {
+    if (ex.counted) {
       server_metrics_.in_flight.Add(-1);
       std::string_view route = served.route.empty() ? "unmatched" : served.route;
       std::string_view method = MethodLabel(req.method);
@@ -667,13 +756,21 @@ class Runtime::Impl {
     }
   }
 
-  struct Served {
-    std::string_view module = "runtime";  // owner of the route, for metrics
-    std::string_view route;                // template, empty if unmatched
-    bool quiet = false;                    // probes and scrapes: debug log
-  };
+  // True iff the module's handlers can run on an event loop: the module
+  // and, transitively, every module it needs run in this process, so no
+  // call it makes waits on the network.
+  bool NeverWaitsOnNetwork(const ModuleSpec& spec, int depth) const {
+    if (depth > static_cast<int>(catalog_.size())) return false;  // a cycle
+    for (const auto& need : spec.needs) {
+      auto local = std::find_if(specs_.begin(), specs_.end(),
+                                [&](const ModuleSpec* s) { return s->name == need; });
+      if (local == specs_.end() || !NeverWaitsOnNetwork(**local, depth + 1)) return false;
+    }
+    return true;
+  }
 
-  Served Handle(http::Request& req, http::Response& res) {
+  Served Handle(http::Request& req, http::Response& res,
+                http::Router::Match* resolved) {
     Served served;
     const RequestContext& ctx = RequestContext::Current();
     if (std::string_view own = RuntimeRoute(req.path); !own.empty()) {
@@ -704,7 +801,9 @@ class Runtime::Impl {
       NotReady(res);
       return served;
     }
-    http::Router::Match m = router_.Resolve(req.method, req.path);
+    http::Router::Match m = resolved != nullptr
+                                ? std::move(*resolved)
+                                : router_.Resolve(req.method, req.path);
     if (m.route == nullptr) {
       if (!m.allowed.empty()) {
         std::string allow = Join(m.allowed);
@@ -731,6 +830,17 @@ class Runtime::Impl {
     }
     req.route = m.route->pattern;
     req.path_params = std::move(m.params);
+    if (m.route->async_handler) {
+      // Off the event loops an asynchronous route completes before the
+      // handler returns (its remote calls block); wait for it regardless.
+      std::promise<http::Response> answer;
+      auto got = answer.get_future();
+      m.route->async_handler(req, [&answer](http::Response&& r) {
+        answer.set_value(std::move(r));
+      });
+      res = got.get();
+      return served;
+    }
     m.route->handler(req, res);
     return served;
   }
@@ -831,6 +941,8 @@ class Runtime::Impl {
   std::map<std::string, std::shared_ptr<internal::HttpChannel>> channels_;
   std::chrono::milliseconds request_deadline_{10000};
   std::unique_ptr<internal::HttpServer> server_;
+  // Modules whose handlers run on the event loops (set before serving).
+  std::unordered_set<std::string> on_loop_;
   http::Router router_;
   std::vector<std::pair<const ModuleSpec*, std::unique_ptr<Module>>> modules_;
   std::atomic<State> state_{State::kStarting};

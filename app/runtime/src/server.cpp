@@ -703,7 +703,7 @@ class HttpServer::Impl {
       w += "\r\n";
     }
     if (gzip) w += "Content-Encoding: gzip\r\n";
-    if (compressible) w += "Vary: Accept-Encoding\r\n";
+    if (compressible && res.Header("Vary").empty()) w += "Vary: Accept-Encoding\r\n";
     const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
     if (!bodiless) {
       w += "Content-Length: ";

@@ -403,8 +403,20 @@ void Span::Begin(std::string_view name, Kind kind, const SpanContext* parent) {
   }
 }
 
-Span::~Span() {
+void Span::Detach() {
+  if (detached_) return;
+  detached_ = true;
   tl_current = previous_;
+}
+
+CurrentScope::CurrentScope(const SpanContext& ctx) : previous_(tl_current) {
+  tl_current = ctx;
+}
+
+CurrentScope::~CurrentScope() { tl_current = previous_; }
+
+Span::~Span() {
+  if (!detached_) tl_current = previous_;
   if (data_ != nullptr) {
     data_->end_unix_nanos = NowUnixNanos();
     TheExporter().Enqueue(std::move(data_));

@@ -27,18 +27,33 @@ class GatewayModule : public mitos::Module {
     for (const auto& p : proxies_) {
       for (const char* m : kMethods) {
         // One span and one module call per proxied request, labelled with
-        // the method (a literal, as CallSite requires).
+        // the method (a literal, as CallSite requires). The call does not
+        // hold a thread while the remote works: it runs on the event loop
+        // that read the request.
         auto handler = [channel = p.channel, site = p.site, m](
                            const mitos::http::Request& req,
-                           mitos::http::Response& res) {
+                           mitos::http::Done done) {
+          mitos::http::Response res;
           auto up = UpstreamRequest(req, res);
-          if (!up) return;
-          auto r = site->Observe(m, [&] { return channel->Call(*up); });
-          if (!r.ok()) return mitos::http::WriteStatus(res, r.status());
-          CopyResponse(*r, res);
+          if (!up) return done(std::move(res));
+          auto call = std::make_shared<mitos::CallSite::Call>(*site, m);
+          channel->CallAsync(
+              std::move(*up),
+              [site, call, done = std::move(done)](
+                  mitos::StatusOr<mitos::remote::Response> r) {
+                call->Finish(r.ok() ? mitos::Status::Ok() : r.status());
+                mitos::http::Response res;
+                if (r.ok()) {
+                  CopyResponse(*r, res);
+                } else {
+                  mitos::http::WriteStatus(res, r.status());
+                }
+                done(std::move(res));
+              });
+          call->Detach();
         };
-        router.Add("gateway", m, p.prefix, handler);
-        router.Add("gateway", m, p.prefix + "/{*}", handler);
+        router.AddAsync("gateway", m, p.prefix, handler);
+        router.AddAsync("gateway", m, p.prefix + "/{*}", handler);
       }
       mitos::log::Info("gateway", "proxying",
                        {{"prefix", p.prefix}, {"to_module", p.module},

@@ -75,6 +75,13 @@ void AppendJsonString(std::string& out, std::string_view s);
 
 using Handler = std::function<void(const Request&, Response&)>;
 
+// Hands over a response that was produced later. Call it exactly once.
+using Done = std::function<void(Response&&)>;
+// A handler that answers later, without holding a thread while it waits
+// (the gateway's proxying, say). It runs on one of the server's event
+// loops and must never block; `done` may be called before it returns.
+using AsyncHandler = std::function<void(const Request&, Done)>;
+
 // Writes an RFC 9457 problem+json body. `type` is a URI reference naming the
 // problem kind; "about:blank" means "nothing beyond the status code".
 void WriteProblem(Response& res, int status, std::string_view type,
@@ -114,7 +121,8 @@ class Router {
     std::string module;   // owner, for logs and metrics
     std::string method;
     std::string pattern;
-    Handler handler;
+    Handler handler;                    // set for a route added by Add
+    AsyncHandler async_handler;         // set for a route added by AddAsync
     std::vector<std::string> segments;  // pattern split on '/'
   };
 
@@ -122,6 +130,9 @@ class Router {
   // programming error and aborts start-up (throws std::logic_error).
   void Add(std::string module, std::string method, std::string pattern,
            Handler handler);
+  // As Add, for a handler that answers later.
+  void AddAsync(std::string module, std::string method, std::string pattern,
+                AsyncHandler handler);
 
   struct Match {
     const Route* route = nullptr;          // set when method and path match

@@ -44,6 +44,8 @@ class CallSite {
     Call(const Call&) = delete;
     Call& operator=(const Call&) = delete;
     void Finish(const Status& status);
+    // For a call that ends later (see trace::Span::Detach).
+    void Detach() { span_.Detach(); }
 
    private:
     const CallSite& site_;

@@ -9,6 +9,7 @@
 #ifndef MITOS_REMOTE_H_
 #define MITOS_REMOTE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +54,13 @@ class Channel {
   //   DeadlineExceeded  the deadline (or the attempt timeout) passed.
   // Never blocks past the deadline.
   virtual StatusOr<Response> Call(const Request& request) = 0;
+
+  using Callback = std::function<void(StatusOr<Response>)>;
+  // Calls without holding the thread when the caller runs on one of the
+  // server's event loops: `done` runs later, on that loop, with the
+  // caller's request context. Elsewhere (and by default) it is Call, and
+  // `done` runs before CallAsync returns.
+  virtual void CallAsync(Request request, Callback done) { done(Call(request)); }
 
   virtual const std::string& url() const = 0;
   virtual BreakerState breaker_state() const = 0;

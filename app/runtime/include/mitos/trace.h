@@ -61,6 +61,11 @@ class Span {
   Span& operator=(const Span&) = delete;
 
   const SpanContext& context() const { return ctx_; }
+
+  // Gives the thread back its previous current span while this span stays
+  // open: for work that ends later, on an event loop. Spans made current
+  // after this one must be detached (or ended) first.
+  void Detach();
   // True iff this span will be exported; attributes are kept only then.
   bool recording() const { return data_ != nullptr; }
 
@@ -89,7 +94,21 @@ class Span {
 
   SpanContext ctx_;
   SpanContext previous_;
+  bool detached_ = false;
   std::unique_ptr<Data> data_;
+};
+
+// Makes `ctx` the current span context of this thread for the scope's
+// lifetime: for continuing a request's work later on an event loop.
+class CurrentScope {
+ public:
+  explicit CurrentScope(const SpanContext& ctx);
+  ~CurrentScope();
+  CurrentScope(const CurrentScope&) = delete;
+  CurrentScope& operator=(const CurrentScope&) = delete;
+
+ private:
+  SpanContext previous_;
 };
 
 struct TracerOptions {
