@@ -105,6 +105,8 @@ bool RawConnection::Send(const std::string& bytes) {
   return true;
 }
 
+void RawConnection::FinishSending() { ::shutdown(fd_, SHUT_WR); }
+
 std::string RawConnection::ReadResponse(int timeout_ms, bool head_only) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(timeout_ms);

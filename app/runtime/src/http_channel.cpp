@@ -369,8 +369,9 @@ class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCa
       return Finish(sent_ == 0 ? HttpConnection::Outcome::kSendFailed
                                : HttpConnection::Outcome::kBroken);
     }
+    // The answer's arrival is an edge of the socket, registered since
+    // before the request was sent.
     phase_ = Phase::kReceiving;
-    Receive();  // an answer may already be waiting (edge-triggered)
   }
 
   void Receive() {

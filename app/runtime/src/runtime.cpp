@@ -614,10 +614,11 @@ class Runtime::Impl {
   // start time, and where it was served.
   struct Exchange;
 
-  // Runs on a server event loop. Answers at once what cannot wait on the
-  // network (the runtime's own paths, routing errors, modules whose every
-  // dependency is local), starts asynchronous routes, and leaves the rest
-  // to the worker pool (returns false).
+  // Runs on a server event loop. Answers at once what waits on nothing
+  // (the runtime's own paths, routing errors, and reads of modules whose
+  // every dependency is local), starts asynchronous routes, and leaves the
+  // rest to the worker pool (returns false): calls to remote modules, and
+  // writes, which queue for their database's single writer.
   bool DispatchOnLoop(http::Request& req, const internal::HttpServer::Responder& r) {
     http::Router::Match m;
     bool resolved = false;
@@ -629,7 +630,9 @@ class Runtime::Impl {
           DispatchAsync(req, m, r);
           return true;
         }
-        if (on_loop_.count(m.route->module) == 0) return false;
+        if (!IsSafeMethod(req.method) || on_loop_.count(m.route->module) == 0) {
+          return false;
+        }
       }
     }
     http::Response res;
@@ -851,6 +854,11 @@ class Runtime::Impl {
       if (r == path) return r;
     }
     return {};
+  }
+
+  // Methods that only read (RFC 9110 9.2.1).
+  static bool IsSafeMethod(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "OPTIONS";
   }
 
   static std::string_view MethodLabel(std::string_view m) {

@@ -386,7 +386,8 @@ class HttpServer::Impl {
         return;
       case ConnState::kWriting:
         if (events & (EPOLLERR | EPOLLHUP)) return Close(c);
-        if (events & EPOLLOUT) Resume(c);
+        if (events & EPOLLOUT) return Resume(c, events);
+        c.pending.fetch_or(events);  // read once the response is out
         return;
       case ConnState::kReading:
         if (events & EPOLLERR) return Close(c);
@@ -431,8 +432,9 @@ class HttpServer::Impl {
   // the request finished meanwhile.
   void ForwardPending(Conn& c, uint32_t events) {
     c.pending.fetch_or(events);
-    if (c.state.load() != ConnState::kBusy && c.pending.exchange(0) != 0) {
-      c.loop->ev.Post([this, sp = c.shared_from_this()] { Resume(*sp); });
+    if (c.state.load() == ConnState::kBusy) return;
+    if (uint32_t taken = c.pending.exchange(0); taken != 0) {
+      c.loop->ev.Post([this, sp = c.shared_from_this(), taken] { Resume(*sp, taken); });
     }
   }
 
@@ -528,18 +530,26 @@ class HttpServer::Impl {
   }
 
   // Continues a connection whose request finished: writes what is left,
-  // then serves what was buffered or has arrived since. A connection
-  // that is busy again (another request) belongs to its handler.
-  void Resume(Conn& c) {
+  // then serves what was buffered, and reads if the socket reported
+  // anything meanwhile (`events`, plus those recorded while it was busy).
+  // A connection that is busy again (another request) belongs to its
+  // handler.
+  void Resume(Conn& c, uint32_t events) {
     ConnState st = c.state.load();
     if (st == ConnState::kClosed || st == ConnState::kBusy) return;
+    events |= c.pending.exchange(0);
     if (st == ConnState::kWriting) {
       Flush(c);
-      if (c.state.load() != ConnState::kReading) return;
+      if (c.state.load() != ConnState::kReading) {
+        c.pending.fetch_or(events & ~static_cast<uint32_t>(EPOLLOUT));
+        return;
+      }
     }
-    c.pending.store(0);
     Process(c);
-    if (c.state.load() == ConnState::kReading) ReadAndProcess(c, 0);
+    if (c.state.load() == ConnState::kReading &&
+        (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+      ReadAndProcess(c, events);
+    }
   }
 
   void Close(Conn& c) {
@@ -634,7 +644,7 @@ class HttpServer::Impl {
       c.state.store(ConnState::kWriting);
       c.write_started = Clock::now();
       Flush(c);
-      if (!c.in_process && c.state.load() == ConnState::kReading) Resume(c);
+      if (!c.in_process && c.state.load() == ConnState::kReading) Resume(c, 0);
       return;
     }
     // A worker owns the connection until it leaves kBusy.
@@ -650,7 +660,12 @@ class HttpServer::Impl {
     if (!close && off == wire.size() && c.in.empty()) {
       c.last_activity = Clock::now();
       c.state.store(ConnState::kReading);
-      if (c.pending.exchange(0) == 0) return;  // the common case: done
+      // Events that came while it was busy: exactly one of this thread and
+      // the loop (OnEvents) takes them.
+      uint32_t events = c.pending.exchange(0);
+      if (events == 0) return;  // the common case: done
+      c.loop->ev.Post([this, sp = c.shared_from_this(), events] { Resume(*sp, events); });
+      return;
     } else {
       // Handed to the loop: what is left to write, or the close.
       c.out = std::move(wire);
@@ -659,7 +674,7 @@ class HttpServer::Impl {
       c.write_started = Clock::now();
       c.state.store(ConnState::kWriting);
     }
-    c.loop->ev.Post([this, sp = c.shared_from_this()] { Resume(*sp); });
+    c.loop->ev.Post([this, sp = c.shared_from_this()] { Resume(*sp, 0); });
   }
 
   std::string Serialize(const Exchange& ex, http::Response& res, bool close) const {

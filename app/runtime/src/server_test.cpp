@@ -94,6 +94,90 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   }
 }
 
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/a") + Get("/b") +
+                     "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi" +
+                     Get("/d")));
+  for (const char* path : {"/a", "/b", "/c", "/d"}) {
+    std::string r = c.ReadResponse();
+    ASSERT_EQ(StatusOf(r), 200) << path;
+    EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], path);
+  }
+}
+
+TEST_F(ServerTest, ARequestFollowedByEndOfStreamIsStillAnswered) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/last")));
+  c.FinishSending();
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], "/last");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, TheLoopHookAnswersAtOnceLaterOrPassesOn) {
+  // "/now" is answered inside the hook, "/later" by another thread after
+  // the hook returned, and the rest by the worker pool.
+  std::vector<std::thread> later;
+  std::mutex mu;
+  std::atomic<int> on_workers{0};
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(),
+      [&](http::Request& q, http::Response& s) {
+        ++on_workers;
+        Echo(q, s);
+      },
+      [&](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path == "/now") {
+          http::Response s;
+          Echo(q, s);
+          r.Send(std::move(s));
+          return true;
+        }
+        if (q.path == "/later") {
+          std::lock_guard<std::mutex> lock(mu);
+          later.emplace_back([r, q]() mutable {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            http::Response s;
+            Echo(q, s);
+            r.Send(std::move(s));
+          });
+          return true;
+        }
+        return false;
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send(Get("/now") + Get("/later") + Get("/pool")));
+    for (const char* path : {"/now", "/later", "/pool"}) {
+      std::string r = c.ReadResponse();
+      ASSERT_EQ(StatusOf(r), 200) << path << " " << i;
+      EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], path);
+    }
+  }
+  EXPECT_EQ(on_workers.load(), 3);
+  server_->Stop();
+  for (auto& t : later) t.join();
+}
+
+TEST_F(ServerTest, AnUnansweredResponderBecomesA500) {
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), Echo,
+      [](http::Request&, const HttpServer::Responder&) { return true; });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  c.Send(Get("/"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 500) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+}
+
 TEST_F(ServerTest, ConnectionClosesAfterKeepAliveMaxRequests) {
   ServerOptions o = TestOptions();
   o.keep_alive_max_requests = 3;

@@ -64,6 +64,9 @@ class RawConnection {
   bool ok() const { return fd_ >= 0; }
   // Sends all bytes; returns false on error.
   bool Send(const std::string& bytes);
+  // Closes the sending side (the server reads end-of-stream); responses
+  // can still be read.
+  void FinishSending();
   // Reads one HTTP/1.1 response (headers and a Content-Length body; no
   // body when `head`, the response to a HEAD request). Returns "" if the
   // connection closed first or nothing came within `timeout_ms`.
