@@ -146,7 +146,7 @@ Database::Observation::~Observation() {
   (write_ ? db_.write_latency_ : db_.read_latency_)->Observe(d.count());
 }
 
-void Database::Submit(Op* op) {
+void Database::Submit(const std::shared_ptr<Op>& op) {
   std::unique_lock<std::mutex> lock(queue_mu_);
   queue_.push_back(op);
   op->cv.wait(lock, [&] { return op->done || queue_.front() == op; });
@@ -154,29 +154,35 @@ void Database::Submit(Op* op) {
 
   // This caller leads: it commits every op queued so far (up to a bound).
   constexpr size_t kMaxBatch = 64;
-  std::vector<Op*> batch(queue_.begin(),
-                         queue_.begin() + std::min(queue_.size(), kMaxBatch));
+  std::vector<std::shared_ptr<Op>> batch(
+      queue_.begin(), queue_.begin() + std::min(queue_.size(), kMaxBatch));
   lock.unlock();
   CommitBatch(batch);
   lock.lock();
-  for (Op* o : batch) {
+  for (const auto& o : batch) {
     queue_.pop_front();
     o->done = true;
+  }
+  std::shared_ptr<Op> next = queue_.empty() ? nullptr : queue_.front();
+  lock.unlock();
+  // Woken after the lock is free, so that they do not wake only to wait
+  // for it; the batch keeps their ops alive until then.
+  for (const auto& o : batch) {
     if (o != op) o->cv.notify_one();
   }
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  if (next != nullptr) next->cv.notify_one();
 }
 
-void Database::CommitBatch(const std::vector<Op*>& batch) {
+void Database::CommitBatch(const std::vector<std::shared_ptr<Op>>& batch) {
   std::lock_guard<std::mutex> lock(writer_mu_);
   SQLite::Database& db = writer_->db();
   try {
     db.exec("BEGIN IMMEDIATE");
   } catch (...) {
-    for (Op* o : batch) o->error = std::current_exception();
+    for (const auto& o : batch) o->error = std::current_exception();
     return;
   }
-  for (Op* o : batch) {
+  for (const auto& o : batch) {
     try {
       db.exec("SAVEPOINT op");
       o->run(*writer_);
@@ -196,7 +202,7 @@ void Database::CommitBatch(const std::vector<Op*>& batch) {
     db.exec("COMMIT");
   } catch (...) {
     auto e = std::current_exception();
-    for (Op* o : batch) o->error = e;
+    for (const auto& o : batch) o->error = e;
     try {
       db.exec("ROLLBACK");
     } catch (...) {

@@ -104,10 +104,10 @@ class Database {
     using R = decltype(fn(std::declval<Connection&>()));
     Observation obs(*this, /*write=*/true);
     std::optional<R> result;
-    Op op;
-    op.run = [&](Connection& c) { result.emplace(fn(c)); };
-    Submit(&op);
-    if (op.error) std::rethrow_exception(op.error);
+    auto op = std::make_shared<Op>();
+    op->run = [&](Connection& c) { result.emplace(fn(c)); };
+    Submit(op);
+    if (op->error) std::rethrow_exception(op->error);
     return std::move(*result);
   }
 
@@ -147,8 +147,10 @@ class Database {
     bool done = false;
     std::condition_variable cv;
   };
-  void Submit(Op* op);
-  void CommitBatch(const std::vector<Op*>& batch);
+  // Shared, so that the committing caller can wake the others after it
+  // lets go of the queue's lock.
+  void Submit(const std::shared_ptr<Op>& op);
+  void CommitBatch(const std::vector<std::shared_ptr<Op>>& batch);
 
   struct Lease {
     explicit Lease(Database& db);
@@ -168,7 +170,7 @@ class Database {
   std::unique_ptr<Connection> writer_;
 
   std::mutex queue_mu_;
-  std::deque<Op*> queue_;  // front: the op whose caller commits next
+  std::deque<std::shared_ptr<Op>> queue_;  // front: the op whose caller commits next
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
