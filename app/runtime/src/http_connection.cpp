@@ -42,70 +42,67 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+// Starts a non-blocking connect to each address of host:port in turn and
+// returns the first socket that `finish` accepts (it returns false to try
+// the next address), with TCP_NODELAY set; -1 if none.
+template <typename Finish>
+int ConnectFirst(const std::string& host, int port, Finish finish) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) {
+    return -1;
+  }
+  int found = -1;
+  for (addrinfo* ai = res; ai != nullptr && found < 0; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                      ai->ai_protocol);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    bool in_progress = rc != 0 && errno == EINPROGRESS;
+    if ((rc != 0 && !in_progress) || !finish(fd, in_progress)) {
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    found = fd;
+  }
+  ::freeaddrinfo(res);
+  return found;
+}
+
+}  // namespace
+
 std::unique_ptr<HttpConnection> HttpConnection::Connect(const std::string& host,
                                                         int port,
                                                         milliseconds timeout) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) {
-    return nullptr;
-  }
-  std::unique_ptr<HttpConnection> conn;
-  for (addrinfo* ai = res; ai != nullptr && !conn; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                      ai->ai_protocol);
-    if (fd < 0) continue;
-    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
+  int fd = ConnectFirst(host, port, [&](int s, bool in_progress) {
+    if (in_progress) {
+      pollfd p{s, POLLOUT, 0};
       int err = 0;
       socklen_t len = sizeof(err);
-      if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
-          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
-        rc = 0;
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1 ||
+          ::getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        return false;
       }
     }
-    if (rc != 0) {
-      ::close(fd);
-      continue;
-    }
-    int flags = ::fcntl(fd, F_GETFL);
-    ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    conn.reset(new HttpConnection(fd));
-  }
-  ::freeaddrinfo(res);
-  return conn;
+    int flags = ::fcntl(s, F_GETFL);
+    ::fcntl(s, F_SETFL, flags & ~O_NONBLOCK);
+    return true;
+  });
+  return fd < 0 ? nullptr : std::unique_ptr<HttpConnection>(new HttpConnection(fd));
 }
 
+// The connect's outcome is left to the event loop: a failure after
+// EINPROGRESS shows as SO_ERROR, and the next address is not tried.
 std::unique_ptr<HttpConnection> HttpConnection::ConnectNonBlocking(
     const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) {
-    return nullptr;
-  }
-  std::unique_ptr<HttpConnection> conn;
-  for (addrinfo* ai = res; ai != nullptr && !conn; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                      ai->ai_protocol);
-    if (fd < 0) continue;
-    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-    if (rc != 0 && errno != EINPROGRESS) {
-      ::close(fd);
-      continue;
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    conn.reset(new HttpConnection(fd));
-  }
-  ::freeaddrinfo(res);
-  return conn;
+  int fd = ConnectFirst(host, port, [](int, bool) { return true; });
+  return fd < 0 ? nullptr : std::unique_ptr<HttpConnection>(new HttpConnection(fd));
 }
 
 HttpConnection::~HttpConnection() { ::close(fd_); }
