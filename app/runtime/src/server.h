@@ -13,7 +13,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "mitos/http.h"
 #include "mitos/status.h"
