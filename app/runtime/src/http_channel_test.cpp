@@ -123,11 +123,12 @@ class HttpChannelTest : public ::testing::TestWithParam<Mode> {
   std::vector<std::unique_ptr<HttpChannel>> channels_;
 };
 
+std::string ModeName(const ::testing::TestParamInfo<Mode>& p) {
+  return p.param == Mode::kBlocking ? "Blocking" : "EventLoop";
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, HttpChannelTest,
-                         ::testing::Values(Mode::kBlocking, Mode::kEventLoop),
-                         [](const auto& info) {
-                           return info.param == Mode::kBlocking ? "Blocking" : "EventLoop";
-                         });
+                         ::testing::Values(Mode::kBlocking, Mode::kEventLoop), ModeName);
 
 TEST(ParseHttpUrl, AcceptsHostAndPortOnly) {
   std::string host;

@@ -42,13 +42,13 @@ class GatewayModule : public mitos::Module {
               [site, call, done = std::move(done)](
                   mitos::StatusOr<mitos::remote::Response> r) {
                 call->Finish(r.ok() ? mitos::Status::Ok() : r.status());
-                mitos::http::Response res;
+                mitos::http::Response out;
                 if (r.ok()) {
-                  CopyResponse(*r, res);
+                  CopyResponse(*r, out);
                 } else {
-                  mitos::http::WriteStatus(res, r.status());
+                  mitos::http::WriteStatus(out, r.status());
                 }
-                done(std::move(res));
+                done(std::move(out));
               });
           call->Detach();
         };
