@@ -118,6 +118,28 @@ RequestParser::Result RequestParser::Fail(int status, std::string detail) {
   return Result::kError;
 }
 
+RequestParser::Result RequestParser::HeadTooLarge() {
+  return Fail(431, "The request head exceeds " +
+                       std::to_string(limits_.max_header_bytes) + " bytes.");
+}
+
+RequestParser::Result RequestParser::BodyTooLarge() {
+  return Fail(413, "The request body exceeds " +
+                       std::to_string(limits_.max_body_bytes) + " bytes.");
+}
+
+RequestParser::Result RequestParser::TrailersTooLarge() {
+  return Fail(431, "The trailer fields are too large.");
+}
+
+bool RequestParser::TakeBody(std::string& in) {
+  size_t n = std::min(remaining_, in.size());
+  req_.body.append(in, 0, n);
+  in.erase(0, n);
+  remaining_ -= n;
+  return remaining_ == 0;
+}
+
 RequestParser::Result RequestParser::Parse(std::string& in) {
   if (phase_ == Phase::kHead) {
     // Clients may send empty lines between requests (RFC 9112 2.2).
@@ -131,14 +153,12 @@ RequestParser::Result RequestParser::Parse(std::string& in) {
     if (end == std::string::npos) {
       scanned_ = in.size();
       if (in.size() > limits_.max_header_bytes) {
-        return Fail(431, "The request head exceeds " +
-                             std::to_string(limits_.max_header_bytes) + " bytes.");
+        return HeadTooLarge();
       }
       return Result::kNeedMore;
     }
     if (end + 4 > limits_.max_header_bytes) {
-      return Fail(431, "The request head exceeds " +
-                           std::to_string(limits_.max_header_bytes) + " bytes.");
+      return HeadTooLarge();
     }
     Result r = ParseHead(std::string_view(in.data(), end));
     in.erase(0, end + 4);
@@ -247,8 +267,7 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
     return Fail(400, "Content-Length is not a number.");
   }
   if (length > limits_.max_body_bytes) {
-    return Fail(413, "The request body exceeds " +
-                         std::to_string(limits_.max_body_bytes) + " bytes.");
+    return BodyTooLarge();
   }
   if (!IsBodyMethod(req_.method) && (length > 0 || has_te)) {
     return Fail(400, "A " + req_.method + " request cannot have a body.");
@@ -273,15 +292,10 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         return Result::kNeedMore;  // unreachable: the head comes first
       case Phase::kDone:
         return Result::kDone;
-      case Phase::kLengthBody: {
-        size_t n = std::min(remaining_, in.size());
-        req_.body.append(in, 0, n);
-        in.erase(0, n);
-        remaining_ -= n;
-        if (remaining_ > 0) return Result::kNeedMore;
+      case Phase::kLengthBody:
+        if (!TakeBody(in)) return Result::kNeedMore;
         phase_ = Phase::kDone;
         break;
-      }
       case Phase::kChunkSize: {
         size_t eol = in.find("\r\n");
         if (eol == std::string::npos) {
@@ -298,8 +312,7 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         if (size == 0) {
           phase_ = Phase::kTrailers;
         } else if (req_.body.size() + size > limits_.max_body_bytes) {
-          return Fail(413, "The request body exceeds " +
-                               std::to_string(limits_.max_body_bytes) + " bytes.");
+          return BodyTooLarge();
         } else {
           remaining_ = size;
           phase_ = Phase::kChunkData;
@@ -307,11 +320,7 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         break;
       }
       case Phase::kChunkData: {
-        size_t n = std::min(remaining_, in.size());
-        req_.body.append(in, 0, n);
-        in.erase(0, n);
-        remaining_ -= n;
-        if (remaining_ > 0) return Result::kNeedMore;
+        if (!TakeBody(in)) return Result::kNeedMore;
         if ((!in.empty() && in[0] != '\r') || (in.size() >= 2 && in[1] != '\n')) {
           return Fail(400, "A chunk is not followed by CRLF.");
         }
@@ -325,12 +334,12 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         size_t eol = in.find("\r\n");
         if (eol == std::string::npos) {
           if (trailer_bytes_ + in.size() > kMaxTrailerBytes) {
-            return Fail(431, "The trailer fields are too large.");
+            return TrailersTooLarge();
           }
           return Result::kNeedMore;
         }
         trailer_bytes_ += eol + 2;
-        if (trailer_bytes_ > kMaxTrailerBytes) return Fail(431, "The trailer fields are too large.");
+        if (trailer_bytes_ > kMaxTrailerBytes) return TrailersTooLarge();
         in.erase(0, eol + 2);
         if (eol == 0) phase_ = Phase::kDone;
         break;

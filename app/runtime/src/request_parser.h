@@ -56,6 +56,11 @@ class RequestParser {
   enum class Phase { kHead, kLengthBody, kChunkSize, kChunkData, kTrailers, kDone };
 
   Result Fail(int status, std::string detail);
+  Result HeadTooLarge();
+  Result BodyTooLarge();
+  Result TrailersTooLarge();
+  // Moves up to remaining_ bytes of body from `in`; true once none remain.
+  bool TakeBody(std::string& in);
   Result ParseHead(std::string_view head);
   Result ParseBody(std::string& in);
 

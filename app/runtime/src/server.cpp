@@ -152,6 +152,14 @@ std::string AddressOf(const sockaddr_storage& addr) {
   return buf;
 }
 
+// The answer to a request whose handler threw or never answered: a 500
+// that says nothing of the cause.
+http::Response Failed() {
+  http::Response r;
+  http::WriteProblem(r, 500, "about:blank", "", "The server failed to handle the request.");
+  return r;
+}
+
 // Answers a request refused before routing (malformed, too large, an
 // unsupported encoding). It is counted and logged like a routed one, as
 // route "rejected" of the runtime, since it never reached a module.
@@ -495,9 +503,7 @@ class HttpServer::Impl {
       try {
         dispatch_(req, res);
       } catch (...) {
-        res = http::Response();
-        http::WriteProblem(res, 500, "about:blank", "",
-                           "The server failed to handle the request.");
+        res = Failed();
         res.SetHeader("X-Request-Id", RequestIdFor(req.Header("X-Request-Id")));
       }
       Complete(*ex, std::move(res));
@@ -757,10 +763,7 @@ void Loop::Listener::OnEvents(uint32_t) { server->Accept(*loop); }
 
 HttpServer::Exchange::~Exchange() {
   if (answered.load() || conn == nullptr) return;
-  http::Response res;
-  http::WriteProblem(res, 500, "about:blank", "",
-                     "The server failed to handle the request.");
-  conn->server->Complete(*this, std::move(res));
+  conn->server->Complete(*this, Failed());
 }
 
 void HttpServer::Responder::Send(http::Response&& res) const {
