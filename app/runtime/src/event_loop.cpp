@@ -45,10 +45,14 @@ void EventLoop::Remove(int fd) {
 }
 
 void EventLoop::Post(std::function<void()> fn) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     posted_.push_back(std::move(fn));
+    wake = !wake_pending_;
+    wake_pending_ = true;
   }
+  if (!wake) return;  // a wake-up is due already: one system call per round
   uint64_t one = 1;
   ssize_t n = ::write(wake_fd_, &one, sizeof(one));
   (void)n;  // EAGAIN: the counter is already non-zero, a wake-up is due
@@ -84,6 +88,9 @@ int EventLoop::NextTimeoutMs() const {
 }
 
 void EventLoop::RunPosted() {
+  // The descriptor is drained before the queue is taken: a Post after the
+  // drain either lands in this round's tasks or writes the descriptor
+  // again (its flag was cleared below).
   uint64_t n;
   while (::read(wake_fd_, &n, sizeof(n)) > 0) {
   }
@@ -91,6 +98,7 @@ void EventLoop::RunPosted() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks.swap(posted_);
+    wake_pending_ = false;
   }
   for (auto& t : tasks) t();
 }

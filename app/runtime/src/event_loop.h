@@ -78,6 +78,7 @@ class EventLoop {
   std::atomic<bool> quit_{false};
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
+  bool wake_pending_ = false;  // the wake-up descriptor is written, unread
   std::map<TimerId, std::function<void()>> timers_;
   uint64_t next_timer_ = 1;
   std::vector<std::shared_ptr<void>> keep_;

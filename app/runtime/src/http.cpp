@@ -285,15 +285,17 @@ void Router::Add(std::string module, std::string method, std::string pattern,
     }
   }
   Route r{std::move(module), std::move(method), std::move(pattern),
-          std::move(handler), nullptr, {}};
+          std::move(handler), nullptr, Blocking::kOnDependencies, {}};
   r.segments = SplitPath(r.pattern);
   routes_.push_back(std::move(r));
 }
 
 void Router::AddAsync(std::string module, std::string method,
-                      std::string pattern, AsyncHandler handler) {
+                      std::string pattern, AsyncHandler handler,
+                      Blocking blocking) {
   Add(std::move(module), std::move(method), std::move(pattern), nullptr);
   routes_.back().async_handler = std::move(handler);
+  routes_.back().blocking = blocking;
 }
 
 Router::Match Router::Resolve(std::string_view method,

@@ -26,12 +26,13 @@ using std::chrono::milliseconds;
 // An upstream whose behaviour each test scripts.
 class Upstream {
  public:
-  explicit Upstream(HttpServer::Dispatch d, int port = 0) {
+  explicit Upstream(std::function<void(http::Request&, http::Response&)> d,
+                    int port = 0) {
     ServerOptions o;
     o.host = "127.0.0.1";
     o.port = port;
     o.threads_min = 2;
-    server_ = std::make_unique<HttpServer>(o, std::move(d));
+    server_ = std::make_unique<HttpServer>(o, Synchronous(std::move(d)));
     EXPECT_TRUE(server_->Bind().ok());
     server_->Start();
   }
@@ -361,13 +362,13 @@ TEST(HttpChannelOnALoop, CallsInFlightDoNotHoldTheLoop) {
   so.host = "127.0.0.1";
   so.port = 0;
   so.threads_min = kCalls;
-  HttpServer up(so, [&](http::Request&, http::Response& res) {
+  HttpServer up(so, Synchronous([&](http::Request&, http::Response& res) {
     std::unique_lock<std::mutex> lock(mu);
     ++inside;
     cv.notify_all();
     bool all = cv.wait_for(lock, std::chrono::seconds(10), [&] { return inside >= kCalls; });
     res.Json(all ? 200 : 500, {});
-  });
+  }));
   ASSERT_TRUE(up.Bind().ok());
   up.Start();
   auto o = Options("http://127.0.0.1:" + std::to_string(up.port()));

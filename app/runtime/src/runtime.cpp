@@ -4,7 +4,6 @@
 #include <cstring>
 #include <chrono>
 #include <filesystem>
-#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -362,7 +361,9 @@ class Runtime::Impl {
     if (o.threads_min > o.threads_max) o.threads_min = o.threads_max;
     server_ = std::make_unique<internal::HttpServer>(
         o,
-        [this](http::Request& req, http::Response& res) { Dispatch(req, res); },
+        [this](http::Request& req, const internal::HttpServer::Responder& r) {
+          DispatchOnWorker(req, r);
+        },
         [this](http::Request& req, const internal::HttpServer::Responder& r) {
           return DispatchOnLoop(req, r);
         });
@@ -616,29 +617,47 @@ class Runtime::Impl {
 
   // Runs on a server event loop. Answers at once what waits on nothing
   // (the runtime's own paths, routing errors, and reads of modules whose
-  // every dependency is local), starts asynchronous routes, and leaves the
-  // rest to the worker pool (returns false): calls to remote modules, and
-  // writes, which queue for their database's single writer.
+  // every dependency is local), starts asynchronous routes that may run
+  // here, and leaves the rest to the worker pool (returns false): handlers
+  // that may block on a remote module, and synchronous writes, which wait
+  // for their database's writer.
   bool DispatchOnLoop(http::Request& req, const internal::HttpServer::Responder& r) {
     http::Router::Match m;
     bool resolved = false;
     if (RuntimeRoute(req.path).empty() && state_.load() != State::kStarting) {
       m = router_.Resolve(req.method, req.path);
       resolved = true;
-      if (m.route != nullptr) {
-        if (m.route->async_handler) {
+      if (const http::Router::Route* route = m.route; route != nullptr) {
+        const bool local = on_loop_.count(route->module) > 0;
+        if (route->async_handler) {
+          if (route->blocking != http::Blocking::kNever && !local) return false;
           DispatchAsync(req, m, r);
           return true;
         }
-        if (!IsSafeMethod(req.method) || on_loop_.count(m.route->module) == 0) {
-          return false;
-        }
+        if (!IsSafeMethod(req.method) || !local) return false;
       }
     }
     http::Response res;
     Dispatch(req, res, resolved ? &m : nullptr);
     r.Send(std::move(res));
     return true;
+  }
+
+  // Runs on a worker thread, for what DispatchOnLoop declined.
+  void DispatchOnWorker(http::Request& req, const internal::HttpServer::Responder& r) {
+    http::Router::Match m;
+    bool resolved = false;
+    if (RuntimeRoute(req.path).empty() && state_.load() != State::kStarting) {
+      m = router_.Resolve(req.method, req.path);
+      resolved = true;
+      if (m.route != nullptr && m.route->async_handler) {
+        DispatchAsync(req, m, r);
+        return;
+      }
+    }
+    http::Response res;
+    Dispatch(req, res, resolved ? &m : nullptr);
+    r.Send(std::move(res));
   }
 
   void Dispatch(http::Request& req, http::Response& res,
@@ -651,7 +670,7 @@ class Runtime::Impl {
   }
 
   // An asynchronous route: the exchange outlives this call, and ends when
-  // the handler hands over its response.
+  // the handler hands over its response, on whichever thread that is.
   void DispatchAsync(http::Request& in, http::Router::Match& m,
                      const internal::HttpServer::Responder& r) {
     auto ex = std::make_shared<Exchange>();
@@ -831,19 +850,14 @@ class Runtime::Impl {
                                  "The caller's deadline passed on arrival."));
       return served;
     }
-    req.route = m.route->pattern;
-    req.path_params = std::move(m.params);
-    if (m.route->async_handler) {
-      // Off the event loops an asynchronous route completes before the
-      // handler returns (its remote calls block); wait for it regardless.
-      std::promise<http::Response> answer;
-      auto got = answer.get_future();
-      m.route->async_handler(req, [&answer](http::Response&& r) {
-        answer.set_value(std::move(r));
-      });
-      res = got.get();
+    if (!m.route->handler) {
+      // An asynchronous route, resolved here only when the instance began
+      // serving between the dispatcher's look and this one.
+      NotReady(res);
       return served;
     }
+    req.route = m.route->pattern;
+    req.path_params = std::move(m.params);
     m.route->handler(req, res);
     return served;
   }

@@ -5,6 +5,7 @@
 #include <future>
 #include <thread>
 
+#include "event_loop.h"
 #include "mitos_testing/instance.h"
 
 namespace mitos {
@@ -91,6 +92,43 @@ class FailingModule : public Module {
   void Stop() override {}
 };
 
+// A module whose routes report where the runtime ran them: on an event
+// loop or on a worker thread. It needs "clock", so its placement depends on
+// whether clock runs in the same instance.
+class WhereModule : public Module {
+ public:
+  Status Start(ModuleContext&) override { return Status::Ok(); }
+  void RegisterRoutes(http::Router& r) override {
+    auto sync = [](const http::Request&, http::Response& res) {
+      res.Json(200, {{"loop", internal::EventLoop::Current() != nullptr}});
+    };
+    r.Add("where", "GET", "/where/sync", sync);
+    r.Add("where", "POST", "/where/sync", sync);
+    auto later = [](const http::Request&, http::Done done) {
+      const bool loop = internal::EventLoop::Current() != nullptr;
+      // Answered from a thread the server does not own, after the handler
+      // returned.
+      std::thread([done = std::move(done), loop] {
+        http::Response res;
+        res.Json(200, {{"loop", loop}});
+        done(std::move(res));
+      }).detach();
+    };
+    r.AddAsync("where", "POST", "/where/async", later);
+    r.AddAsync("where", "POST", "/where/never", later, http::Blocking::kNever);
+  }
+  void Stop() override {}
+};
+
+std::vector<ModuleSpec> WithWhere(std::vector<ModuleSpec> catalog) {
+  ModuleSpec where;
+  where.name = "where";
+  where.needs = {"clock"};
+  where.create = [](const config::Config&) { return std::make_unique<WhereModule>(); };
+  catalog.push_back(where);
+  return catalog;
+}
+
 std::vector<ModuleSpec> Catalog(Gate* gate = nullptr) {
   ModuleSpec clock;
   clock.name = "clock";
@@ -163,6 +201,36 @@ TEST(Runtime, ModulesReachEachOtherThroughTheContext) {
   auto j = nlohmann::json::parse(r->body);
   EXPECT_EQ(j["what"], "time");
   EXPECT_EQ(j["now"], 42);
+}
+
+// Where handlers run: on the loops when nothing they call can wait on the
+// network, except synchronous writes; on workers otherwise, except routes
+// that never block.
+TEST(Runtime, HandlersRunOnTheLoopsOnlyWhenNothingTheyCallIsRemote) {
+  auto where = [](TestInstance& inst, const char* method, const char* path) {
+    auto c = inst.Client();
+    auto r = std::string(method) == "GET" ? c->Get(path) : c->Post(path, "", "text/plain");
+    EXPECT_TRUE(r);
+    if (!r) return std::string("no answer");
+    EXPECT_EQ(r->status, 200) << path;
+    return std::string(nlohmann::json::parse(r->body)["loop"] ? "loop" : "worker");
+  };
+  auto catalog = WithWhere(Catalog());
+  {
+    TestInstance local(catalog);  // clock runs here
+    EXPECT_EQ(where(local, "GET", "/where/sync"), "loop");
+    EXPECT_EQ(where(local, "POST", "/where/sync"), "worker");
+    EXPECT_EQ(where(local, "POST", "/where/async"), "loop");
+    EXPECT_EQ(where(local, "POST", "/where/never"), "loop");
+  }
+  {
+    TestInstance split(catalog, {{"modules", "where"},
+                                 {"remotes.clock.url", "http://127.0.0.1:9"}});
+    EXPECT_EQ(where(split, "GET", "/where/sync"), "worker");
+    EXPECT_EQ(where(split, "POST", "/where/sync"), "worker");
+    EXPECT_EQ(where(split, "POST", "/where/async"), "worker");
+    EXPECT_EQ(where(split, "POST", "/where/never"), "loop");
+  }
 }
 
 TEST(Runtime, BindingIsLocalWhenTheModuleRunsHereEvenWithAUrl) {

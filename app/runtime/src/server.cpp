@@ -34,6 +34,9 @@ using std::chrono::milliseconds;
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr auto kSweepInterval = milliseconds(100);
 
+// True on the server's worker threads.
+thread_local bool tl_worker = false;
+
 // Worker threads for handlers that may block. They grow on demand up to a
 // maximum; requests queue beyond it.
 class WorkerPool {
@@ -69,6 +72,7 @@ class WorkerPool {
   }
 
   void Work() {
+    tl_worker = true;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       ++idle_;
@@ -234,6 +238,7 @@ struct Loop {
 };
 
 struct HttpServer::Exchange {
+  explicit Exchange(std::shared_ptr<Conn> c);
   std::shared_ptr<Conn> conn;
   std::atomic<bool> answered{false};
   bool head = false;
@@ -343,7 +348,9 @@ class HttpServer::Impl {
         CloseIdle(*lp);
       });
     }
-    while (open_connections_.load() > 0) {
+    // Requests whose client has gone still hold their loop (their answer
+    // may be on its way to it): wait for them too.
+    while (open_connections_.load() > 0 || live_exchanges_.load() > 0) {
       std::this_thread::sleep_for(milliseconds(2));
     }
     for (auto& l : loops_) l->ev.Quit();
@@ -465,8 +472,7 @@ class HttpServer::Impl {
       if (r == RequestParser::Result::kError) {
         // The rest of the stream cannot be trusted: answer and close.
         http::Response res = Problem(parsed, c.parser.status(), c.parser.detail());
-        auto ex = std::make_shared<Exchange>();
-        ex->conn = c.shared_from_this();
+        auto ex = std::make_shared<Exchange>(c.shared_from_this());
         ex->keep_alive = false;
         c.state.store(ConnState::kBusy);
         Complete(*ex, std::move(res));
@@ -479,8 +485,7 @@ class HttpServer::Impl {
 
   void DispatchRequest(Conn& c) {
     http::Request req = std::move(c.parser.request());
-    auto ex = std::make_shared<Exchange>();
-    ex->conn = c.shared_from_this();
+    auto ex = std::make_shared<Exchange>(c.shared_from_this());
     ex->head = req.method == "HEAD";
     ex->http10 = c.parser.http10();
     ex->keep_alive = c.parser.keep_alive() &&
@@ -499,14 +504,13 @@ class HttpServer::Impl {
       if (taken) return;
     }
     pool_->Enqueue([this, ex = std::move(ex), req = std::move(req)]() mutable {
-      http::Response res;
       try {
-        dispatch_(req, res);
+        dispatch_(req, Responder(ex));
       } catch (...) {
-        res = Failed();
+        http::Response res = Failed();
         res.SetHeader("X-Request-Id", RequestIdFor(req.Header("X-Request-Id")));
+        Complete(*ex, std::move(res));
       }
-      Complete(*ex, std::move(res));
     });
   }
 
@@ -753,6 +757,7 @@ class HttpServer::Impl {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
+  std::atomic<int> live_exchanges_{0};
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -761,13 +766,28 @@ void Conn::OnEvents(uint32_t events) { server->OnEvents(*this, events); }
 
 void Loop::Listener::OnEvents(uint32_t) { server->Accept(*loop); }
 
+HttpServer::Exchange::Exchange(std::shared_ptr<Conn> c) : conn(std::move(c)) {
+  conn->server->live_exchanges_.fetch_add(1);
+}
+
 HttpServer::Exchange::~Exchange() {
-  if (answered.load() || conn == nullptr) return;
-  conn->server->Complete(*this, Failed());
+  Impl* server = conn->server;
+  if (!answered.load()) server->Complete(*this, Failed());
+  server->live_exchanges_.fetch_sub(1);
 }
 
 void HttpServer::Responder::Send(http::Response&& res) const {
-  if (exchange_ != nullptr) exchange_->conn->server->Complete(*exchange_, std::move(res));
+  if (exchange_ == nullptr) return;
+  Conn& c = *exchange_->conn;
+  if (!tl_worker && !c.loop->ev.InLoop()) {
+    // A thread the server does not own: the loop writes the answer, so
+    // that this thread (a database's serial writer, say) goes on at once.
+    c.loop->ev.Post([ex = exchange_, r = std::make_shared<http::Response>(std::move(res))] {
+      ex->conn->server->Complete(*ex, std::move(*r));
+    });
+    return;
+  }
+  c.server->Complete(*exchange_, std::move(res));
 }
 
 HttpServer::HttpServer(ServerOptions options, Dispatch dispatch, Fast fast)
@@ -785,5 +805,15 @@ void HttpServer::BeginDrain() { impl_->BeginDrain(); }
 void HttpServer::Stop() { impl_->Stop(); }
 
 int HttpServer::open_connections() const { return impl_->open_connections(); }
+
+HttpServer::Dispatch Synchronous(
+    std::function<void(http::Request&, http::Response&)> handler) {
+  return [handler = std::move(handler)](http::Request& req,
+                                        const HttpServer::Responder& r) {
+    http::Response res;
+    handler(req, res);
+    r.Send(std::move(res));
+  };
+}
 
 }  // namespace mitos::internal

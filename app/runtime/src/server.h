@@ -42,7 +42,9 @@ class HttpServer {
 
   // Answers one request, exactly once, from any thread. Copies share the
   // request: the first Send wins. If every copy is dropped unanswered, the
-  // client gets a 500.
+  // client gets a 500. The connection's event loop and the worker threads
+  // write the answer themselves; any other thread (a database's writer,
+  // say) hands it to the connection's loop.
   class Responder {
    public:
     Responder() = default;
@@ -54,9 +56,9 @@ class HttpServer {
   };
 
   // Called on a worker thread for every request that passed the transport
-  // checks and that `Fast` declined. It must fill `res`; a throw becomes a
-  // generic 500.
-  using Dispatch = std::function<void(http::Request&, http::Response&)>;
+  // checks and that `Fast` declined. It answers through the Responder, at
+  // once or later from any thread; a throw becomes a generic 500.
+  using Dispatch = std::function<void(http::Request&, const Responder&)>;
   // Called on the I/O thread first. Returns false to pass the request to
   // Dispatch; true if it answered or will answer through the Responder.
   // It must never block.
@@ -80,8 +82,9 @@ class HttpServer {
   // to other instances while this one drains.
   void BeginDrain();
 
-  // Stops accepting, lets in-flight requests finish, closes idle
-  // connections, and joins every thread.
+  // Stops accepting, lets in-flight requests finish (answered or not, even
+  // when their client has gone), closes idle connections, and joins every
+  // thread.
   void Stop();
 
   // Number of open client connections.
@@ -91,6 +94,10 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
 };
+
+// A Dispatch for a handler that fills its response before it returns.
+HttpServer::Dispatch Synchronous(
+    std::function<void(http::Request&, http::Response&)> handler);
 
 }  // namespace mitos::internal
 

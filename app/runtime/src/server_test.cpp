@@ -44,8 +44,8 @@ void Echo(http::Request& req, http::Response& res) {
 class ServerTest : public ::testing::Test {
  protected:
   void Start(ServerOptions o = TestOptions(),
-             HttpServer::Dispatch d = Echo) {
-    server_ = std::make_unique<HttpServer>(o, std::move(d));
+             std::function<void(http::Request&, http::Response&)> d = Echo) {
+    server_ = std::make_unique<HttpServer>(o, Synchronous(std::move(d)));
     ASSERT_TRUE(server_->Bind().ok());
     server_->Start();
   }
@@ -62,7 +62,7 @@ TEST_F(ServerTest, SecondListenerOnSamePortIsRefused) {
   Start();
   ServerOptions o = TestOptions();
   o.port = server_->port();
-  HttpServer second(o, Echo);
+  HttpServer second(o, Synchronous(Echo));
   Status s = second.Bind();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
@@ -126,10 +126,10 @@ TEST_F(ServerTest, TheLoopHookAnswersAtOnceLaterOrPassesOn) {
   std::atomic<int> on_workers{0};
   server_ = std::make_unique<HttpServer>(
       TestOptions(),
-      [&](http::Request& q, http::Response& s) {
+      Synchronous([&](http::Request& q, http::Response& s) {
         ++on_workers;
         Echo(q, s);
-      },
+      }),
       [&](http::Request& q, const HttpServer::Responder& r) {
         if (q.path == "/now") {
           http::Response s;
@@ -167,7 +167,7 @@ TEST_F(ServerTest, TheLoopHookAnswersAtOnceLaterOrPassesOn) {
 
 TEST_F(ServerTest, AnUnansweredResponderBecomesA500) {
   server_ = std::make_unique<HttpServer>(
-      TestOptions(), Echo,
+      TestOptions(), Synchronous(Echo),
       [](http::Request&, const HttpServer::Responder&) { return true; });
   ASSERT_TRUE(server_->Bind().ok());
   server_->Start();
@@ -176,6 +176,70 @@ TEST_F(ServerTest, AnUnansweredResponderBecomesA500) {
   std::string r = c.ReadResponse();
   EXPECT_EQ(StatusOf(r), 500) << r;
   EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+}
+
+TEST_F(ServerTest, AWorkerMayAnswerAfterItReturns) {
+  // The dispatcher hands its Responder to another thread and returns; the
+  // answer keeps its place in the connection's order.
+  std::vector<std::thread> later;
+  std::mutex mu;
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), [&](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path != "/later") {
+          http::Response s;
+          Echo(q, s);
+          return r.Send(std::move(s));
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        later.emplace_back([r, q]() mutable {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          http::Response s;
+          Echo(q, s);
+          r.Send(std::move(s));
+        });
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/later") + Get("/next")));
+  for (const char* path : {"/later", "/next"}) {
+    std::string r = c.ReadResponse();
+    ASSERT_EQ(StatusOf(r), 200) << path;
+    EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], path);
+  }
+  server_->Stop();
+  for (auto& t : later) t.join();
+}
+
+TEST_F(ServerTest, StopWaitsForARequestWhoseClientHasGone) {
+  // Its answer may be on its way to the connection's loop, so the loops
+  // must outlive it even though the connection is closed.
+  std::promise<HttpServer::Responder> held;
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), [&](http::Request&, const HttpServer::Responder& r) {
+        held.set_value(r);
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  HttpServer::Responder r;
+  {
+    RawConnection c(server_->port());
+    ASSERT_TRUE(c.Send(Get("/")));
+    r = held.get_future().get();
+  }  // the client closes without an answer
+  std::promise<void> stopped;
+  std::thread stopper([&] {
+    server_->Stop();
+    stopped.set_value();
+  });
+  auto done = stopped.get_future();
+  EXPECT_EQ(done.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  http::Response res;
+  res.status = 204;
+  r.Send(std::move(res));
+  r = HttpServer::Responder();
+  EXPECT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  stopper.join();
 }
 
 TEST_F(ServerTest, ConnectionClosesAfterKeepAliveMaxRequests) {

@@ -52,8 +52,10 @@ class GatewayModule : public mitos::Module {
               });
           call->Detach();
         };
-        router.AddAsync("gateway", m, p.prefix, handler);
-        router.AddAsync("gateway", m, p.prefix + "/{*}", handler);
+        router.AddAsync("gateway", m, p.prefix, handler,
+                        mitos::http::Blocking::kNever);
+        router.AddAsync("gateway", m, p.prefix + "/{*}", handler,
+                        mitos::http::Blocking::kNever);
       }
       mitos::log::Info("gateway", "proxying",
                        {{"prefix", p.prefix}, {"to_module", p.module},

@@ -75,12 +75,24 @@ void AppendJsonString(std::string& out, std::string_view s);
 
 using Handler = std::function<void(const Request&, Response&)>;
 
-// Hands over a response that was produced later. Call it exactly once.
+// Hands over a response that was produced later. Call it exactly once,
+// from any thread.
 using Done = std::function<void(Response&&)>;
 // A handler that answers later, without holding a thread while it waits
-// (the gateway's proxying, say). It runs on one of the server's event
-// loops and must never block; `done` may be called before it returns.
+// (for a database commit, or a remote module). `done` may be called before
+// it returns.
 using AsyncHandler = std::function<void(const Request&, Done)>;
+
+// What a handler may wait for, which decides where the runtime runs it.
+enum class Blocking {
+  // Only on other modules' APIs (the default). It runs on an event loop
+  // when every module its module needs is in this process, else on a
+  // worker thread, where remote calls may block.
+  kOnDependencies,
+  // Never: it runs on an event loop whatever the topology, and starts its
+  // remote calls asynchronously (the gateway's proxying).
+  kNever,
+};
 
 // Writes an RFC 9457 problem+json body. `type` is a URI reference naming the
 // problem kind; "about:blank" means "nothing beyond the status code".
@@ -123,6 +135,7 @@ class Router {
     std::string pattern;
     Handler handler;                    // set for a route added by Add
     AsyncHandler async_handler;         // set for a route added by AddAsync
+    Blocking blocking = Blocking::kOnDependencies;
     std::vector<std::string> segments;  // pattern split on '/'
   };
 
@@ -130,9 +143,12 @@ class Router {
   // programming error and aborts start-up (throws std::logic_error).
   void Add(std::string module, std::string method, std::string pattern,
            Handler handler);
-  // As Add, for a handler that answers later.
+  // As Add, for a handler that answers later. Writes should be added this
+  // way: a handler added by Add that is not GET, HEAD or OPTIONS always
+  // runs on a worker thread, since it may wait for its database's writer.
   void AddAsync(std::string module, std::string method, std::string pattern,
-                AsyncHandler handler);
+                AsyncHandler handler,
+                Blocking blocking = Blocking::kOnDependencies);
 
   struct Match {
     const Route* route = nullptr;          // set when method and path match
