@@ -7,9 +7,43 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <stdexcept>
 #include <thread>
+#include <utility>
+
+#include "event_loop.h"
+#include "mitos/context.h"
+#include "mitos/log.h"
 
 namespace mitos::sqlite {
+namespace {
+
+// Operations committed in one transaction, at most.
+constexpr size_t kMaxBatch = 64;
+
+// WAL pages after which the checkpointer copies the log into the file
+// (SQLite's default for its own automatic checkpoints). Such a checkpoint
+// runs beside the writes, so under writes that never pause it rarely finds
+// the log complete, and the log is only restarted once it is: past
+// kRestartPages, the writer itself completes one between two batches.
+constexpr int kCheckpointPages = 1000;
+constexpr int kRestartPages = 4 * kCheckpointPages;
+
+// The database whose writer thread this is, if any.
+thread_local const Database* tl_writer_of = nullptr;
+
+}  // namespace
+
+struct Database::Op {
+  std::function<void(Connection&)> run;
+  std::function<void(std::exception_ptr)> finish;
+  std::exception_ptr error;
+  // Where `finish` runs: this event loop, or the writer thread when null.
+  internal::EventLoop* loop = nullptr;
+  // The submitter's request and span, current again while `finish` runs.
+  RequestContext ctx;
+  trace::SpanContext span;
+};
 
 Connection::Connection(const std::string& path, int flags,
                        const Options& options, metrics::Counter* busy_retries)
@@ -125,7 +159,82 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
         auto size = std::filesystem::file_size(file, ec);
         emit({name}, ec ? 0.0 : static_cast<double>(size));
       }));
+  try {
+    db->checkpointer_ = std::make_unique<Connection>(
+        path, SQLite::OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, options);
+  } catch (const SQLite::Exception& e) {
+    return Status::Internal("cannot open " + path + ": " + e.what());
+  }
+  // Replaces SQLite's automatic checkpoints on the writer.
+  sqlite3_wal_hook(db->writer_->db().getHandle(), &Database::OnWalCommit, db.get());
+  db->writer_thread_ = std::thread([d = db.get()] { d->WriterLoop(); });
+  db->checkpoint_thread_ = std::thread([d = db.get()] { d->CheckpointLoop(); });
   return db;
+}
+
+Database::~Database() {
+  if (writer_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    writer_thread_.join();
+  }
+  if (checkpoint_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(checkpoint_mu_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpoint_thread_.join();
+  }
+}
+
+int Database::OnWalCommit(void* arg, sqlite3*, const char*, int pages) {
+  auto* db = static_cast<Database*>(arg);
+  if (pages < kCheckpointPages) return SQLITE_OK;
+  std::lock_guard<std::mutex> lock(db->checkpoint_mu_);
+  db->wal_pages_ = pages;
+  if (!db->checkpoint_due_) {
+    db->checkpoint_due_ = true;
+    db->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void Database::CheckpointLoop() {
+  sqlite3* handle = checkpointer_->db().getHandle();
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  for (;;) {
+    checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_due_; });
+    if (checkpoint_stop_) return;
+    checkpoint_due_ = false;
+    lock.unlock();
+    {
+      // Passive: copies what it can without waiting for the writer or the
+      // readers.
+      std::lock_guard<std::mutex> run(checkpoint_run_mu_);
+      sqlite3_wal_checkpoint_v2(handle, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                nullptr, nullptr);
+    }
+    lock.lock();
+  }
+}
+
+void Database::RestartLogIfLong() {
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    if (wal_pages_ < kRestartPages) return;
+    wal_pages_ = 0;
+  }
+  // Writes wait meanwhile: this thread is their only writer. The
+  // checkpointer has copied most of the log already; this copies the rest,
+  // and the next transaction starts the log afresh.
+  std::lock_guard<std::mutex> run(checkpoint_run_mu_);
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  sqlite3_wal_checkpoint_v2(writer_->db().getHandle(), nullptr,
+                            SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
 }
 
 Database::Observation::Observation(Database& db, bool write)
@@ -140,74 +249,166 @@ Database::Observation::Observation(Database& db, bool write)
   }
 }
 
+void Database::Observation::Detach() {
+  if (span_) span_->Detach();
+}
+
 Database::Observation::~Observation() {
   if (!metrics::Enabled()) return;
   std::chrono::duration<double> d = std::chrono::steady_clock::now() - start_;
   (write_ ? db_.write_latency_ : db_.read_latency_)->Observe(d.count());
 }
 
-void Database::Submit(const std::shared_ptr<Op>& op) {
-  std::unique_lock<std::mutex> lock(queue_mu_);
-  queue_.push_back(op);
-  op->cv.wait(lock, [&] { return op->done || queue_.front() == op; });
-  if (op->done) return;  // a leader committed it
-
-  // This caller leads: it commits every op queued so far (up to a bound).
-  constexpr size_t kMaxBatch = 64;
-  std::vector<std::shared_ptr<Op>> batch(
-      queue_.begin(), queue_.begin() + std::min(queue_.size(), kMaxBatch));
-  lock.unlock();
-  CommitBatch(batch);
-  lock.lock();
-  for (const auto& o : batch) {
-    queue_.pop_front();
-    o->done = true;
+std::exception_ptr Database::Submit(std::function<void(Connection&)> run) {
+  if (tl_writer_of == this) {
+    throw std::logic_error("WriteTx called on the writer thread of " + path_ +
+                           ", which would wait for itself");
   }
-  std::shared_ptr<Op> next = queue_.empty() ? nullptr : queue_.front();
-  lock.unlock();
-  // Woken after the lock is free, so that they do not wake only to wait
-  // for it; the batch keeps their ops alive until then.
-  for (const auto& o : batch) {
-    if (o != op) o->cv.notify_one();
-  }
-  if (next != nullptr) next->cv.notify_one();
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::exception_ptr error;
+  } wait;
+  auto op = std::make_unique<Op>();
+  op->run = std::move(run);
+  op->finish = [&wait](std::exception_ptr error) {
+    // Notified under the lock: once `done` is seen, `wait` may be gone.
+    std::lock_guard<std::mutex> lock(wait.mu);
+    wait.error = std::move(error);
+    wait.done = true;
+    wait.cv.notify_one();
+  };
+  Enqueue(std::move(op));
+  std::unique_lock<std::mutex> lock(wait.mu);
+  wait.cv.wait(lock, [&] { return wait.done; });
+  return wait.error;
 }
 
-void Database::CommitBatch(const std::vector<std::shared_ptr<Op>>& batch) {
-  std::lock_guard<std::mutex> lock(writer_mu_);
-  SQLite::Database& db = writer_->db();
+void Database::SubmitAsync(std::function<void(Connection&)> run,
+                           std::function<void(std::exception_ptr)> finish) {
+  auto op = std::make_unique<Op>();
+  op->run = std::move(run);
+  op->finish = std::move(finish);
+  op->loop = internal::EventLoop::Current();
+  op->ctx = RequestContext::Current();
+  op->span = trace::Current();
+  Enqueue(std::move(op));
+}
+
+void Database::Enqueue(std::unique_ptr<Op> op) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    was_empty = queue_.empty();
+    queue_.push_back(std::move(op));
+  }
+  // A non-empty queue means the writer is committing, or already woken:
+  // it takes what is queued before it waits again.
+  if (was_empty) queue_cv_.notify_one();
+}
+
+namespace {
+
+// Runs an operation's `finish` with its submitter's context. A throw there
+// is a bug of the caller; it must not end the writer thread or a loop.
+template <typename OpT>
+void RunFinish(OpT& op) {
+  ContextScope scope(&op.ctx);
+  trace::CurrentScope span(op.span);
   try {
-    db.exec("BEGIN IMMEDIATE");
+    op.finish(op.error);
+  } catch (const std::exception& e) {
+    log::Error("runtime", "a storage completion threw", {{"error", e.what()}});
+  } catch (...) {
+    log::Error("runtime", "a storage completion threw", {});
+  }
+}
+
+}  // namespace
+
+void Database::WriterLoop() {
+  tl_writer_of = this;
+  std::vector<std::unique_ptr<Op>> batch;
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  for (;;) {
+    queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and every write committed
+    const size_t n = std::min(queue_.size(), kMaxBatch);
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    CommitBatch(batch);
+    // The completions of one event loop go in one task: a loop is woken at
+    // most once per batch, and formats and sends the answers itself.
+    std::vector<std::pair<internal::EventLoop*,
+                          std::shared_ptr<std::vector<std::unique_ptr<Op>>>>>
+        by_loop;
+    for (auto& op : batch) {
+      if (op->loop == nullptr) {
+        RunFinish(*op);
+        continue;
+      }
+      auto it = std::find_if(by_loop.begin(), by_loop.end(),
+                             [&](const auto& e) { return e.first == op->loop; });
+      if (it == by_loop.end()) {
+        by_loop.emplace_back(op->loop,
+                             std::make_shared<std::vector<std::unique_ptr<Op>>>());
+        it = by_loop.end() - 1;
+      }
+      it->second->push_back(std::move(op));
+    }
+    for (auto& [loop, ops] : by_loop) {
+      loop->Post([ops = std::move(ops)] {
+        for (auto& op : *ops) RunFinish(*op);
+      });
+    }
+    batch.clear();
+    RestartLogIfLong();
+    lock.lock();
+  }
+}
+
+void Database::CommitBatch(std::vector<std::unique_ptr<Op>>& batch) {
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Connection& c = *writer_;
+  try {
+    c.Prepare("BEGIN IMMEDIATE").exec();
   } catch (...) {
     for (const auto& o : batch) o->error = std::current_exception();
+    c.ResetAll();
     return;
   }
   for (const auto& o : batch) {
     try {
-      db.exec("SAVEPOINT op");
-      o->run(*writer_);
-      db.exec("RELEASE op");
+      c.Prepare("SAVEPOINT op").exec();
+      o->run(c);
+      c.Prepare("RELEASE op").exec();
     } catch (...) {
       o->error = std::current_exception();
-      writer_->ResetAll();
+      c.ResetAll();
       try {
-        db.exec("ROLLBACK TO op");
-        db.exec("RELEASE op");
+        c.Prepare("ROLLBACK TO op").exec();
+        c.Prepare("RELEASE op").exec();
       } catch (...) {
       }
     }
   }
-  writer_->ResetAll();
+  // No statement may hold the transaction open past its end.
+  c.ResetAll();
   try {
-    db.exec("COMMIT");
+    c.Prepare("COMMIT").exec();
   } catch (...) {
     auto e = std::current_exception();
     for (const auto& o : batch) o->error = e;
     try {
-      db.exec("ROLLBACK");
+      c.Prepare("ROLLBACK").exec();
     } catch (...) {
     }
   }
+  c.ResetAll();
 }
 
 Database::Lease::Lease(Database& d) : db(d) {
