@@ -6,6 +6,7 @@
 namespace orders {
 namespace {
 
+using mitos::http::Done;
 using mitos::http::Request;
 using mitos::http::Response;
 
@@ -76,26 +77,31 @@ void Reply(Response& res, int status, const mitos::StatusOr<Order>& r) {
 
 }  // namespace
 
-void RegisterRoutes(OrdersApi& api, mitos::http::Router& router) {
-  router.Add("orders", "POST", "/orders",
-             [&api](const Request& req, Response& res) {
-               auto body = mitos::http::ReadJsonObject(req, res);
-               if (!body) return;
-               NewOrder order;
-               std::vector<mitos::FieldError> errors;
-               if (!ReadOrder(*body, &order, &errors)) {
-                 mitos::http::WriteStatus(
-                     res, mitos::Status::InvalidArgument(
-                              "The order has invalid fields.",
-                              std::move(errors)));
-                 return;
-               }
-               auto r = api.Place(order);
-               if (r.ok()) {
-                 res.SetHeader("Location", "/orders/" + std::to_string(r->id));
-               }
-               Reply(res, 201, r);
-             });
+void RegisterRoutes(OrdersService& api, mitos::http::Router& router) {
+  router.AddAsync("orders", "POST", "/orders",
+                  [&api](const Request& req, Done done) {
+                    Response res;
+                    auto body = mitos::http::ReadJsonObject(req, res);
+                    if (!body) return done(std::move(res));
+                    NewOrder order;
+                    std::vector<mitos::FieldError> errors;
+                    if (!ReadOrder(*body, &order, &errors)) {
+                      mitos::http::WriteStatus(
+                          res, mitos::Status::InvalidArgument(
+                                   "The order has invalid fields.",
+                                   std::move(errors)));
+                      return done(std::move(res));
+                    }
+                    api.PlaceAsync(order, [done = std::move(done)](
+                                              mitos::StatusOr<Order> r) {
+                      Response out;
+                      if (r.ok()) {
+                        out.SetHeader("Location", "/orders/" + std::to_string(r->id));
+                      }
+                      Reply(out, 201, r);
+                      done(std::move(out));
+                    });
+                  });
 
   router.Add("orders", "GET", "/orders",
              [&api](const Request& req, Response& res) {
@@ -144,12 +150,21 @@ void RegisterRoutes(OrdersApi& api, mitos::http::Router& router) {
                Reply(res, 200, api.Get(*id));
              });
 
-  router.Add("orders", "POST", "/orders/{id}/cancel",
-             [&api](const Request& req, Response& res) {
-               auto id = mitos::ParsePositiveId(req.Param(0));
-               if (!id) return NoSuchOrder(res, req.Param(0));
-               Reply(res, 200, api.Cancel(*id));
-             });
+  router.AddAsync("orders", "POST", "/orders/{id}/cancel",
+                  [&api](const Request& req, Done done) {
+                    Response res;
+                    auto id = mitos::ParsePositiveId(req.Param(0));
+                    if (!id) {
+                      NoSuchOrder(res, req.Param(0));
+                      return done(std::move(res));
+                    }
+                    api.CancelAsync(*id, [done = std::move(done)](
+                                             mitos::StatusOr<Order> r) {
+                      Response out;
+                      Reply(out, 200, r);
+                      done(std::move(out));
+                    });
+                  });
 }
 
 }  // namespace orders

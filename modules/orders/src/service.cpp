@@ -125,7 +125,7 @@ OrdersService::OrdersService(std::unique_ptr<OrderStore> store,
       users_(std::move(users)),
       clock_(std::move(clock)) {}
 
-mitos::StatusOr<Order> OrdersService::Place(const NewOrder& in) {
+mitos::Status OrdersService::Admit(const NewOrder& in, int64_t* total_cents) {
   auto errors = ValidateNewOrder(in);
   if (!errors.empty()) {
     return mitos::Status::InvalidArgument("The order has invalid fields.",
@@ -156,11 +156,23 @@ mitos::StatusOr<Order> OrdersService::Place(const NewOrder& in) {
         "The deadline passed before the order was written.");
   }
 
-  int64_t total = 0;
+  *total_cents = 0;
   for (const Item& item : in.items) {
-    total += item.quantity * item.unit_price_cents;  // <= 5e13: no overflow
+    *total_cents += item.quantity * item.unit_price_cents;  // <= 5e13: no overflow
   }
+  return mitos::Status::Ok();
+}
+
+mitos::StatusOr<Order> OrdersService::Place(const NewOrder& in) {
+  int64_t total = 0;
+  if (mitos::Status s = Admit(in, &total); !s.ok()) return s;
   return store_->Insert(in, total, clock_());
+}
+
+void OrdersService::PlaceAsync(const NewOrder& in, Callback<Order> done) {
+  int64_t total = 0;
+  if (mitos::Status s = Admit(in, &total); !s.ok()) return done(s);
+  store_->InsertAsync(in, total, clock_(), std::move(done));
 }
 
 mitos::StatusOr<Order> OrdersService::Get(int64_t id) {
@@ -185,6 +197,11 @@ mitos::StatusOr<OrderPage> OrdersService::List(std::optional<int64_t> user_id,
 mitos::StatusOr<Order> OrdersService::Cancel(int64_t id) {
   if (id <= 0) return NoSuchOrder(id);
   return store_->Cancel(id, clock_());
+}
+
+void OrdersService::CancelAsync(int64_t id, Callback<Order> done) {
+  if (id <= 0) return done(NoSuchOrder(id));
+  store_->CancelAsync(id, clock_(), std::move(done));
 }
 
 }  // namespace orders

@@ -50,7 +50,19 @@ class OrdersService : public OrdersApi {
                                   int64_t after) override;
   mitos::StatusOr<Order> Cancel(int64_t id) override;
 
+  // As Place and Cancel, for the module's own routes: `done` gets the same
+  // result once the write has committed (where
+  // mitos::sqlite::Database::WriteTxAsync says), or at once when the order
+  // is refused. PlaceAsync checks the user before it returns: on a thread
+  // that may block when users is remote.
+  void PlaceAsync(const NewOrder& order, Callback<Order> done);
+  void CancelAsync(int64_t id, Callback<Order> done);
+
  private:
+  // Validates `order`, checks that its user exists and that its deadline
+  // has not passed, and computes its total.
+  mitos::Status Admit(const NewOrder& order, int64_t* total_cents);
+
   std::unique_ptr<OrderStore> store_;
   std::shared_ptr<users::UsersApi> users_;
   Clock clock_;

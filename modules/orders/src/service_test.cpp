@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 
 #include "mitos/context.h"
 #include "mitos_testing/instance.h"
@@ -259,6 +260,34 @@ TEST_F(OrdersServiceTest, ExpiredDeadlineWritesNothing) {
     EXPECT_TRUE(service_->Place({ada_, {AnItem()}}).ok());
   }
   EXPECT_EQ(Count(), 1u);
+}
+
+TEST_F(OrdersServiceTest, AsyncWritesGiveTheSameResultsAndRefuseTheSameOrders) {
+  using R = mitos::StatusOr<Order>;
+  auto place = [&](NewOrder o) {
+    std::promise<R> p;
+    service_->PlaceAsync(o, [&p](R r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  auto cancel = [&](int64_t id) {
+    std::promise<R> p;
+    service_->CancelAsync(id, [&p](R r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  auto o = place({ada_, {AnItem("A", 2, 300)}});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->total_cents, 600);
+  EXPECT_EQ(service_->Get(o->id)->total_cents, 600);
+  EXPECT_EQ(place({999, {AnItem()}}).status().field_errors().at(0).field, "user_id");
+  users_->ForceGetStatus(mitos::Status::Unavailable("down"));
+  EXPECT_EQ(place({ada_, {AnItem()}}).status().code(), StatusCode::kUnavailable);
+  users_->ClearForcedStatus();
+  EXPECT_EQ(Count(), 1u);
+
+  EXPECT_EQ(cancel(o->id)->status, "cancelled");
+  EXPECT_EQ(cancel(o->id)->status, "cancelled");
+  EXPECT_EQ(cancel(42).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Get(o->id)->status, "cancelled");
 }
 
 TEST_F(OrdersServiceTest, GetMissingIsNotFound) {

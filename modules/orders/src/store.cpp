@@ -7,6 +7,8 @@
 namespace orders {
 namespace {
 
+using mitos::sqlite::Connection;
+
 // Columns of the order row, in this order, in every SELECT below.
 #define ORDER_COLUMNS "id, user_id, status, total_cents, created_at, updated_at"
 
@@ -36,7 +38,7 @@ mitos::Status NoSuchOrder(int64_t id) {
 }
 
 // Reads the items of one order, in line order.
-void LoadItems(mitos::sqlite::Connection& c, Order& o) {
+void LoadItems(Connection& c, Order& o) {
   auto& st = c.Prepare(
       "SELECT sku, quantity, unit_price_cents FROM order_items "
       "WHERE order_id = ? ORDER BY line");
@@ -49,7 +51,7 @@ void LoadItems(mitos::sqlite::Connection& c, Order& o) {
 }
 
 // Reads the items of every order of `orders` with a single query.
-void LoadItems(mitos::sqlite::Connection& c, std::vector<Order>& orders) {
+void LoadItems(Connection& c, std::vector<Order>& orders) {
   if (orders.empty()) return;
   std::string ids = "[";
   std::map<int64_t, Order*> by_id;
@@ -71,6 +73,66 @@ void LoadItems(mitos::sqlite::Connection& c, std::vector<Order>& orders) {
                                      st.getColumn(2).getInt64(),
                                      st.getColumn(3).getInt64()});
   }
+}
+
+// The statements of each write, run by the synchronous and the
+// asynchronous form alike, inside the writer's transaction.
+mitos::StatusOr<Order> InsertRows(Connection& c, const NewOrder& in,
+                                  int64_t total_cents, const std::string& now) {
+  auto& st = c.Prepare(
+      "INSERT INTO orders (user_id, status, total_cents, created_at, "
+      "updated_at) VALUES (?, 'placed', ?, ?, ?)");
+  st.bind(1, in.user_id);
+  st.bind(2, total_cents);
+  st.bind(3, now);
+  st.bind(4, now);
+  st.exec();
+  Order o{c.db().getLastInsertRowid(), in.user_id, in.items, total_cents,
+          kPlaced, now, now};
+  auto& item = c.Prepare(
+      "INSERT INTO order_items (order_id, line, sku, quantity, "
+      "unit_price_cents) VALUES (?, ?, ?, ?, ?)");
+  for (size_t i = 0; i < in.items.size(); ++i) {
+    item.reset();
+    item.clearBindings();
+    item.bind(1, o.id);
+    item.bind(2, static_cast<int64_t>(i) + 1);
+    item.bind(3, in.items[i].sku);
+    item.bind(4, in.items[i].quantity);
+    item.bind(5, in.items[i].unit_price_cents);
+    item.exec();
+  }
+  return o;
+}
+
+mitos::StatusOr<Order> CancelRow(Connection& c, int64_t id,
+                                 const std::string& now) {
+  auto& st = c.Prepare("SELECT " ORDER_COLUMNS " FROM orders WHERE id = ?");
+  st.bind(1, id);
+  if (!st.executeStep()) return NoSuchOrder(id);
+  Order o = Row(st);
+  st.reset();
+  switch (CancelActionFor(o.status)) {
+    case CancelAction::kUnchanged:
+      break;
+    case CancelAction::kForbidden:
+      return mitos::Status::FailedPrecondition(
+          "Order " + std::to_string(id) + " is " + o.status +
+          " and cannot be cancelled.");
+    case CancelAction::kCancel: {
+      auto& up = c.Prepare(
+          "UPDATE orders SET status = 'cancelled', updated_at = ? "
+          "WHERE id = ?");
+      up.bind(1, now);
+      up.bind(2, id);
+      up.exec();
+      o.status = kCancelled;
+      o.updated_at = now;
+      break;
+    }
+  }
+  LoadItems(c, o);
+  return o;
 }
 
 }  // namespace
@@ -114,41 +176,27 @@ mitos::StatusOr<Order> OrderStore::Insert(const NewOrder& in,
                                           int64_t total_cents,
                                           const std::string& now) {
   try {
-    return db_->WriteTx([&](mitos::sqlite::Connection& c) {
-      auto& st = c.Prepare(
-          "INSERT INTO orders (user_id, status, total_cents, created_at, "
-          "updated_at) VALUES (?, 'placed', ?, ?, ?)");
-      st.bind(1, in.user_id);
-      st.bind(2, total_cents);
-      st.bind(3, now);
-      st.bind(4, now);
-      st.exec();
-      Order o{c.db().getLastInsertRowid(), in.user_id, in.items, total_cents,
-              kPlaced, now, now};
-      auto& item = c.Prepare(
-          "INSERT INTO order_items (order_id, line, sku, quantity, "
-          "unit_price_cents) VALUES (?, ?, ?, ?, ?)");
-      for (size_t i = 0; i < in.items.size(); ++i) {
-        item.reset();
-        item.clearBindings();
-        item.bind(1, o.id);
-        item.bind(2, static_cast<int64_t>(i) + 1);
-        item.bind(3, in.items[i].sku);
-        item.bind(4, in.items[i].quantity);
-        item.bind(5, in.items[i].unit_price_cents);
-        item.exec();
-      }
-      return o;
-    });
+    return db_->WriteTx(
+        [&](Connection& c) { return InsertRows(c, in, total_cents, now); });
   } catch (const SQLite::Exception& e) {
     return StorageError(e, "insert");
   }
 }
 
+void OrderStore::InsertAsync(NewOrder in, int64_t total_cents, std::string now,
+                             Callback<Order> done) {
+  db_->WriteTxAsync<mitos::StatusOr<Order>>(
+      [in = std::move(in), total_cents, now = std::move(now)](Connection& c) {
+        return InsertRows(c, in, total_cents, now);
+      },
+      [](const SQLite::Exception& e) { return StorageError(e, "insert"); },
+      std::move(done));
+}
+
 mitos::StatusOr<Order> OrderStore::Find(int64_t id) {
   try {
     return db_->Read(
-        [&](mitos::sqlite::Connection& c) -> mitos::StatusOr<Order> {
+        [&](Connection& c) -> mitos::StatusOr<Order> {
           auto& st = c.Prepare("SELECT " ORDER_COLUMNS
                                " FROM orders WHERE id = ?");
           st.bind(1, id);
@@ -166,7 +214,7 @@ mitos::StatusOr<Order> OrderStore::Find(int64_t id) {
 mitos::StatusOr<OrderPage> OrderStore::List(std::optional<int64_t> user_id,
                                             int limit, int64_t after) {
   try {
-    return db_->Read([&](mitos::sqlite::Connection& c) {
+    return db_->Read([&](Connection& c) {
       SQLite::Statement* st;
       if (user_id) {
         st = &c.Prepare("SELECT " ORDER_COLUMNS
@@ -198,39 +246,17 @@ mitos::StatusOr<OrderPage> OrderStore::List(std::optional<int64_t> user_id,
 
 mitos::StatusOr<Order> OrderStore::Cancel(int64_t id, const std::string& now) {
   try {
-    return db_->WriteTx(
-        [&](mitos::sqlite::Connection& c) -> mitos::StatusOr<Order> {
-          auto& st = c.Prepare("SELECT " ORDER_COLUMNS
-                               " FROM orders WHERE id = ?");
-          st.bind(1, id);
-          if (!st.executeStep()) return NoSuchOrder(id);
-          Order o = Row(st);
-          st.reset();
-          switch (CancelActionFor(o.status)) {
-            case CancelAction::kUnchanged:
-              break;
-            case CancelAction::kForbidden:
-              return mitos::Status::FailedPrecondition(
-                  "Order " + std::to_string(id) + " is " + o.status +
-                  " and cannot be cancelled.");
-            case CancelAction::kCancel: {
-              auto& up = c.Prepare(
-                  "UPDATE orders SET status = 'cancelled', updated_at = ? "
-                  "WHERE id = ?");
-              up.bind(1, now);
-              up.bind(2, id);
-              up.exec();
-              o.status = kCancelled;
-              o.updated_at = now;
-              break;
-            }
-          }
-          LoadItems(c, o);
-          return o;
-        });
+    return db_->WriteTx([&](Connection& c) { return CancelRow(c, id, now); });
   } catch (const SQLite::Exception& e) {
     return StorageError(e, "cancel");
   }
+}
+
+void OrderStore::CancelAsync(int64_t id, std::string now, Callback<Order> done) {
+  db_->WriteTxAsync<mitos::StatusOr<Order>>(
+      [id, now = std::move(now)](Connection& c) { return CancelRow(c, id, now); },
+      [](const SQLite::Exception& e) { return StorageError(e, "cancel"); },
+      std::move(done));
 }
 
 }  // namespace orders

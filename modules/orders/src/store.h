@@ -2,6 +2,7 @@
 #ifndef ORDERS_SRC_STORE_H_
 #define ORDERS_SRC_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,11 @@ enum class CancelAction {
   kForbidden,  // any other state: FailedPrecondition
 };
 CancelAction CancelActionFor(std::string_view status);
+
+// Receives the result of an asynchronous write, where
+// mitos::sqlite::Database::WriteTxAsync says.
+template <typename T>
+using Callback = std::function<void(mitos::StatusOr<T>)>;
 
 class OrderStore {
  public:
@@ -47,6 +53,12 @@ class OrderStore {
   // NotFound, FailedPrecondition, the unchanged order, or the order
   // cancelled with updated_at = now.
   mitos::StatusOr<Order> Cancel(int64_t id, const std::string& now);
+
+  // As Insert and Cancel, without waiting for the commit: `done` gets the
+  // same result afterwards.
+  void InsertAsync(NewOrder o, int64_t total_cents, std::string now,
+                   Callback<Order> done);
+  void CancelAsync(int64_t id, std::string now, Callback<Order> done);
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;

@@ -6,6 +6,7 @@
 namespace users {
 namespace {
 
+using mitos::http::Done;
 using mitos::http::Request;
 using mitos::http::Response;
 
@@ -49,18 +50,26 @@ void Reply(Response& res, int status, const mitos::StatusOr<User>& r) {
 
 }  // namespace
 
-void RegisterRoutes(UsersApi& api, mitos::http::Router& router) {
-  router.Add("users", "POST", "/users", [&api](const Request& req, Response& res) {
+void RegisterRoutes(UsersService& api, mitos::http::Router& router) {
+  router.AddAsync("users", "POST", "/users", [&api](const Request& req, Done done) {
+    Response res;
     auto body = mitos::http::ReadJsonObject(req, res);
-    if (!body) return;
+    if (!body) return done(std::move(res));
     UserPatch fields;
     std::vector<mitos::FieldError> errors;
     if (!ReadFields(*body, /*required=*/true, &fields, &errors)) {
-      return Invalid(res, std::move(errors));
+      Invalid(res, std::move(errors));
+      return done(std::move(res));
     }
-    auto r = api.Create(NewUser{*fields.name, *fields.email});
-    if (r.ok()) res.SetHeader("Location", "/users/" + std::to_string(r->id));
-    Reply(res, 201, r);
+    api.CreateAsync(NewUser{*fields.name, *fields.email},
+                    [done = std::move(done)](mitos::StatusOr<User> r) {
+                      Response out;
+                      if (r.ok()) {
+                        out.SetHeader("Location", "/users/" + std::to_string(r->id));
+                      }
+                      Reply(out, 201, r);
+                      done(std::move(out));
+                    });
   });
 
   router.Add("users", "GET", "/users", [&api](const Request& req, Response& res) {
@@ -98,28 +107,48 @@ void RegisterRoutes(UsersApi& api, mitos::http::Router& router) {
                Reply(res, 200, api.Get(*id));
              });
 
-  router.Add("users", "PATCH", "/users/{id}",
-             [&api](const Request& req, Response& res) {
-               auto id = mitos::ParsePositiveId(req.Param(0));
-               if (!id) return NoSuchUser(res, req.Param(0));
-               auto body = mitos::http::ReadJsonObject(req, res);
-               if (!body) return;
-               UserPatch patch;
-               std::vector<mitos::FieldError> errors;
-               if (!ReadFields(*body, /*required=*/false, &patch, &errors)) {
-                 return Invalid(res, std::move(errors));
-               }
-               Reply(res, 200, api.Update(*id, patch));
-             });
+  router.AddAsync("users", "PATCH", "/users/{id}",
+                  [&api](const Request& req, Done done) {
+                    Response res;
+                    auto id = mitos::ParsePositiveId(req.Param(0));
+                    if (!id) {
+                      NoSuchUser(res, req.Param(0));
+                      return done(std::move(res));
+                    }
+                    auto body = mitos::http::ReadJsonObject(req, res);
+                    if (!body) return done(std::move(res));
+                    UserPatch patch;
+                    std::vector<mitos::FieldError> errors;
+                    if (!ReadFields(*body, /*required=*/false, &patch, &errors)) {
+                      Invalid(res, std::move(errors));
+                      return done(std::move(res));
+                    }
+                    api.UpdateAsync(*id, patch,
+                                    [done = std::move(done)](mitos::StatusOr<User> r) {
+                                      Response out;
+                                      Reply(out, 200, r);
+                                      done(std::move(out));
+                                    });
+                  });
 
-  router.Add("users", "DELETE", "/users/{id}",
-             [&api](const Request& req, Response& res) {
-               auto id = mitos::ParsePositiveId(req.Param(0));
-               if (!id) return NoSuchUser(res, req.Param(0));
-               mitos::Status s = api.Remove(*id);
-               if (!s.ok()) return mitos::http::WriteStatus(res, s);
-               res.status = 204;
-             });
+  router.AddAsync("users", "DELETE", "/users/{id}",
+                  [&api](const Request& req, Done done) {
+                    Response res;
+                    auto id = mitos::ParsePositiveId(req.Param(0));
+                    if (!id) {
+                      NoSuchUser(res, req.Param(0));
+                      return done(std::move(res));
+                    }
+                    api.RemoveAsync(*id, [done = std::move(done)](mitos::Status s) {
+                      Response out;
+                      if (s.ok()) {
+                        out.status = 204;
+                      } else {
+                        mitos::http::WriteStatus(out, s);
+                      }
+                      done(std::move(out));
+                    });
+                  });
 }
 
 }  // namespace users

@@ -101,21 +101,53 @@ std::vector<mitos::FieldError> ValidatePatch(const UserPatch& p) {
 UsersService::UsersService(std::unique_ptr<UserStore> store, Clock clock)
     : store_(std::move(store)), clock_(std::move(clock)) {}
 
-mitos::StatusOr<User> UsersService::Create(const NewUser& in) {
+namespace {
+
+mitos::Status NoSuchUser(int64_t id) {
+  return mitos::Status::NotFound("User " + std::to_string(id) +
+                                 " does not exist.");
+}
+
+// Validates `in` and trims its name into `out`.
+mitos::Status Admit(const NewUser& in, NewUser* out) {
   auto errors = ValidateNewUser(in);
   if (!errors.empty()) {
     return mitos::Status::InvalidArgument("The user has invalid fields.",
                                           std::move(errors));
   }
-  return store_->Insert(NewUser{std::string(mitos::TrimAscii(in.name)), in.email},
-                        clock_());
+  *out = NewUser{std::string(mitos::TrimAscii(in.name)), in.email};
+  return mitos::Status::Ok();
+}
+
+// Validates a patch of user `id` and trims its name into `out`.
+mitos::Status Admit(int64_t id, const UserPatch& in, UserPatch* out) {
+  auto errors = ValidatePatch(in);
+  if (!errors.empty()) {
+    return mitos::Status::InvalidArgument("The user has invalid fields.",
+                                          std::move(errors));
+  }
+  if (id <= 0) return NoSuchUser(id);
+  *out = in;
+  if (out->name) out->name = std::string(mitos::TrimAscii(*out->name));
+  return mitos::Status::Ok();
+}
+
+}  // namespace
+
+mitos::StatusOr<User> UsersService::Create(const NewUser& in) {
+  NewUser u;
+  if (mitos::Status s = Admit(in, &u); !s.ok()) return s;
+  return store_->Insert(u, clock_());
+}
+
+void UsersService::CreateAsync(const NewUser& in, Callback<User> done) {
+  NewUser u;
+  if (mitos::Status s = Admit(in, &u); !s.ok()) return done(s);
+  store_->InsertAsync(std::move(u), clock_(), std::move(done));
 }
 
 mitos::StatusOr<User> UsersService::Get(int64_t id) {
-  if (id <= 0) {
-    return mitos::Status::NotFound("User " + std::to_string(id) +
-                                   " does not exist.");
-  }
+  if (id <= 0) return NoSuchUser(id);
   return store_->Find(id);
 }
 
@@ -130,26 +162,26 @@ mitos::StatusOr<UserPage> UsersService::List(int limit, int64_t after) {
 }
 
 mitos::StatusOr<User> UsersService::Update(int64_t id, const UserPatch& in) {
-  auto errors = ValidatePatch(in);
-  if (!errors.empty()) {
-    return mitos::Status::InvalidArgument("The user has invalid fields.",
-                                          std::move(errors));
-  }
-  if (id <= 0) {
-    return mitos::Status::NotFound("User " + std::to_string(id) +
-                                   " does not exist.");
-  }
-  UserPatch p = in;
-  if (p.name) p.name = std::string(mitos::TrimAscii(*p.name));
+  UserPatch p;
+  if (mitos::Status s = Admit(id, in, &p); !s.ok()) return s;
   return store_->Update(id, p, clock_());
 }
 
+void UsersService::UpdateAsync(int64_t id, const UserPatch& in, Callback<User> done) {
+  UserPatch p;
+  if (mitos::Status s = Admit(id, in, &p); !s.ok()) return done(s);
+  store_->UpdateAsync(id, std::move(p), clock_(), std::move(done));
+}
+
 mitos::Status UsersService::Remove(int64_t id) {
-  if (id <= 0) {
-    return mitos::Status::NotFound("User " + std::to_string(id) +
-                                   " does not exist.");
-  }
+  if (id <= 0) return NoSuchUser(id);
   return store_->Remove(id);
+}
+
+void UsersService::RemoveAsync(int64_t id,
+                               std::function<void(mitos::Status)> done) {
+  if (id <= 0) return done(NoSuchUser(id));
+  store_->RemoveAsync(id, std::move(done));
 }
 
 }  // namespace users

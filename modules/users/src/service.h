@@ -40,6 +40,14 @@ class UsersService : public UsersApi {
   mitos::StatusOr<User> Update(int64_t id, const UserPatch& patch) override;
   mitos::Status Remove(int64_t id) override;
 
+  // As Create, Update and Remove, for the module's own routes: they return
+  // at once, and `done` gets the same result once the write has committed
+  // (where mitos::sqlite::Database::WriteTxAsync says), or at once when
+  // validation fails.
+  void CreateAsync(const NewUser& user, Callback<User> done);
+  void UpdateAsync(int64_t id, const UserPatch& patch, Callback<User> done);
+  void RemoveAsync(int64_t id, std::function<void(mitos::Status)> done);
+
  private:
   std::unique_ptr<UserStore> store_;
   Clock clock_;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "mitos_testing/instance.h"
 
 namespace users {
@@ -92,6 +94,40 @@ TEST_F(UsersServiceTest, EmailIsUniqueIgnoringCase) {
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.status().code(), mitos::StatusCode::kAlreadyExists);
   EXPECT_EQ(dup.status().field_errors().at(0).field, "email");
+}
+
+// The asynchronous forms give the synchronous results, through `done`.
+template <typename T>
+T Await(const std::function<void(std::function<void(T)>)>& start) {
+  std::promise<T> p;
+  start([&p](T v) { p.set_value(std::move(v)); });
+  return p.get_future().get();
+}
+
+TEST_F(UsersServiceTest, AsyncWritesGiveTheSameResults) {
+  using R = mitos::StatusOr<User>;
+  auto created = Await<R>([&](auto done) { service_->CreateAsync({" Ada ", "ada@x.io"}, done); });
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->name, "Ada");
+  auto dup = Await<R>([&](auto done) { service_->CreateAsync({"B", "ADA@x.io"}, done); });
+  EXPECT_EQ(dup.status().code(), mitos::StatusCode::kAlreadyExists);
+  auto invalid = Await<R>([&](auto done) { service_->CreateAsync({"", "nope"}, done); });
+  EXPECT_EQ(invalid.status().field_errors().size(), 2u);
+
+  UserPatch rename;
+  rename.name = "  Ada L. ";
+  auto updated = Await<R>([&](auto done) { service_->UpdateAsync(created->id, rename, done); });
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(updated->name, "Ada L.");
+  EXPECT_EQ(service_->Get(created->id)->name, "Ada L.");
+  auto missing = Await<R>([&](auto done) { service_->UpdateAsync(99, rename, done); });
+  EXPECT_EQ(missing.status().code(), mitos::StatusCode::kNotFound);
+
+  using S = mitos::Status;
+  EXPECT_TRUE(Await<S>([&](auto done) { service_->RemoveAsync(created->id, done); }).ok());
+  EXPECT_EQ(Await<S>([&](auto done) { service_->RemoveAsync(created->id, done); }).code(),
+            mitos::StatusCode::kNotFound);
+  EXPECT_EQ(service_->Get(created->id).status().code(), mitos::StatusCode::kNotFound);
 }
 
 TEST_F(UsersServiceTest, GetMissingIsNotFound) {

@@ -5,6 +5,7 @@
 namespace users {
 namespace {
 
+using mitos::sqlite::Connection;
 
 User Row(SQLite::Statement& st) {
   User u;
@@ -29,6 +30,56 @@ mitos::Status EmailTaken() {
   return mitos::Status::AlreadyExists(
       "A user with this email already exists.",
       {{"email", "is already used by another user"}});
+}
+
+mitos::Status NoSuchUser(int64_t id) {
+  return mitos::Status::NotFound("User " + std::to_string(id) +
+                                 " does not exist.");
+}
+
+// What a failed insert or update returns: a taken email, or StorageError.
+mitos::Status WriteFailed(const SQLite::Exception& e, const char* op) {
+  if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
+  return StorageError(e, op);
+}
+
+// The statements of each write, run by the synchronous and the
+// asynchronous form alike, inside the writer's transaction.
+mitos::StatusOr<User> InsertRow(Connection& c, const NewUser& in,
+                                const std::string& now) {
+  auto& st = c.Prepare(
+      "INSERT INTO users (name, email, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?)");
+  st.bind(1, in.name);
+  st.bind(2, in.email);
+  st.bind(3, now);
+  st.bind(4, now);
+  st.exec();
+  return User{c.db().getLastInsertRowid(), in.name, in.email, now, now};
+}
+
+mitos::StatusOr<User> UpdateRow(Connection& c, int64_t id, const UserPatch& p,
+                                const std::string& now) {
+  auto& st = c.Prepare(
+      "UPDATE users SET name = coalesce(?, name), "
+      "email = coalesce(?, email), updated_at = ? WHERE id = ? "
+      "RETURNING id, name, email, created_at, updated_at");
+  if (p.name) st.bind(1, *p.name);
+  if (p.email) st.bind(2, *p.email);
+  st.bind(3, now);
+  st.bind(4, id);
+  if (!st.executeStep()) return NoSuchUser(id);
+  User u = Row(st);
+  while (st.executeStep()) {
+  }
+  return u;
+}
+
+mitos::Status DeleteRow(Connection& c, int64_t id) {
+  auto& st = c.Prepare("DELETE FROM users WHERE id = ?");
+  st.bind(1, id);
+  if (st.exec() == 0) return NoSuchUser(id);
+  return mitos::Status::Ok();
 }
 
 }  // namespace
@@ -56,34 +107,29 @@ UserStore::UserStore(std::unique_ptr<mitos::sqlite::Database> db)
 mitos::StatusOr<User> UserStore::Insert(const NewUser& in,
                                         const std::string& now) {
   try {
-    return db_->WriteTx([&](mitos::sqlite::Connection& c) {
-      auto& st = c.Prepare(
-          "INSERT INTO users (name, email, created_at, updated_at) "
-          "VALUES (?, ?, ?, ?)");
-      st.bind(1, in.name);
-      st.bind(2, in.email);
-      st.bind(3, now);
-      st.bind(4, now);
-      st.exec();
-      return User{c.db().getLastInsertRowid(), in.name, in.email, now, now};
-    });
+    return db_->WriteTx([&](Connection& c) { return InsertRow(c, in, now); });
   } catch (const SQLite::Exception& e) {
-    if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
-    return StorageError(e, "insert");
+    return WriteFailed(e, "insert");
   }
+}
+
+void UserStore::InsertAsync(NewUser in, std::string now, Callback<User> done) {
+  db_->WriteTxAsync<mitos::StatusOr<User>>(
+      [in = std::move(in), now = std::move(now)](Connection& c) {
+        return InsertRow(c, in, now);
+      },
+      [](const SQLite::Exception& e) { return WriteFailed(e, "insert"); },
+      std::move(done));
 }
 
 mitos::StatusOr<User> UserStore::Find(int64_t id) {
   try {
-    return db_->Read([&](mitos::sqlite::Connection& c) -> mitos::StatusOr<User> {
+    return db_->Read([&](Connection& c) -> mitos::StatusOr<User> {
       auto& st = c.Prepare(
           "SELECT id, name, email, created_at, updated_at FROM users "
           "WHERE id = ?");
       st.bind(1, id);
-      if (!st.executeStep()) {
-        return mitos::Status::NotFound("User " + std::to_string(id) +
-                                       " does not exist.");
-      }
+      if (!st.executeStep()) return NoSuchUser(id);
       return Row(st);
     });
   } catch (const SQLite::Exception& e) {
@@ -93,7 +139,7 @@ mitos::StatusOr<User> UserStore::Find(int64_t id) {
 
 mitos::StatusOr<UserPage> UserStore::List(int limit, int64_t after) {
   try {
-    return db_->Read([&](mitos::sqlite::Connection& c) {
+    return db_->Read([&](Connection& c) {
       auto& st = c.Prepare(
           "SELECT id, name, email, created_at, updated_at FROM users "
           "WHERE id > ? ORDER BY id LIMIT ?");
@@ -115,44 +161,35 @@ mitos::StatusOr<UserPage> UserStore::List(int limit, int64_t after) {
 mitos::StatusOr<User> UserStore::Update(int64_t id, const UserPatch& p,
                                         const std::string& now) {
   try {
-    return db_->WriteTx([&](mitos::sqlite::Connection& c) -> mitos::StatusOr<User> {
-      auto& st = c.Prepare(
-          "UPDATE users SET name = coalesce(?, name), "
-          "email = coalesce(?, email), updated_at = ? WHERE id = ? "
-          "RETURNING id, name, email, created_at, updated_at");
-      if (p.name) st.bind(1, *p.name);
-      if (p.email) st.bind(2, *p.email);
-      st.bind(3, now);
-      st.bind(4, id);
-      if (!st.executeStep()) {
-        return mitos::Status::NotFound("User " + std::to_string(id) +
-                                       " does not exist.");
-      }
-      User u = Row(st);
-      while (st.executeStep()) {
-      }
-      return u;
-    });
+    return db_->WriteTx([&](Connection& c) { return UpdateRow(c, id, p, now); });
   } catch (const SQLite::Exception& e) {
-    if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
-    return StorageError(e, "update");
+    return WriteFailed(e, "update");
   }
+}
+
+void UserStore::UpdateAsync(int64_t id, UserPatch p, std::string now,
+                            Callback<User> done) {
+  db_->WriteTxAsync<mitos::StatusOr<User>>(
+      [id, p = std::move(p), now = std::move(now)](Connection& c) {
+        return UpdateRow(c, id, p, now);
+      },
+      [](const SQLite::Exception& e) { return WriteFailed(e, "update"); },
+      std::move(done));
 }
 
 mitos::Status UserStore::Remove(int64_t id) {
   try {
-    return db_->WriteTx([&](mitos::sqlite::Connection& c) {
-      auto& st = c.Prepare("DELETE FROM users WHERE id = ?");
-      st.bind(1, id);
-      if (st.exec() == 0) {
-        return mitos::Status::NotFound("User " + std::to_string(id) +
-                                       " does not exist.");
-      }
-      return mitos::Status::Ok();
-    });
+    return db_->WriteTx([&](Connection& c) { return DeleteRow(c, id); });
   } catch (const SQLite::Exception& e) {
     return StorageError(e, "delete");
   }
+}
+
+void UserStore::RemoveAsync(int64_t id, std::function<void(mitos::Status)> done) {
+  db_->WriteTxAsync<mitos::Status>(
+      [id](Connection& c) { return DeleteRow(c, id); },
+      [](const SQLite::Exception& e) { return StorageError(e, "delete"); },
+      std::move(done));
 }
 
 }  // namespace users

@@ -2,13 +2,20 @@
 #ifndef USERS_SRC_STORE_H_
 #define USERS_SRC_STORE_H_
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "mitos/sqlite.h"
 #include "users/api.h"
 
 namespace users {
+
+// Receives the result of an asynchronous write, where
+// mitos::sqlite::Database::WriteTxAsync says.
+template <typename T>
+using Callback = std::function<void(mitos::StatusOr<T>)>;
 
 class UserStore {
  public:
@@ -25,6 +32,12 @@ class UserStore {
   mitos::StatusOr<User> Update(int64_t id, const UserPatch& p,
                                const std::string& now);
   mitos::Status Remove(int64_t id);
+
+  // As Insert, Update and Remove, without waiting for the commit: `done`
+  // gets the same result afterwards.
+  void InsertAsync(NewUser u, std::string now, Callback<User> done);
+  void UpdateAsync(int64_t id, UserPatch p, std::string now, Callback<User> done);
+  void RemoveAsync(int64_t id, std::function<void(mitos::Status)> done);
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;
