@@ -32,6 +32,8 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr size_t kReadChunk = 16 * 1024;
+// Answers to pipelined requests are written together up to this size.
+constexpr size_t kCoalesceBytes = 64 * 1024;
 constexpr auto kSweepInterval = milliseconds(100);
 
 // True on the server's worker threads.
@@ -245,6 +247,9 @@ struct HttpServer::Exchange {
   bool keep_alive = true;
   bool http10 = false;
   bool gzip_ok = false;
+  // Set for a request handed to the worker pool while nothing was left to
+  // write: its worker may then write the answer itself.
+  bool worker_may_write = false;
   ~Exchange();
 };
 
@@ -424,15 +429,14 @@ class HttpServer::Impl {
         Process(c);
         ConnState st = c.state.load();
         if (st == ConnState::kClosed) return;
-        if (st == ConnState::kBusy) {
-          // More may wait in the socket, or the peer may have closed: the
-          // request's finisher must come back and look.
+        if (st == ConnState::kBusy || st == ConnState::kWriting) {
+          // More may wait in the socket, or the peer may have closed:
+          // whoever resumes the connection must come back and look.
           if (static_cast<size_t>(n) == sizeof(buf) || (events & EPOLLRDHUP)) {
-            ForwardPending(c, EPOLLIN | (events & EPOLLRDHUP));
+            KeepEvents(c, EPOLLIN | (events & EPOLLRDHUP));
           }
           return;
         }
-        if (st == ConnState::kWriting) return;
         if (static_cast<size_t>(n) < sizeof(buf) && !(events & EPOLLRDHUP)) return;
         continue;
       }
@@ -441,6 +445,16 @@ class HttpServer::Impl {
       // The peer closed (or reset): nothing more will come.
       return Close(c);
     }
+  }
+
+  // Keeps the read-side events of a connection that cannot read now (busy
+  // with a request, or writing an answer) for whoever resumes it.
+  void KeepEvents(Conn& c, uint32_t events) {
+    events &= ~static_cast<uint32_t>(EPOLLOUT);
+    if (events == 0) return;
+    ConnState st = c.state.load();
+    if (st == ConnState::kBusy) return ForwardPending(c, events);
+    if (st == ConnState::kWriting) c.pending.fetch_or(events);
   }
 
   // Records events for a busy connection's finisher; takes them back if
@@ -481,6 +495,13 @@ class HttpServer::Impl {
       DispatchRequest(c);
     }
     c.in_process = false;
+    // The answers produced above, in one write. (In any other state the
+    // output is not the loop's to touch here: a worker may own it.)
+    if (c.state.load() == ConnState::kReading && !c.out.empty()) {
+      c.state.store(ConnState::kWriting);
+      c.write_started = Clock::now();
+      Flush(c);
+    }
   }
 
   void DispatchRequest(Conn& c) {
@@ -501,8 +522,17 @@ class HttpServer::Impl {
       } catch (...) {
         taken = false;
       }
-      if (taken) return;
+      if (taken) {
+        // Answered later, always on this loop: the answers before it go
+        // out meanwhile, as far as they can.
+        if (c.state.load() == ConnState::kBusy) SendPending(c);
+        return;
+      }
     }
+    // Answers still unsent go first; if some remain, the worker's answer
+    // goes through the loop after them.
+    SendPending(c);
+    ex->worker_may_write = c.out.empty();
     pool_->Enqueue([this, ex = std::move(ex), req = std::move(req)]() mutable {
       try {
         dispatch_(req, Responder(ex));
@@ -512,6 +542,22 @@ class HttpServer::Impl {
         Complete(*ex, std::move(res));
       }
     });
+  }
+
+  // Writes what it can of c.out without waiting, while a request is busy;
+  // the rest goes with that request's answer.
+  void SendPending(Conn& c) {
+    while (c.out_off < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                         MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_off += static_cast<size_t>(n);
+      } else if (!(n < 0 && errno == EINTR)) {
+        return;  // full, or broken: the answer's own write finds out
+      }
+    }
+    c.out.clear();
+    c.out_off = 0;
   }
 
   // Writes c.out. Ends in kReading (all written), kWriting (waiting for
@@ -556,10 +602,8 @@ class HttpServer::Impl {
       }
     }
     Process(c);
-    if (c.state.load() == ConnState::kReading &&
-        (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-      ReadAndProcess(c, events);
-    }
+    if (c.state.load() != ConnState::kReading) return KeepEvents(c, events);
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadAndProcess(c, events);
   }
 
   void Close(Conn& c) {
@@ -638,23 +682,22 @@ class HttpServer::Impl {
 
   // --- any thread ----------------------------------------------------------
 
-  // Sends the answer of `ex`. On the connection's loop it writes at once;
-  // on a worker it writes too, and hands the connection back to the loop
-  // only when something is left to do there.
+  // Sends the answer of `ex`. On the connection's loop it writes at once,
+  // or, while the loop serves more requests read with this one, with their
+  // answers. A worker allowed to writes too, and hands the connection back
+  // to the loop only when something is left to do there. Any other thread
+  // hands the answer to the loop.
   void Complete(Exchange& ex, http::Response&& res) {
     if (ex.answered.exchange(true)) return;
     Conn& c = *ex.conn;
     bool close = !ex.keep_alive || stopping_.load(std::memory_order_relaxed) ||
                  http::EqualsIgnoreCase(res.Header("Connection"), "close");
     std::string wire = Serialize(ex, res, close);
-    if (c.loop->ev.InLoop()) {
-      c.out = std::move(wire);
-      c.out_off = 0;
-      c.close_after = close;
-      c.state.store(ConnState::kWriting);
-      c.write_started = Clock::now();
-      Flush(c);
-      if (!c.in_process && c.state.load() == ConnState::kReading) Resume(c, 0);
+    if (c.loop->ev.InLoop()) return WriteOnLoop(c, std::move(wire), close);
+    if (!tl_worker || !ex.worker_may_write) {
+      c.loop->ev.Post([this, sp = c.shared_from_this(), w = std::move(wire), close]() mutable {
+        WriteOnLoop(*sp, std::move(w), close);
+      });
       return;
     }
     // A worker owns the connection until it leaves kBusy.
@@ -685,6 +728,28 @@ class HttpServer::Impl {
       c.state.store(ConnState::kWriting);
     }
     c.loop->ev.Post([this, sp = c.shared_from_this()] { Resume(*sp, 0); });
+  }
+
+  // Appends an answer to the connection's output on its loop.
+  void WriteOnLoop(Conn& c, std::string wire, bool close) {
+    if (c.state.load() == ConnState::kClosed) return;
+    if (c.out.empty()) {
+      c.out = std::move(wire);
+      c.out_off = 0;
+    } else {
+      c.out += wire;
+    }
+    c.close_after = close;
+    if (c.in_process && !close && c.out.size() - c.out_off < kCoalesceBytes) {
+      // Process goes on with the requests read with this one, and writes
+      // their answers together.
+      c.state.store(ConnState::kReading);
+      return;
+    }
+    c.state.store(ConnState::kWriting);
+    c.write_started = Clock::now();
+    Flush(c);
+    if (!c.in_process && c.state.load() == ConnState::kReading) Resume(c, 0);
   }
 
   std::string Serialize(const Exchange& ex, http::Response& res, bool close) const {
@@ -780,8 +845,8 @@ void HttpServer::Responder::Send(http::Response&& res) const {
   if (exchange_ == nullptr) return;
   Conn& c = *exchange_->conn;
   if (!tl_worker && !c.loop->ev.InLoop()) {
-    // A thread the server does not own: the loop writes the answer, so
-    // that this thread (a database's serial writer, say) goes on at once.
+    // A thread the server does not own: the loop also encodes the answer,
+    // so that this thread (a database's serial writer, say) goes on at once.
     c.loop->ev.Post([ex = exchange_, r = std::make_shared<http::Response>(std::move(res))] {
       ex->conn->server->Complete(*ex, std::move(*r));
     });

@@ -165,6 +165,64 @@ TEST_F(ServerTest, TheLoopHookAnswersAtOnceLaterOrPassesOn) {
   for (auto& t : later) t.join();
 }
 
+TEST_F(ServerTest, PipelinedAnswersKeepTheirOrderWhateverWritesThem) {
+  // Answers the loop gives at once are written together; a worker writes
+  // its own only when nothing is left unsent before it. Answers larger
+  // than a small receive window, to a client that reads late, leave output
+  // pending at every point.
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(),
+      Synchronous([](http::Request& q, http::Response& s) {
+        s.status = 200;
+        s.content_type = "text/plain";
+        s.body = "pool " + q.target;
+      }),
+      [](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path == "/pool") return false;
+        http::Response s;
+        s.status = 200;
+        s.content_type = "text/plain";
+        s.body = q.path == "/big"   ? std::string(128 * 1024, 'b')
+                 : q.path == "/mid" ? std::string(30 * 1024, 'm') + q.target
+                                    : "now " + q.target;
+        r.Send(std::move(s));
+        return true;
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port(), /*receive_buffer=*/4096);
+  std::vector<std::string> sent;
+  std::string wire;
+  for (int i = 0; i < 200; ++i) {
+    for (const char* p : {"/big", "/mid", "/mid", "/pool", "/now", "/pool"}) {
+      std::string target = std::string(p) + "?i=" + std::to_string(i);
+      sent.push_back(target);
+      wire += Get(target);
+    }
+  }
+  std::atomic<bool> all_sent{false};
+  std::thread writer([&] { all_sent = c.Send(wire); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (const auto& target : sent) {
+    std::string r = c.ReadResponse(10000);
+    EXPECT_EQ(StatusOf(r), 200) << target;
+    if (StatusOf(r) != 200) break;
+    std::string body = BodyOf(r);
+    if (target.rfind("/big", 0) == 0) {
+      EXPECT_EQ(body.size(), 128u * 1024) << target;
+    } else if (target.rfind("/mid", 0) == 0) {
+      EXPECT_EQ(body, std::string(30 * 1024, 'm') + target);
+    } else if (target.rfind("/pool", 0) == 0) {
+      EXPECT_EQ(body, "pool " + target);
+    } else {
+      EXPECT_EQ(body, "now " + target);
+    }
+  }
+  c.FinishSending();
+  writer.join();
+  EXPECT_TRUE(all_sent.load());
+}
+
 TEST_F(ServerTest, AnUnansweredResponderBecomesA500) {
   server_ = std::make_unique<HttpServer>(
       TestOptions(), Synchronous(Echo),

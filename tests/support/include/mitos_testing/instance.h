@@ -59,7 +59,9 @@ class TestInstance {
 // One TCP connection to 127.0.0.1:port for hand-written requests.
 class RawConnection {
  public:
-  explicit RawConnection(int port);
+  // `receive_buffer` > 0 sets SO_RCVBUF before connecting: a small one
+  // makes the server's writes wait for the client sooner.
+  explicit RawConnection(int port, int receive_buffer = 0);
   ~RawConnection();
   bool ok() const { return fd_ >= 0; }
   // Sends all bytes; returns false on error.
