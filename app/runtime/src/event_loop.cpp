@@ -67,6 +67,17 @@ EventLoop::TimerId EventLoop::AddTimer(Clock::time_point when,
 
 void EventLoop::CancelTimer(const TimerId& id) { timers_.erase(id); }
 
+void EventLoop::Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
+void EventLoop::RunDeferred() {
+  // What these run may defer more: it runs in this round too.
+  while (!deferred_.empty()) {
+    std::vector<std::function<void()>> tasks;
+    tasks.swap(deferred_);
+    for (auto& t : tasks) t();
+  }
+}
+
 void EventLoop::KeepUntilIdle(std::shared_ptr<void> object) {
   keep_.push_back(std::move(object));
 }
@@ -126,9 +137,11 @@ void EventLoop::Run() {
       }
     }
     RunTimers();
+    RunDeferred();
     keep_.clear();
   }
   RunPosted();
+  RunDeferred();
   keep_.clear();
   tl_loop = nullptr;
 }

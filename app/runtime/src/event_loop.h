@@ -49,6 +49,12 @@ class EventLoop {
   // Runs `fn` on the loop's thread soon. Any thread.
   void Post(std::function<void()> fn);
 
+  // Runs `fn` on the loop's thread once the events, tasks and timers of
+  // the current round have been handled, before the loop waits again: work
+  // that gathers what one round produced (writes that go out together).
+  // Loop thread only.
+  void Defer(std::function<void()> fn);
+
   // Runs `fn` on the loop's thread at `when`. Loop thread only.
   TimerId AddTimer(Clock::time_point when, std::function<void()> fn);
   void CancelTimer(const TimerId& id);
@@ -71,6 +77,7 @@ class EventLoop {
  private:
   void RunPosted();
   void RunTimers();
+  void RunDeferred();
   int NextTimeoutMs() const;
 
   int epoll_fd_ = -1;
@@ -82,6 +89,7 @@ class EventLoop {
   std::map<TimerId, std::function<void()>> timers_;
   uint64_t next_timer_ = 1;
   std::vector<std::shared_ptr<void>> keep_;
+  std::vector<std::function<void()>> deferred_;
 };
 
 }  // namespace mitos::internal

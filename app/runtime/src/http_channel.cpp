@@ -5,6 +5,9 @@
 
 #include <cerrno>
 
+#include <algorithm>
+#include <deque>
+
 #include "mitos/trace.h"
 
 #include <thread>
@@ -146,7 +149,7 @@ std::string HttpChannel::Serialize(const remote::Request& in,
 size_t HttpChannel::idle_connections() const {
   std::lock_guard<std::mutex> lock(pool_mu_);
   size_t n = idle_.size();
-  for (const auto& [loop, idle] : loop_idle_) n += idle.size();
+  for (const auto& [loop, pool] : loop_pools_) n += pool.idle.size();
   return n;
 }
 
@@ -177,6 +180,14 @@ HttpChannel::Decision HttpChannel::AfterAttempt(HttpConnection::Outcome outcome,
                                                 Attempts& st) {
   using Outcome = HttpConnection::Outcome;
   bool sent_maybe = true;
+  if (outcome == Outcome::kAborted && !st.stale_retried) {
+    // Another call's failure closed the connection this one shared: not
+    // this remote's failure, and not an attempt. Once only: a second time,
+    // it counts as the connection breaking.
+    st.stale_retried = true;
+    return {Decision::kAgain, {}};
+  }
+  if (outcome == Outcome::kAborted) outcome = Outcome::kBroken;
   if (outcome == Outcome::kOk) {
     // Compression is per hop and this client never asks for it; drop a
     // stray Content-Encoding so that nobody decodes the body twice.
@@ -262,6 +273,9 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
         DropIdle();
         --st.attempt;
         continue;
+      case Decision::kAgain:
+        --st.attempt;
+        continue;
       case Decision::kRetry:
         std::this_thread::sleep_for(d.wait);
         continue;
@@ -273,20 +287,55 @@ StatusOr<remote::Response> HttpChannel::Call(const remote::Request& in) {
 
 // --- Calls driven by the server's event loop ----------------------------------
 
-// A pooled connection of one event loop. It stays registered with the loop
-// while idle, so that taking it costs no system call; an event while idle
-// means the peer closed it (or sent something unasked), and it is dropped.
-struct HttpChannel::LoopConnection final : EventLoop::Handler {
-  explicit LoopConnection(std::unique_ptr<HttpConnection> c) : conn(std::move(c)) {}
+// One connection of one event loop. Calls queue their requests on it; what
+// is queued during one round of the loop is written at the round's end, in
+// one send, and the answers come back in the same order (HTTP/1.1
+// pipelining), usually in one read. Only idempotent calls share a
+// connection, at most options.pipeline_max of them, and only calls of the
+// same round: once written to, a connection takes no more calls until every
+// answer is in, so that a call never waits behind an earlier, slower one.
+// Idle, it stays registered with the loop, so that taking it costs no
+// system call; an event while idle means the peer closed it.
+struct HttpChannel::LoopConnection final : EventLoop::Handler,
+                                           std::enable_shared_from_this<LoopConnection> {
+  LoopConnection(HttpChannel* c, EventLoop* l, std::unique_ptr<HttpConnection> h)
+      : ch(c), loop(l), conn(std::move(h)) {}
   void OnEvents(uint32_t events) override;
+
+  // Queues a call's request; it is written at the end of the round.
+  void Queue(AsyncCall* call, const std::string& wire);
+  // Takes a call off the connection before its answer came (it timed
+  // out). The connection cannot be used on: the others fail as aborted.
+  void Abandon(AsyncCall* call);
+
+  void Flush();
+  void Write();
+  void Receive();
+  // Fails every call it carries and closes: `first` for the one whose
+  // answer was due, kAborted for those behind it (or `first` for all when
+  // nothing was sent, or nothing could have been).
+  void Fail(HttpConnection::Outcome first, bool all_alike);
+  // Every answer is in: back to the pool, or closed.
+  void Done(bool reusable);
+
+  HttpChannel* const ch;
+  EventLoop* const loop;
   std::unique_ptr<HttpConnection> conn;
-  AsyncCall* owner = nullptr;
-  bool dead = false;
-  bool registered = false;
+  std::deque<AsyncCall*> calls;  // awaiting their answers, in the order sent
+  std::string out;               // requests not yet written
+  size_t out_off = 0;
+  bool connecting = false;  // a non-blocking connect is in progress
+  bool flush_due = false;   // Flush is deferred to the end of the round
+  bool written = false;     // written to: takes no more calls
+  bool reused = false;      // came from the idle pool
+  bool dead = false;        // saw an event while idle
+  // Keeps the connection alive while it carries calls.
+  std::shared_ptr<LoopConnection> self;
 };
 
 // One call in progress on an event loop: attempts, each with its own
-// timer, on pooled or new connections, under the same policy as Call.
+// timer, on shared, pooled or new connections, under the same policy as
+// Call.
 class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCall> {
  public:
   AsyncCall(HttpChannel* ch, EventLoop* loop, remote::Request in, Callback done)
@@ -301,109 +350,41 @@ class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCa
     Attempt();
   }
 
-  void OnEvents(uint32_t events) {
-    if (phase_ == Phase::kConnecting) {
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int err = 0;
-      socklen_t len = sizeof(err);
-      if (::getsockopt(lc_->conn->fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-        return Finish(HttpConnection::Outcome::kConnectFailed);
-      }
-      phase_ = Phase::kSending;
-    }
-    if (phase_ == Phase::kSending) return Send();
-    if (phase_ == Phase::kReceiving) Receive();
+  bool head() const { return in_.method == "HEAD"; }
+
+  // From the connection: the answer, or the attempt's failure. The
+  // connection has let go of the call already.
+  void Answered(remote::Response res) {
+    lc_.reset();
+    res_ = std::move(res);
+    Finish(HttpConnection::Outcome::kOk);
+  }
+  void Failed(HttpConnection::Outcome outcome) {
+    lc_.reset();
+    Finish(outcome);
   }
 
  private:
-  enum class Phase { kIdle, kConnecting, kSending, kReceiving };
-
   void Attempt() {
     if (Status s = ch_->Admit(deadline_); !s.ok()) return Complete(std::move(s));
     const milliseconds timeout = ch_->AttemptTimeout(deadline_);
+    std::string wire;
     {
       // The identity and trace of the request that started the call.
       ContextScope scope(&ctx_);
       trace::CurrentScope span(span_);
-      wire_ = ch_->Serialize(in_, PropagatedDeadline(timeout));
+      wire = ch_->Serialize(in_, PropagatedDeadline(timeout));
     }
-    sent_ = 0;
-    lc_ = ch_->TakeIdle(loop_);
-    reused_ = lc_ != nullptr;
-    if (lc_ == nullptr) {
-      auto c = HttpConnection::ConnectNonBlocking(ch_->host_, ch_->port_);
-      if (c == nullptr) return Finish(HttpConnection::Outcome::kConnectFailed);
-      lc_ = std::make_unique<LoopConnection>(std::move(c));
-      phase_ = Phase::kConnecting;
-    } else {
-      phase_ = Phase::kSending;
-    }
-    lc_->owner = this;
-    lc_->conn->buffer().clear();
-    ch_->busy_.fetch_add(1);
+    lc_ = ch_->ConnectionFor(loop_, in_.idempotent);
+    if (lc_ == nullptr) return Finish(HttpConnection::Outcome::kConnectFailed);
+    reused_ = lc_->reused;
     timer_ = loop_->AddTimer(std::chrono::steady_clock::now() + timeout, [this] {
       timer_armed_ = false;
+      if (auto lc = std::move(lc_)) lc->Abandon(this);
       Finish(HttpConnection::Outcome::kTimeout);
     });
     timer_armed_ = true;
-    if (!lc_->registered) {
-      lc_->registered = loop_->Add(lc_->conn->fd(),
-                                   EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, lc_.get());
-      if (!lc_->registered) return Finish(HttpConnection::Outcome::kConnectFailed);
-      // A connect that is still in progress reports through the events.
-      return;
-    }
-    if (phase_ == Phase::kSending) Send();
-  }
-
-  void Send() {
-    const int fd = lc_->conn->fd();
-    while (sent_ < wire_.size()) {
-      ssize_t n = ::send(fd, wire_.data() + sent_, wire_.size() - sent_, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent_ += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // wait for room
-      return Finish(sent_ == 0 ? HttpConnection::Outcome::kSendFailed
-                               : HttpConnection::Outcome::kBroken);
-    }
-    // The answer's arrival is an edge of the socket, registered since
-    // before the request was sent.
-    phase_ = Phase::kReceiving;
-  }
-
-  void Receive() {
-    const int fd = lc_->conn->fd();
-    std::string& buf = lc_->conn->buffer();
-    bool eof = false;
-    char tmp[16384];
-    for (;;) {
-      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
-      if (n > 0) {
-        buf.append(tmp, static_cast<size_t>(n));
-        if (static_cast<size_t>(n) < sizeof(tmp)) break;
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      eof = true;
-      break;
-    }
-    if (buf.empty() && !eof) return;
-    switch (ParseResponse(buf, in_.method == "HEAD", eof, &res_,
-                          lc_->conn->mutable_keep_alive())) {
-      case ResponseParse::kNeedMore:
-        return;
-      case ResponseParse::kOk:
-        return Finish(HttpConnection::Outcome::kOk);
-      case ResponseParse::kBroken:
-        // Closed before a byte of the answer: as good as unsent, for a
-        // pooled connection the peer had already closed.
-        return Finish(buf.empty() && eof ? HttpConnection::Outcome::kSendFailed
-                                         : HttpConnection::Outcome::kBroken);
-    }
+    lc_->Queue(this, wire);
   }
 
   // Ends one attempt, then decides what follows.
@@ -411,23 +392,6 @@ class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCa
     if (timer_armed_) {
       loop_->CancelTimer(timer_);
       timer_armed_ = false;
-    }
-    if (phase_ != Phase::kIdle || lc_ != nullptr) {
-      if (phase_ != Phase::kIdle) ch_->busy_.fetch_sub(1);
-      phase_ = Phase::kIdle;
-      if (lc_ != nullptr) {
-        lc_->owner = nullptr;
-        const bool keep = outcome == HttpConnection::Outcome::kOk &&
-                          lc_->conn->keep_alive() && lc_->conn->buffer().empty();
-        if (keep) {
-          lc_->conn->Touch();
-          ch_->ReleaseToLoop(loop_, std::move(lc_));
-        } else {
-          // Closing removes it from the loop; it may still be named by an
-          // event of this round.
-          loop_->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(lc_)));
-        }
-      }
     }
     remote::Response res = std::move(res_);
     res_ = remote::Response();
@@ -438,6 +402,8 @@ class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCa
       case Decision::kStale:
         ch_->DropIdle(loop_);
         return Attempt();  // the same attempt, on a fresh connection
+      case Decision::kAgain:
+        return Attempt();
       case Decision::kRetry:
         ++st_.attempt;
         loop_->AddTimer(std::chrono::steady_clock::now() + d.wait, [this] { Attempt(); });
@@ -466,19 +432,165 @@ class HttpChannel::AsyncCall final : public std::enable_shared_from_this<AsyncCa
   const Clock::TimePoint deadline_;
   std::shared_ptr<AsyncCall> self_;  // while the call runs
   Attempts st_;
-  Phase phase_ = Phase::kIdle;
-  std::unique_ptr<LoopConnection> lc_;
+  std::shared_ptr<LoopConnection> lc_;  // while an attempt waits on it
   bool reused_ = false;
-  std::string wire_;
-  size_t sent_ = 0;
   remote::Response res_;
   EventLoop::TimerId timer_{};
   bool timer_armed_ = false;
 };
 
+void HttpChannel::LoopConnection::Queue(AsyncCall* call, const std::string& wire) {
+  calls.push_back(call);
+  out += wire;
+  if (flush_due) return;
+  flush_due = true;
+  loop->Defer([lc = shared_from_this()] { lc->Flush(); });
+}
+
+void HttpChannel::LoopConnection::Flush() {
+  flush_due = false;
+  written = true;
+  {
+    std::lock_guard<std::mutex> lock(ch->pool_mu_);
+    auto& open = ch->loop_pools_[loop].open;
+    if (open.get() == this) open.reset();
+  }
+  if (calls.empty()) return;  // every call left before the write
+  if (!connecting) Write();
+}
+
+void HttpChannel::LoopConnection::Write() {
+  const int fd = conn->fd();
+  while (out_off < out.size()) {
+    ssize_t n = ::send(fd, out.data() + out_off, out.size() - out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // wait for room
+    // Nothing of it sent: as good as unsent, for every call.
+    return out_off == 0 ? Fail(HttpConnection::Outcome::kSendFailed, true)
+                        : Fail(HttpConnection::Outcome::kBroken, false);
+  }
+  out.clear();
+  out_off = 0;
+}
+
+void HttpChannel::LoopConnection::Receive() {
+  const int fd = conn->fd();
+  std::string& buf = conn->buffer();
+  bool eof = false;
+  char tmp[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+    if (n > 0) {
+      buf.append(tmp, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof(tmp)) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    eof = true;
+    break;
+  }
+  while (!calls.empty() && (!buf.empty() || eof)) {
+    AsyncCall* front = calls.front();
+    remote::Response res;
+    switch (ParseResponse(buf, front->head(), eof, &res, conn->mutable_keep_alive())) {
+      case ResponseParse::kNeedMore:
+        return;
+      case ResponseParse::kBroken:
+        // Closed before a byte of the answer: as good as unsent, for a
+        // pooled connection the peer had already closed.
+        return Fail(buf.empty() && eof ? HttpConnection::Outcome::kSendFailed
+                                       : HttpConnection::Outcome::kBroken,
+                    false);
+      case ResponseParse::kOk:
+        calls.pop_front();
+        if (calls.empty()) {
+          Done(!eof && conn->keep_alive() && buf.empty() && out_off == out.size());
+        } else if (!conn->keep_alive()) {
+          // It closes after this answer: the calls behind it go elsewhere.
+          front->Answered(std::move(res));
+          return Fail(HttpConnection::Outcome::kAborted, true);
+        }
+        front->Answered(std::move(res));
+        if (self == nullptr) return;  // released or closed
+        break;
+    }
+  }
+}
+
+void HttpChannel::LoopConnection::Abandon(AsyncCall* call) {
+  auto it = std::find(calls.begin(), calls.end(), call);
+  if (it == calls.end()) return;
+  calls.erase(it);
+  Fail(HttpConnection::Outcome::kAborted, true);
+}
+
+void HttpChannel::LoopConnection::Fail(HttpConnection::Outcome first, bool all_alike) {
+  auto keep = shared_from_this();
+  std::deque<AsyncCall*> failed;
+  failed.swap(calls);
+  Done(/*reusable=*/false);
+  for (AsyncCall* c : failed) {
+    c->Failed(first);
+    if (!all_alike) first = HttpConnection::Outcome::kAborted;
+  }
+}
+
+void HttpChannel::LoopConnection::Done(bool reusable) {
+  if (self == nullptr) return;
+  ch->busy_.fetch_sub(1);
+  auto keep = std::move(self);
+  {
+    std::lock_guard<std::mutex> lock(ch->pool_mu_);
+    auto& open = ch->loop_pools_[loop].open;
+    if (open == keep) open.reset();
+  }
+  if (!reusable) {
+    // Closing takes it out of the loop; an event of this round may still
+    // name it.
+    loop->KeepUntilIdle(std::move(keep));
+    return;
+  }
+  out.clear();
+  out_off = 0;
+  written = false;
+  reused = true;
+  conn->Touch();
+  ch->Release(keep);
+}
+
 void HttpChannel::LoopConnection::OnEvents(uint32_t events) {
-  if (owner != nullptr) return owner->OnEvents(events);
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) dead = true;
+  if (self == nullptr) {  // idle
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) dead = true;
+    return;
+  }
+  auto keep = self;  // alive through what the answers set off
+  if (connecting) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (::getsockopt(conn->fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      return Fail(HttpConnection::Outcome::kConnectFailed, true);
+    }
+    connecting = false;
+    if (written) Write();  // else the round's end writes
+  } else if (!written) {
+    // Taken from the pool this round, nothing sent yet: anything it reports
+    // now is the peer closing it (or talking out of turn).
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      Fail(HttpConnection::Outcome::kSendFailed, true);
+    }
+    return;
+  } else if ((events & EPOLLOUT) && out_off < out.size()) {
+    Write();
+  }
+  if (self != nullptr && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    Receive();
+  }
 }
 
 void HttpChannel::CallAsync(remote::Request request, Callback done) {
@@ -487,41 +599,62 @@ void HttpChannel::CallAsync(remote::Request request, Callback done) {
   std::make_shared<AsyncCall>(this, loop, std::move(request), std::move(done))->Start();
 }
 
-std::unique_ptr<HttpChannel::LoopConnection> HttpChannel::TakeIdle(EventLoop* loop) {
-  std::lock_guard<std::mutex> lock(pool_mu_);
-  auto it = loop_idle_.find(loop);
-  if (it == loop_idle_.end()) return nullptr;
-  auto& idle = it->second;
-  const auto now = clock_->Now();
-  while (!idle.empty()) {
-    auto c = std::move(idle.back());  // the most recently used first
-    idle.pop_back();
-    if (!c->dead && now - c->conn->last_used() < options_.pool_idle_timeout) return c;
-    // Closing the socket takes it out of the loop; an event already
-    // fetched may still name it.
-    loop->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(c)));
+std::shared_ptr<HttpChannel::LoopConnection> HttpChannel::ConnectionFor(
+    EventLoop* loop, bool idempotent) {
+  std::shared_ptr<LoopConnection> c;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    LoopPool& pool = loop_pools_[loop];
+    if (idempotent && pool.open != nullptr &&
+        pool.open->calls.size() < options_.pipeline_max) {
+      return pool.open;
+    }
+    const auto now = clock_->Now();
+    while (c == nullptr && !pool.idle.empty()) {
+      c = std::move(pool.idle.back());  // the most recently used first
+      pool.idle.pop_back();
+      if (c->dead || now - c->conn->last_used() >= options_.pool_idle_timeout) {
+        // Closing the socket takes it out of the loop; an event already
+        // fetched may still name it.
+        loop->KeepUntilIdle(std::move(c));
+        c = nullptr;
+      }
+    }
   }
-  return nullptr;
+  if (c == nullptr) {
+    auto h = HttpConnection::ConnectNonBlocking(host_, port_);
+    if (h == nullptr) return nullptr;
+    c = std::make_shared<LoopConnection>(this, loop, std::move(h));
+    c->connecting = true;  // the events say when (and whether) it is made
+    if (!loop->Add(c->conn->fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.get())) {
+      return nullptr;
+    }
+  }
+  c->self = c;
+  busy_.fetch_add(1);
+  if (idempotent && options_.pipeline_max > 1) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    loop_pools_[loop].open = c;
+  }
+  return c;
 }
 
-void HttpChannel::ReleaseToLoop(EventLoop* loop, std::unique_ptr<LoopConnection> c) {
+void HttpChannel::Release(const std::shared_ptr<LoopConnection>& c) {
   std::lock_guard<std::mutex> lock(pool_mu_);
-  auto& idle = loop_idle_[loop];
+  auto& idle = loop_pools_[c->loop].idle;
   if (idle.size() < options_.pool_max_idle) {
-    idle.push_back(std::move(c));
+    idle.push_back(c);
   } else {
-    loop->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(c)));
+    c->loop->KeepUntilIdle(c);
   }
 }
 
 void HttpChannel::DropIdle(EventLoop* loop) {
   std::lock_guard<std::mutex> lock(pool_mu_);
-  auto it = loop_idle_.find(loop);
-  if (it == loop_idle_.end()) return;
-  for (auto& c : it->second) {
-    loop->KeepUntilIdle(std::shared_ptr<LoopConnection>(std::move(c)));
-  }
-  loop_idle_.erase(it);
+  auto it = loop_pools_.find(loop);
+  if (it == loop_pools_.end()) return;
+  for (auto& c : it->second.idle) loop->KeepUntilIdle(std::move(c));
+  it->second.idle.clear();
 }
 
 }  // namespace mitos::internal

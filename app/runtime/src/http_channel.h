@@ -31,6 +31,11 @@ struct ChannelOptions {
   RetryOptions retry;
   CircuitBreaker::Options breaker;
   size_t pool_max_idle = 64;
+  // Idempotent calls that one event loop starts in the same round share a
+  // connection, this many at most, their requests written together and
+  // their answers read together (HTTP/1.1 pipelining); 1 gives every call
+  // a connection of its own.
+  size_t pipeline_max = 8;
   // Pooled connections idle longer than this are not reused: servers close
   // idle keep-alive connections (Mitos after 5 s by default).
   std::chrono::milliseconds pool_idle_timeout{2000};
@@ -58,12 +63,18 @@ class HttpChannel : public remote::Channel {
   uint64_t retries() const { return retries_.load(); }
   uint64_t breaker_transitions() const { return breaker_.transitions(); }
   size_t idle_connections() const;
-  // Connections carrying a call right now.
+  // Connections carrying calls right now.
   int64_t busy_connections() const { return busy_.load(); }
 
  private:
   struct LoopConnection;
   class AsyncCall;
+  // The connections of one event loop: idle ones, and the one taking
+  // idempotent calls in the current round.
+  struct LoopPool {
+    std::vector<std::shared_ptr<LoopConnection>> idle;
+    std::shared_ptr<LoopConnection> open;
+  };
 
   // Where one call stands across its attempts.
   struct Attempts {
@@ -74,7 +85,9 @@ class HttpChannel : public remote::Channel {
   };
   // What follows an attempt.
   struct Decision {
-    enum Kind { kDone, kStale, kRetry, kStop } kind;
+    // kStale: again at once, on a fresh connection, dropping the idle
+    // ones; kAgain: again at once, not counted as an attempt.
+    enum Kind { kDone, kStale, kAgain, kRetry, kStop } kind;
     std::chrono::milliseconds wait;  // for kRetry
   };
 
@@ -88,9 +101,11 @@ class HttpChannel : public remote::Channel {
   StatusOr<remote::Response> Final(Attempts& st) const;
   Clock::TimePoint DeadlineOf(const RequestContext& ctx) const;
 
-  // The idle connections of one event loop.
-  std::unique_ptr<LoopConnection> TakeIdle(EventLoop* loop);
-  void ReleaseToLoop(EventLoop* loop, std::unique_ptr<LoopConnection> c);
+  // The connection an attempt on `loop` queues its request on: the round's
+  // shared one, an idle one, or a new one; nullptr if none can be opened.
+  std::shared_ptr<LoopConnection> ConnectionFor(EventLoop* loop, bool idempotent);
+  // Back to the idle connections of its loop, or closed.
+  void Release(const std::shared_ptr<LoopConnection>& c);
   void DropIdle(EventLoop* loop);
 
   // Returns a pooled connection, or nullptr. With `probe`, the connection
@@ -111,8 +126,7 @@ class HttpChannel : public remote::Channel {
   std::atomic<int64_t> busy_{0};
   mutable std::mutex pool_mu_;
   std::vector<std::unique_ptr<HttpConnection>> idle_;
-  std::unordered_map<EventLoop*, std::vector<std::unique_ptr<LoopConnection>>>
-      loop_idle_;
+  std::unordered_map<EventLoop*, LoopPool> loop_pools_;
   std::string host_header_;
 };
 

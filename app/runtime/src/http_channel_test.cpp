@@ -373,6 +373,7 @@ TEST(HttpChannelOnALoop, CallsInFlightDoNotHoldTheLoop) {
   up.Start();
   auto o = Options("http://127.0.0.1:" + std::to_string(up.port()));
   o.attempt_timeout = milliseconds(20000);
+  o.pipeline_max = 1;  // a connection each, so the remote serves them at once
   auto ch = std::make_unique<HttpChannel>(o, SteadyClock::Get());
   EventLoop loop;
   std::thread t([&] { loop.Run(); });
@@ -389,6 +390,131 @@ TEST(HttpChannelOnALoop, CallsInFlightDoNotHoldTheLoop) {
   EXPECT_EQ(ch->idle_connections(), static_cast<size_t>(kCalls));
   loop.Quit();
   t.join();
+  ch.reset();
+}
+
+// Calls that one loop starts in the same round (as the gateway does for
+// requests read together) and their answers, in the order started.
+class LoopRound {
+ public:
+  LoopRound() : thread_([this] { loop_.Run(); }) {}
+  ~LoopRound() {
+    loop_.Quit();
+    thread_.join();
+  }
+  std::vector<StatusOr<remote::Response>> Start(HttpChannel& ch,
+                                                std::vector<remote::Request> reqs) {
+    std::vector<std::promise<StatusOr<remote::Response>>> answers(reqs.size());
+    loop_.Post([&] {
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        ch.CallAsync(std::move(reqs[i]), [&answers, i](StatusOr<remote::Response> r) {
+          answers[i].set_value(std::move(r));
+        });
+      }
+    });
+    std::vector<StatusOr<remote::Response>> out;
+    for (auto& a : answers) out.push_back(a.get_future().get());
+    return out;
+  }
+
+ private:
+  EventLoop loop_;
+  std::thread thread_;
+};
+
+remote::Request Head(std::string target) {
+  return remote::Request{"HEAD", std::move(target), "", "", {}, true};
+}
+remote::Request Post(std::string target) {
+  return remote::Request{"POST", std::move(target), "{}", "application/json", {}, false};
+}
+
+// Answers with the request's target, so that each call can check it got
+// its own answer.
+void EchoTarget(http::Request& req, http::Response& res) {
+  res.Json(200, {{"target", req.target}});
+}
+std::string TargetOf(const StatusOr<remote::Response>& r) {
+  if (!r.ok()) return "error: " + r.status().message();
+  return nlohmann::json::parse(r->body)["target"];
+}
+
+TEST(HttpChannelOnALoop, IdempotentCallsOfOneRoundShareAConnection) {
+  Upstream up(EchoTarget);
+  auto o = Options(up.url());
+  o.pipeline_max = 4;
+  auto ch = std::make_unique<HttpChannel>(o, SteadyClock::Get());
+  {
+    LoopRound round;
+    std::vector<remote::Request> reqs;
+    for (int i = 0; i < 10; ++i) reqs.push_back(Get("/n?i=" + std::to_string(i)));
+    reqs.insert(reqs.begin() + 3, Head("/head"));
+    auto answers = round.Start(*ch, reqs);
+    ASSERT_EQ(answers.size(), 11u);
+    for (size_t i = 0; i < answers.size(); ++i) {
+      ASSERT_TRUE(answers[i].ok()) << i << " " << answers[i].status().ToString();
+      EXPECT_EQ(answers[i]->status, 200);
+      if (i == 3) {
+        EXPECT_EQ(answers[i]->body, "");  // a HEAD answer has no body
+      } else {
+        EXPECT_EQ(TargetOf(answers[i]), reqs[i].target);
+      }
+    }
+    // 11 calls, 4 to a connection.
+    EXPECT_EQ(ch->idle_connections(), 3u);
+    EXPECT_EQ(ch->busy_connections(), 0);
+    // Writes never share one.
+    auto posts = round.Start(*ch, {Post("/p1"), Post("/p2"), Post("/p3")});
+    for (size_t i = 0; i < posts.size(); ++i) EXPECT_EQ(TargetOf(posts[i]), "/p" + std::to_string(i + 1));
+    EXPECT_EQ(ch->idle_connections(), 3u);
+    EXPECT_EQ(up.open_connections(), 3);
+  }
+  ch.reset();
+}
+
+TEST(HttpChannelOnALoop, ATimeoutOnASharedConnectionSendsTheOthersElsewhere) {
+  // The remote serves a connection's requests in order, so "/b" and "/c"
+  // wait behind "/slow". When "/slow" times out, its connection closes; the
+  // others go again on a fresh one, without counting as failures.
+  Upstream up([](http::Request& req, http::Response& res) {
+    if (req.path == "/slow") std::this_thread::sleep_for(milliseconds(1500));
+    EchoTarget(req, res);
+  });
+  auto o = Options(up.url());
+  o.attempt_timeout = milliseconds(300);
+  o.retry.max_attempts = 1;
+  o.breaker.failure_threshold = 2;
+  auto ch = std::make_unique<HttpChannel>(o, SteadyClock::Get());
+  {
+    LoopRound round;
+    auto answers = round.Start(*ch, {Get("/a"), Get("/slow"), Get("/b"), Get("/c")});
+    EXPECT_EQ(TargetOf(answers[0]), "/a");
+    EXPECT_EQ(answers[1].status().code(), StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(TargetOf(answers[2]), "/b");
+    EXPECT_EQ(TargetOf(answers[3]), "/c");
+    EXPECT_EQ(ch->breaker_state(), remote::BreakerState::kClosed);
+    EXPECT_EQ(ch->retries(), 0u);
+  }
+  ch.reset();
+}
+
+TEST(HttpChannelOnALoop, AnAnswerThatClosesTheConnectionSendsTheRestElsewhere) {
+  Upstream up([](http::Request& req, http::Response& res) {
+    EchoTarget(req, res);
+    if (req.path == "/close") res.SetHeader("Connection", "close");
+  });
+  auto o = Options(up.url());
+  o.retry.max_attempts = 1;
+  auto ch = std::make_unique<HttpChannel>(o, SteadyClock::Get());
+  {
+    LoopRound round;
+    auto answers = round.Start(*ch, {Get("/x"), Get("/close"), Get("/y"), Get("/z")});
+    EXPECT_EQ(TargetOf(answers[0]), "/x");
+    EXPECT_EQ(TargetOf(answers[1]), "/close");
+    EXPECT_EQ(TargetOf(answers[2]), "/y");
+    EXPECT_EQ(TargetOf(answers[3]), "/z");
+    EXPECT_EQ(ch->breaker_state(), remote::BreakerState::kClosed);
+  }
   ch.reset();
 }
 

@@ -35,6 +35,7 @@ class HttpConnection {
     kSendFailed,     // the peer closed before taking the request
     kTimeout,        // no complete answer within the timeout
     kBroken,         // closed or malformed after the request was sent
+    kAborted,        // its pipelined connection failed for another call
   };
 
   // Connects to host:port within `timeout`. Returns nullptr on failure.

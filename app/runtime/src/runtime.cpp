@@ -102,6 +102,10 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
          "How long an open breaker fails calls before one probe.");
   s->Int("remote.pool_max_idle", 64, 0, 4096,
          "Idle keep-alive connections kept per remote.");
+  s->Int("remote.pipeline_max", 8, 1, 64,
+         "Idempotent calls an event loop starts together (the gateway's GETs) "
+         "that share one connection, their requests written and their answers "
+         "read together; 1 gives each call its own connection.");
   for (const auto& spec : catalog) {
     s->String("remotes." + spec.name + ".url", "",
               "URL of the " + spec.name + " module when it runs elsewhere, "
@@ -547,6 +551,7 @@ class Runtime::Impl {
       o.breaker.open_for =
           std::chrono::milliseconds(config_.Int("remote.breaker_open_ms"));
       o.pool_max_idle = static_cast<size_t>(config_.Int("remote.pool_max_idle"));
+      o.pipeline_max = static_cast<size_t>(config_.Int("remote.pipeline_max"));
       auto channel = std::make_shared<internal::HttpChannel>(
           o, internal::SteadyClock::Get());
       channels_[spec.name] = channel;
