@@ -366,10 +366,10 @@ class Runtime::Impl {
     server_ = std::make_unique<internal::HttpServer>(
         o,
         [this](http::Request& req, const internal::HttpServer::Responder& r) {
-          DispatchOnWorker(req, r);
+          Serve(req, r, /*on_loop=*/false);
         },
         [this](http::Request& req, const internal::HttpServer::Responder& r) {
-          return DispatchOnLoop(req, r);
+          return Serve(req, r, /*on_loop=*/true);
         });
   }
 
@@ -620,26 +620,25 @@ class Runtime::Impl {
   // start time, and where it was served.
   struct Exchange;
 
-  // Runs on a server event loop. Answers at once what waits on nothing
-  // (the runtime's own paths, routing errors, and reads of modules whose
-  // every dependency is local), starts asynchronous routes that may run
-  // here, and leaves the rest to the worker pool (returns false): handlers
+  // Serves a request on a server event loop (`on_loop`), or on a worker
+  // thread for what the loop declined. The loop answers at once what waits
+  // on nothing (the runtime's own paths, routing errors, and reads of
+  // modules whose every dependency is local), starts asynchronous routes
+  // that may run there, and declines the rest (returns false): handlers
   // that may block on a remote module, and synchronous writes, which wait
   // for their database's writer.
-  bool DispatchOnLoop(http::Request& req, const internal::HttpServer::Responder& r) {
+  bool Serve(http::Request& req, const internal::HttpServer::Responder& r, bool on_loop) {
     http::Router::Match m;
     bool resolved = false;
     if (RuntimeRoute(req.path).empty() && state_.load() != State::kStarting) {
       m = router_.Resolve(req.method, req.path);
       resolved = true;
       if (const http::Router::Route* route = m.route; route != nullptr) {
-        const bool local = on_loop_.count(route->module) > 0;
+        if (on_loop && !MayRunOnLoop(*route, req.method)) return false;
         if (route->async_handler) {
-          if (route->blocking != http::Blocking::kNever && !local) return false;
           DispatchAsync(req, m, r);
           return true;
         }
-        if (!IsSafeMethod(req.method) || !local) return false;
       }
     }
     http::Response res;
@@ -648,21 +647,10 @@ class Runtime::Impl {
     return true;
   }
 
-  // Runs on a worker thread, for what DispatchOnLoop declined.
-  void DispatchOnWorker(http::Request& req, const internal::HttpServer::Responder& r) {
-    http::Router::Match m;
-    bool resolved = false;
-    if (RuntimeRoute(req.path).empty() && state_.load() != State::kStarting) {
-      m = router_.Resolve(req.method, req.path);
-      resolved = true;
-      if (m.route != nullptr && m.route->async_handler) {
-        DispatchAsync(req, m, r);
-        return;
-      }
-    }
-    http::Response res;
-    Dispatch(req, res, resolved ? &m : nullptr);
-    r.Send(std::move(res));
+  bool MayRunOnLoop(const http::Router::Route& route, std::string_view method) const {
+    const bool local = on_loop_.count(route.module) > 0;
+    if (route.async_handler) return local || route.blocking == http::Blocking::kNever;
+    return local && IsSafeMethod(method);
   }
 
   void Dispatch(http::Request& req, http::Response& res,
