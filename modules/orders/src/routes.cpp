@@ -74,6 +74,19 @@ void Reply(Response& res, int status, const mitos::StatusOr<Order>& r) {
   res.JsonText(status, std::move(body));
 }
 
+// Hands `done` the answer to a write that returns the order: `status` and
+// the order (with its Location when created), or the error.
+Callback<Order> Answer(Done done, int status) {
+  return [done = std::move(done), status](mitos::StatusOr<Order> r) {
+    Response res;
+    if (r.ok() && status == 201) {
+      res.SetHeader("Location", "/orders/" + std::to_string(r->id));
+    }
+    Reply(res, status, r);
+    done(std::move(res));
+  };
+}
+
 
 }  // namespace
 
@@ -92,15 +105,7 @@ void RegisterRoutes(OrdersService& api, mitos::http::Router& router) {
                                    std::move(errors)));
                       return done(std::move(res));
                     }
-                    api.PlaceAsync(order, [done = std::move(done)](
-                                              mitos::StatusOr<Order> r) {
-                      Response out;
-                      if (r.ok()) {
-                        out.SetHeader("Location", "/orders/" + std::to_string(r->id));
-                      }
-                      Reply(out, 201, r);
-                      done(std::move(out));
-                    });
+                    api.PlaceAsync(order, Answer(std::move(done), 201));
                   });
 
   router.Add("orders", "GET", "/orders",
@@ -158,12 +163,7 @@ void RegisterRoutes(OrdersService& api, mitos::http::Router& router) {
                       NoSuchOrder(res, req.Param(0));
                       return done(std::move(res));
                     }
-                    api.CancelAsync(*id, [done = std::move(done)](
-                                             mitos::StatusOr<Order> r) {
-                      Response out;
-                      Reply(out, 200, r);
-                      done(std::move(out));
-                    });
+                    api.CancelAsync(*id, Answer(std::move(done), 200));
                   });
 }
 

@@ -47,6 +47,29 @@ void Reply(Response& res, int status, const mitos::StatusOr<User>& r) {
   res.JsonText(status, std::move(body));
 }
 
+// Hands `done` the answer to a write that returns the user: `status` and
+// the user (with its Location when created), or the error.
+Callback<User> Answer(Done done, int status) {
+  return [done = std::move(done), status](mitos::StatusOr<User> r) {
+    Response res;
+    if (r.ok() && status == 201) {
+      res.SetHeader("Location", "/users/" + std::to_string(r->id));
+    }
+    Reply(res, status, r);
+    done(std::move(res));
+  };
+}
+
+// The user id in the path, or nullopt after answering 404 through `done`.
+std::optional<int64_t> PathId(const Request& req, const Done& done) {
+  auto id = mitos::ParsePositiveId(req.Param(0));
+  if (!id) {
+    Response res;
+    NoSuchUser(res, req.Param(0));
+    done(std::move(res));
+  }
+  return id;
+}
 
 }  // namespace
 
@@ -61,15 +84,7 @@ void RegisterRoutes(UsersService& api, mitos::http::Router& router) {
       Invalid(res, std::move(errors));
       return done(std::move(res));
     }
-    api.CreateAsync(NewUser{*fields.name, *fields.email},
-                    [done = std::move(done)](mitos::StatusOr<User> r) {
-                      Response out;
-                      if (r.ok()) {
-                        out.SetHeader("Location", "/users/" + std::to_string(r->id));
-                      }
-                      Reply(out, 201, r);
-                      done(std::move(out));
-                    });
+    api.CreateAsync(NewUser{*fields.name, *fields.email}, Answer(std::move(done), 201));
   });
 
   router.Add("users", "GET", "/users", [&api](const Request& req, Response& res) {
@@ -107,48 +122,34 @@ void RegisterRoutes(UsersService& api, mitos::http::Router& router) {
                Reply(res, 200, api.Get(*id));
              });
 
-  router.AddAsync("users", "PATCH", "/users/{id}",
-                  [&api](const Request& req, Done done) {
-                    Response res;
-                    auto id = mitos::ParsePositiveId(req.Param(0));
-                    if (!id) {
-                      NoSuchUser(res, req.Param(0));
-                      return done(std::move(res));
-                    }
-                    auto body = mitos::http::ReadJsonObject(req, res);
-                    if (!body) return done(std::move(res));
-                    UserPatch patch;
-                    std::vector<mitos::FieldError> errors;
-                    if (!ReadFields(*body, /*required=*/false, &patch, &errors)) {
-                      Invalid(res, std::move(errors));
-                      return done(std::move(res));
-                    }
-                    api.UpdateAsync(*id, patch,
-                                    [done = std::move(done)](mitos::StatusOr<User> r) {
-                                      Response out;
-                                      Reply(out, 200, r);
-                                      done(std::move(out));
-                                    });
-                  });
+  router.AddAsync("users", "PATCH", "/users/{id}", [&api](const Request& req, Done done) {
+    auto id = PathId(req, done);
+    if (!id) return;
+    Response res;
+    auto body = mitos::http::ReadJsonObject(req, res);
+    if (!body) return done(std::move(res));
+    UserPatch patch;
+    std::vector<mitos::FieldError> errors;
+    if (!ReadFields(*body, /*required=*/false, &patch, &errors)) {
+      Invalid(res, std::move(errors));
+      return done(std::move(res));
+    }
+    api.UpdateAsync(*id, patch, Answer(std::move(done), 200));
+  });
 
-  router.AddAsync("users", "DELETE", "/users/{id}",
-                  [&api](const Request& req, Done done) {
-                    Response res;
-                    auto id = mitos::ParsePositiveId(req.Param(0));
-                    if (!id) {
-                      NoSuchUser(res, req.Param(0));
-                      return done(std::move(res));
-                    }
-                    api.RemoveAsync(*id, [done = std::move(done)](mitos::Status s) {
-                      Response out;
-                      if (s.ok()) {
-                        out.status = 204;
-                      } else {
-                        mitos::http::WriteStatus(out, s);
-                      }
-                      done(std::move(out));
-                    });
-                  });
+  router.AddAsync("users", "DELETE", "/users/{id}", [&api](const Request& req, Done done) {
+    auto id = PathId(req, done);
+    if (!id) return;
+    api.RemoveAsync(*id, [done = std::move(done)](mitos::Status s) {
+      Response res;
+      if (s.ok()) {
+        res.status = 204;
+      } else {
+        mitos::http::WriteStatus(res, s);
+      }
+      done(std::move(res));
+    });
+  });
 }
 
 }  // namespace users
