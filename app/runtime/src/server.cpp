@@ -684,9 +684,10 @@ class HttpServer::Impl {
 
   // Sends the answer of `ex`. On the connection's loop it writes at once,
   // or, while the loop serves more requests read with this one, with their
-  // answers. A worker allowed to writes too, and hands the connection back
-  // to the loop only when something is left to do there. Any other thread
-  // hands the answer to the loop.
+  // answers. A worker that may write (nothing was left unsent before its
+  // request) writes too, and hands the connection back to the loop only
+  // when something is left to do there. Any other thread hands the answer
+  // to the loop.
   void Complete(Exchange& ex, http::Response&& res) {
     if (ex.answered.exchange(true)) return;
     Conn& c = *ex.conn;
