@@ -130,7 +130,8 @@ open_sleep_fd
 
 # ------------------------------------------------------------------------
 # Services. Section 1 (gateway hop): users1 (seeded), orders1 (idle: the
-# gateway needs an orders remote), gateway1, nginx. Section 2 (POST
+# gateway needs an orders remote), gateway1, single1 (a second gateway
+# whose calls never share a connection), nginx. Section 2 (POST
 # /orders): mono, and users2 <- orders2 <- gateway2. svc_cmd fills CMD.
 # ------------------------------------------------------------------------
 mitos_cmd() { # mitos_cmd SERVICE [--modules=X]
@@ -145,10 +146,14 @@ svc_cmd() { # svc_cmd SERVICE
     orders?)
       CMD=(env "MITOS_REMOTES__USERS__URL=http://127.0.0.1:${PORT[users$n]}")
       mitos_cmd "$s" --modules=orders ;;
-    gateway?)
+    gateway?|single?)
       CMD=(env "MITOS_REMOTES__USERS__URL=http://127.0.0.1:${PORT[users$n]}"
                "MITOS_REMOTES__ORDERS__URL=http://127.0.0.1:${PORT[orders$n]}")
-      mitos_cmd "$s" --modules=gateway ;;
+      if [[ "$s" == single? ]]; then
+        mitos_cmd "$s" --modules=gateway --set remote.pipeline_max=1
+      else
+        mitos_cmd "$s" --modules=gateway
+      fi ;;
     mono) mitos_cmd "$s" ;;
     nginx)
       CMD=("$NGINX" -p "${DATA[nginx]}/" -c "${DATA[nginx]}/nginx.conf"
@@ -281,6 +286,8 @@ target_setup() { # target_setup TARGET
       ROLES=(users); ROLE_PIDS[users]="${PID[users1]}" ;;
     gateway) T_PORT="${PORT[gateway1]}"; T_RSS="${PID[gateway1]}"
       ROLES=(users gateway); ROLE_PIDS[users]="${PID[users1]}"; ROLE_PIDS[gateway]="${PID[gateway1]}" ;;
+    single) T_PORT="${PORT[single1]}"; T_RSS="${PID[single1]}"
+      ROLES=(users gateway); ROLE_PIDS[users]="${PID[users1]}"; ROLE_PIDS[gateway]="${PID[single1]}" ;;
     nginx) T_PORT="${PORT[nginx]}"; T_RSS="${PID[nginx]} $NGINX_WORKER_PIDS"
       ROLES=(users nginx); ROLE_PIDS[users]="${PID[users1]}"; ROLE_PIDS[nginx]="${PID[nginx]} $NGINX_WORKER_PIDS" ;;
     monolith) T_PORT="${PORT[mono]}"; T_RSS="${PID[mono]}"
@@ -290,7 +297,7 @@ target_setup() { # target_setup TARGET
       ROLE_PIDS[gateway]="${PID[gateway2]}"; ROLE_PIDS[orders]="${PID[orders2]}"; ROLE_PIDS[users]="${PID[users2]}" ;;
   esac
   case "$1" in
-    direct|gateway|nginx) T_ARGS=(-s "$WRK_DIR/get_user.lua" "http://127.0.0.1:$T_PORT" -- "$USERS") ;;
+    direct|gateway|single|nginx) T_ARGS=(-s "$WRK_DIR/get_user.lua" "http://127.0.0.1:$T_PORT" -- "$USERS") ;;
     monolith|split) T_ARGS=(-s "$WRK_DIR/post_order.lua" "http://127.0.0.1:$T_PORT" -- "$ORDER_USERS") ;;
   esac
 }
@@ -373,11 +380,12 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 T_START="$(now_us)"
 
 # Section 1: the gateway hop.
-for s in users1 orders1 gateway1 nginx; do new_service "$s"; done
+for s in users1 orders1 gateway1 single1 nginx; do new_service "$s"; done
 prepare_seeded users1 "$USERS"
 start_service users1
 start_service orders1
 start_service gateway1
+start_service single1
 render_nginx
 start_service nginx
 NGINX_WORKER_PIDS="$(ps -o pid= --ppid "${PID[nginx]}" | tr '\n' ' ')"
@@ -386,16 +394,16 @@ log "nginx: master ${PID[nginx]}, workers $NGINX_WORKER_PIDS(worker_processes $N
 # The three paths answer the same thing.
 probe_id=$(( (USERS + 1) / 2 ))
 want="$(curl -fsS "http://127.0.0.1:${PORT[users1]}/users/$probe_id")" || die "direct GET /users/$probe_id failed"
-for s in gateway1 nginx; do
+for s in gateway1 single1 nginx; do
   got="$(curl -fsS "http://127.0.0.1:${PORT[$s]}/users/$probe_id")" || die "GET /users/$probe_id through $s failed"
   [[ "$got" == "$want" ]] || die "GET /users/$probe_id through $s differs from direct: $got"
 done
 
-HOP_TARGETS=(direct gateway nginx)
+HOP_TARGETS=(direct gateway nginx single)
 for rep in $(seq "$REPS"); do
   for t in "${HOP_TARGETS[@]}"; do measure hop "$t" "$rep"; done
 done
-for s in nginx gateway1 orders1 users1; do stop_service "$s"; done
+for s in nginx single1 gateway1 orders1 users1; do stop_service "$s"; done
 
 # Section 2: POST /orders, monolith against split.
 for s in mono users2 orders2 gateway2; do new_service "$s"; done
@@ -435,6 +443,7 @@ label() {
   case "$1" in
     direct) echo '(a) direct to users' ;;
     gateway) echo '(b) via Mitos gateway' ;;
+    single) echo '(d) via Mitos gateway, a connection per call (remote.pipeline_max=1)' ;;
     nginx) echo '(c) via nginx' ;;
     monolith) echo 'monolith (1 process)' ;;
     split) echo 'split (gateway -> orders -> users)' ;;
@@ -455,6 +464,9 @@ OVH_N="$(calc "printf \"%.3f\", $P50_N - $P50_D")"
 OVH_RATIO="$(calc "if ($OVH_N > 0) printf \"%.2f\", $OVH_G / $OVH_N; else print \"n/a\"")"
 THRU_PCT="$(calc "if ($RPS_D > 0) printf \"%.1f\", $RPS_G / $RPS_D * 100; else print \"n/a\"")"
 NGINX_PCT="$(calc "if ($RPS_D > 0) printf \"%.1f\", $RPS_N / $RPS_D * 100; else print \"n/a\"")"
+RPS_1="$(med hop single 4)"; P50_1="$(med hop single 5)"
+SINGLE_PCT="$(calc "if ($RPS_D > 0) printf \"%.1f\", $RPS_1 / $RPS_D * 100; else print \"n/a\"")"
+OVH_1="$(calc "printf \"%.3f\", $P50_1 - $P50_D")"
 RPS_M="$(med orders monolith 4)"; RPS_S="$(med orders split 4)"
 ORD_RATIO="$(calc "if ($RPS_S > 0) printf \"%.2f\", $RPS_M / $RPS_S; else print \"n/a\"")"
 P50_RATIO="$(calc "if ($(med orders monolith 5) > 0) printf \"%.2f\", $(med orders split 5) / $(med orders monolith 5); else print \"n/a\"")"
@@ -471,7 +483,7 @@ REPORT="$WORK/report.md"
   echo
   echo "## 1. Gateway hop: GET /users/{id}"
   echo
-  echo "One users process with $USERS seeded users, random id per request (\`wrk/get_user.lua\`). nginx: worker_processes $NGINX_WORKERS, upstream keepalive 64 (\`bench/nginx/users-proxy.conf.in\`); Mitos gateway: defaults (remote.pool_max_idle 64)."
+  echo "One users process with $USERS seeded users, random id per request (\`wrk/get_user.lua\`). nginx: worker_processes $NGINX_WORKERS, upstream keepalive 64 (\`bench/nginx/users-proxy.conf.in\`); Mitos gateway: defaults (remote.pool_max_idle 64, remote.pipeline_max 8); (d) is a second gateway process with remote.pipeline_max=1, for reference."
   echo
   echo "| path | req/s | p50 ms | p99 ms | errors | proxy peak RSS MiB | CPU % (100 = one core) | CPU us per request |"
   echo "|---|---:|---:|---:|---:|---:|---|---|"
@@ -486,6 +498,7 @@ REPORT="$WORK/report.md"
   echo "| gateway overhead / nginx overhead | $OVH_RATIO | <= 1.5 | $(verdict "$OVH_RATIO" '<=' 1.5) |"
   echo "| gateway req/s as % of direct | $THRU_PCT% | >= 60% | $(verdict "$THRU_PCT" '>=' 60) |"
   echo "| (reference) nginx req/s as % of direct | $NGINX_PCT% | | |"
+  echo "| (reference) gateway with a connection per call: req/s as % of direct, p50 overhead | $SINGLE_PCT%, $OVH_1 ms | | |"
   echo
   echo "## 2. POST /orders: monolith vs split"
   echo
