@@ -544,25 +544,10 @@ class HttpServer::Impl {
     });
   }
 
-  // Writes what it can of c.out without waiting, while a request is busy;
-  // the rest goes with that request's answer.
-  void SendPending(Conn& c) {
-    while (c.out_off < c.out.size()) {
-      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
-                         MSG_NOSIGNAL);
-      if (n > 0) {
-        c.out_off += static_cast<size_t>(n);
-      } else if (!(n < 0 && errno == EINTR)) {
-        return;  // full, or broken: the answer's own write finds out
-      }
-    }
-    c.out.clear();
-    c.out_off = 0;
-  }
-
-  // Writes c.out. Ends in kReading (all written), kWriting (waiting for
-  // room) or kClosed.
-  void Flush(Conn& c) {
+  enum class Sent { kAll, kFull, kFailed };
+  // Writes as much of c.out as the socket takes now; clears it when all
+  // of it went.
+  Sent SendOut(Conn& c) {
     while (c.out_off < c.out.size()) {
       ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
                          MSG_NOSIGNAL);
@@ -571,15 +556,31 @@ class HttpServer::Impl {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (c.state.load() != ConnState::kWriting) c.write_started = Clock::now();
-        c.state.store(ConnState::kWriting);
-        return;
-      }
-      return Close(c);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Sent::kFull;
+      return Sent::kFailed;
     }
     c.out.clear();
     c.out_off = 0;
+    return Sent::kAll;
+  }
+
+  // Writes what it can of c.out while a request is busy; the rest goes
+  // with that request's answer (whose own write finds a broken socket).
+  void SendPending(Conn& c) { SendOut(c); }
+
+  // Writes c.out. Ends in kReading (all written), kWriting (waiting for
+  // room) or kClosed.
+  void Flush(Conn& c) {
+    switch (SendOut(c)) {
+      case Sent::kFull:
+        if (c.state.load() != ConnState::kWriting) c.write_started = Clock::now();
+        c.state.store(ConnState::kWriting);
+        return;
+      case Sent::kFailed:
+        return Close(c);
+      case Sent::kAll:
+        break;
+    }
     if (c.close_after) return Close(c);
     c.last_activity = Clock::now();
     c.state.store(ConnState::kReading);

@@ -41,6 +41,17 @@ void Echo(http::Request& req, http::Response& res) {
                  {"headers", headers}});
 }
 
+// Answers with Echo from a thread of its own, 20 ms after the handler
+// returned.
+std::thread EchoLater(const HttpServer::Responder& r, http::Request q) {
+  return std::thread([r, q = std::move(q)]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    http::Response s;
+    Echo(q, s);
+    r.Send(std::move(s));
+  });
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   void Start(ServerOptions o = TestOptions(),
@@ -139,12 +150,7 @@ TEST_F(ServerTest, TheLoopHookAnswersAtOnceLaterOrPassesOn) {
         }
         if (q.path == "/later") {
           std::lock_guard<std::mutex> lock(mu);
-          later.emplace_back([r, q]() mutable {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            http::Response s;
-            Echo(q, s);
-            r.Send(std::move(s));
-          });
+          later.push_back(EchoLater(r, q));
           return true;
         }
         return false;
@@ -249,12 +255,7 @@ TEST_F(ServerTest, AWorkerMayAnswerAfterItReturns) {
           return r.Send(std::move(s));
         }
         std::lock_guard<std::mutex> lock(mu);
-        later.emplace_back([r, q]() mutable {
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          http::Response s;
-          Echo(q, s);
-          r.Send(std::move(s));
-        });
+        later.push_back(EchoLater(r, q));
       });
   ASSERT_TRUE(server_->Bind().ok());
   server_->Start();
