@@ -308,6 +308,8 @@ struct HttpChannel::LoopConnection final : EventLoop::Handler,
   // out). The connection cannot be used on: the others fail as aborted.
   void Abandon(AsyncCall* call);
 
+  // Takes no more calls of this round.
+  void StopSharing();
   void Flush();
   void Write();
   void Receive();
@@ -447,14 +449,16 @@ void HttpChannel::LoopConnection::Queue(AsyncCall* call, const std::string& wire
   loop->Defer([lc = shared_from_this()] { lc->Flush(); });
 }
 
+void HttpChannel::LoopConnection::StopSharing() {
+  std::lock_guard<std::mutex> lock(ch->pool_mu_);
+  auto& open = ch->loop_pools_[loop].open;
+  if (open.get() == this) open.reset();
+}
+
 void HttpChannel::LoopConnection::Flush() {
   flush_due = false;
   written = true;
-  {
-    std::lock_guard<std::mutex> lock(ch->pool_mu_);
-    auto& open = ch->loop_pools_[loop].open;
-    if (open.get() == this) open.reset();
-  }
+  StopSharing();
   if (calls.empty()) return;  // every call left before the write
   if (!connecting) Write();
 }
@@ -544,11 +548,7 @@ void HttpChannel::LoopConnection::Done(bool reusable) {
   if (self == nullptr) return;
   ch->busy_.fetch_sub(1);
   auto keep = std::move(self);
-  {
-    std::lock_guard<std::mutex> lock(ch->pool_mu_);
-    auto& open = ch->loop_pools_[loop].open;
-    if (open == keep) open.reset();
-  }
+  StopSharing();
   if (!reusable) {
     // Closing takes it out of the loop; an event of this round may still
     // name it.
