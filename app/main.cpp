@@ -2,7 +2,7 @@
 // Which of them an instance runs is chosen at start-up (--modules, or
 // `modules:` in the config).
 #include "gateway/module.h"
-#include "mitos/main.h"
+#include "mitos/core/main.h"
 #include "orders/module.h"
 #include "users/module.h"
 

@@ -1,6 +1,6 @@
 #include "mitos_testing/instance.h"
 
-#include "mitos/log.h"
+#include "mitos/observability/log.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 #include "gateway/module.h"
 
-#include "mitos/log.h"
+#include "mitos/observability/log.h"
 #include "proxy.h"
 
 namespace gateway {

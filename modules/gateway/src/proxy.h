@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "mitos/http.h"
-#include "mitos/remote.h"
+#include "mitos/http/http.h"
+#include "mitos/remote/remote.h"
 
 namespace gateway {
 

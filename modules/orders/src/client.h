@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "mitos/remote.h"
+#include "mitos/remote/remote.h"
 #include "orders/api.h"
 
 namespace orders {

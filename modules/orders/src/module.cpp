@@ -1,7 +1,7 @@
 #include "orders/module.h"
 
 #include "client.h"
-#include "mitos/log.h"
+#include "mitos/observability/log.h"
 #include "observed.h"
 #include "routes.h"
 #include "service.h"

@@ -6,7 +6,7 @@
 #include <memory>
 #include <optional>
 
-#include "mitos/observe.h"
+#include "mitos/observability/observe.h"
 #include "orders/api.h"
 
 namespace orders {

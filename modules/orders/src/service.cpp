@@ -1,7 +1,7 @@
 #include "service.h"
 
-#include "mitos/context.h"
-#include "mitos/validation.h"
+#include "mitos/base/context.h"
+#include "mitos/http/validation.h"
 
 namespace orders {
 namespace {

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <future>
 
-#include "mitos/context.h"
+#include "mitos/base/context.h"
 #include "mitos_testing/instance.h"
 #include "users/testing/fake_users.h"
 

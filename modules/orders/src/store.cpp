@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "mitos/log.h"
+#include "mitos/observability/log.h"
 
 namespace orders {
 namespace {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mitos/sqlite.h"
+#include "mitos/storage/sqlite.h"
 #include "orders/api.h"
 
 namespace orders {

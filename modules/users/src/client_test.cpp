@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "mitos/log.h"
+#include "mitos/observability/log.h"
 #include "mitos_testing/instance.h"
 #include "service.h"
 #include "users/module.h"

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "mitos/observe.h"
+#include "mitos/observability/observe.h"
 #include "users/api.h"
 
 namespace users {

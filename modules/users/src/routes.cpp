@@ -1,6 +1,6 @@
 #include "routes.h"
 
-#include "mitos/validation.h"
+#include "mitos/http/validation.h"
 #include "service.h"
 
 namespace users {

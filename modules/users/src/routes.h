@@ -3,7 +3,7 @@
 #ifndef USERS_SRC_ROUTES_H_
 #define USERS_SRC_ROUTES_H_
 
-#include "mitos/http.h"
+#include "mitos/http/http.h"
 #include "service.h"
 
 namespace users {

@@ -1,6 +1,6 @@
 #include "service.h"
 
-#include "mitos/validation.h"
+#include "mitos/http/validation.h"
 
 namespace users {
 namespace {

@@ -1,6 +1,6 @@
 #include "store.h"
 
-#include "mitos/log.h"
+#include "mitos/observability/log.h"
 
 namespace users {
 namespace {

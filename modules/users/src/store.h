@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "mitos/sqlite.h"
+#include "mitos/storage/sqlite.h"
 #include "users/api.h"
 
 namespace users {

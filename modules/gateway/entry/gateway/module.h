@@ -9,7 +9,7 @@
 #ifndef GATEWAY_MODULE_H_
 #define GATEWAY_MODULE_H_
 
-#include "mitos/module.h"
+#include "mitos/core/module.h"
 
 namespace gateway {
 

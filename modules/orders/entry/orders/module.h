@@ -3,7 +3,7 @@
 #ifndef ORDERS_MODULE_H_
 #define ORDERS_MODULE_H_
 
-#include "mitos/module.h"
+#include "mitos/core/module.h"
 
 namespace orders {
 

@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "mitos/http.h"
-#include "mitos/status.h"
+#include "mitos/base/json.h"
+#include "mitos/base/status.h"
+#include "mitos/http/http.h"
 
 namespace orders {
 
@@ -81,18 +82,18 @@ inline void AppendJson(const Order& o, std::string& out) {
   for (size_t i = 0; i < o.items.size(); ++i) {
     if (i) out += ',';
     out += "{\"sku\":";
-    mitos::http::AppendJsonString(out, o.items[i].sku);
+    mitos::AppendJsonString(out, o.items[i].sku);
     out += ",\"quantity\":" + std::to_string(o.items[i].quantity);
     out += ",\"unit_price_cents\":" +
            std::to_string(o.items[i].unit_price_cents) + "}";
   }
   out += "],\"total_cents\":" + std::to_string(o.total_cents);
   out += ",\"status\":";
-  mitos::http::AppendJsonString(out, o.status);
+  mitos::AppendJsonString(out, o.status);
   out += ",\"created_at\":";
-  mitos::http::AppendJsonString(out, o.created_at);
+  mitos::AppendJsonString(out, o.created_at);
   out += ",\"updated_at\":";
-  mitos::http::AppendJsonString(out, o.updated_at);
+  mitos::AppendJsonString(out, o.updated_at);
   out += '}';
 }
 

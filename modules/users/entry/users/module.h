@@ -4,7 +4,7 @@
 #ifndef USERS_MODULE_H_
 #define USERS_MODULE_H_
 
-#include "mitos/module.h"
+#include "mitos/core/module.h"
 
 namespace users {
 

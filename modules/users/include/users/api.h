@@ -15,8 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "mitos/http.h"
-#include "mitos/status.h"
+#include "mitos/base/json.h"
+#include "mitos/base/status.h"
+#include "mitos/http/http.h"
 
 namespace users {
 
@@ -87,13 +88,13 @@ inline void AppendJson(const User& u, std::string& out) {
   out += "{\"id\":";
   out += std::to_string(u.id);
   out += ",\"name\":";
-  mitos::http::AppendJsonString(out, u.name);
+  mitos::AppendJsonString(out, u.name);
   out += ",\"email\":";
-  mitos::http::AppendJsonString(out, u.email);
+  mitos::AppendJsonString(out, u.email);
   out += ",\"created_at\":";
-  mitos::http::AppendJsonString(out, u.created_at);
+  mitos::AppendJsonString(out, u.created_at);
   out += ",\"updated_at\":";
-  mitos::http::AppendJsonString(out, u.updated_at);
+  mitos::AppendJsonString(out, u.updated_at);
   out += '}';
 }
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "mitos/config.h"
-#include "mitos/module.h"
-#include "mitos/runtime.h"
+#include "mitos/config/config.h"
+#include "mitos/core/module.h"
+#include "mitos/core/runtime.h"
 
 namespace mitos::testing {
 

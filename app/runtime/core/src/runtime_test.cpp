@@ -1,0 +1,413 @@
+#include "mitos/core/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "mitos/io/event_loop.h"
+#include "mitos_testing/instance.h"
+
+namespace mitos {
+namespace {
+
+using testing::TestInstance;
+
+// The API that the fake "clock" module offers to others.
+class ClockApi {
+ public:
+  virtual ~ClockApi() = default;
+  virtual int64_t Now() = 0;
+};
+
+class FixedClock : public ClockApi {
+ public:
+  int64_t Now() override { return 42; }
+};
+
+// The remote binding of ClockApi; it answers 7 without calling anything,
+// so a test can tell which binding a module was given.
+class RemoteClock : public ClockApi {
+ public:
+  explicit RemoteClock(std::shared_ptr<remote::Channel> ch) : ch_(std::move(ch)) {}
+  int64_t Now() override { return 7; }
+
+ private:
+  std::shared_ptr<remote::Channel> ch_;
+};
+
+// A module whose start can be held open by the test.
+struct Gate {
+  std::promise<void> entered;
+  std::shared_future<void> open;
+};
+
+class ClockModule : public Module {
+ public:
+  explicit ClockModule(Gate* gate) : gate_(gate) {}
+  Status Start(ModuleContext& ctx) override {
+    if (gate_ != nullptr) {
+      gate_->entered.set_value();
+      gate_->open.wait();
+    }
+    ctx.Provide<ClockApi>(std::make_shared<FixedClock>());
+    return Status::Ok();
+  }
+  void RegisterRoutes(http::Router& r) override {
+    r.Add("clock", "GET", "/clock", [](const http::Request&, http::Response& res) {
+      res.Json(200, {{"now", 42}});
+    });
+  }
+  void Stop() override {}
+
+ private:
+  Gate* gate_;
+};
+
+class ReaderModule : public Module {
+ public:
+  Status Start(ModuleContext& ctx) override {
+    clock_ = ctx.Get<ClockApi>("clock");
+    if (!clock_) return Status::Internal("no clock");
+    return Status::Ok();
+  }
+  void RegisterRoutes(http::Router& r) override {
+    r.Add("reader", "GET", "/read/{what}",
+          [this](const http::Request& req, http::Response& res) {
+            res.Json(200, {{"what", req.Param(0)}, {"now", clock_->Now()}});
+          });
+  }
+  void Stop() override {}
+
+ private:
+  std::shared_ptr<ClockApi> clock_;
+};
+
+class FailingModule : public Module {
+ public:
+  Status Start(ModuleContext&) override {
+    return Status::Internal("disk on fire");
+  }
+  void RegisterRoutes(http::Router&) override {}
+  void Stop() override {}
+};
+
+// A module whose routes report where the runtime ran them: on an event
+// loop or on a worker thread. It needs "clock", so its placement depends on
+// whether clock runs in the same instance.
+class WhereModule : public Module {
+ public:
+  Status Start(ModuleContext&) override { return Status::Ok(); }
+  void RegisterRoutes(http::Router& r) override {
+    auto sync = [](const http::Request&, http::Response& res) {
+      res.Json(200, {{"loop", internal::EventLoop::Current() != nullptr}});
+    };
+    r.Add("where", "GET", "/where/sync", sync);
+    r.Add("where", "POST", "/where/sync", sync);
+    auto later = [](const http::Request&, http::Done done) {
+      const bool loop = internal::EventLoop::Current() != nullptr;
+      // Answered from a thread the server does not own, after the handler
+      // returned.
+      std::thread([done = std::move(done), loop] {
+        http::Response res;
+        res.Json(200, {{"loop", loop}});
+        done(std::move(res));
+      }).detach();
+    };
+    r.AddAsync("where", "POST", "/where/async", later);
+    r.AddAsync("where", "POST", "/where/never", later, http::Blocking::kNever);
+  }
+  void Stop() override {}
+};
+
+std::vector<ModuleSpec> WithWhere(std::vector<ModuleSpec> catalog) {
+  ModuleSpec where;
+  where.name = "where";
+  where.needs = {"clock"};
+  where.create = [](const config::Config&) { return std::make_unique<WhereModule>(); };
+  catalog.push_back(where);
+  return catalog;
+}
+
+std::vector<ModuleSpec> Catalog(Gate* gate = nullptr) {
+  ModuleSpec clock;
+  clock.name = "clock";
+  clock.remote_api = RemoteBinding<ClockApi, RemoteClock>();
+  clock.create = [gate](const config::Config&) {
+    return std::make_unique<ClockModule>(gate);
+  };
+  ModuleSpec reader;
+  reader.name = "reader";
+  reader.needs = {"clock"};
+  reader.create = [](const config::Config&) {
+    return std::make_unique<ReaderModule>();
+  };
+  // Listed first on purpose: start order must follow needs, not the list.
+  return {reader, clock};
+}
+
+TEST(SelectModules, EmptySelectionRunsEverythingInDependencyOrder) {
+  auto catalog = Catalog();
+  auto s = SelectModules(catalog, {});
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[0]->name, "clock");
+  EXPECT_EQ((*s)[1]->name, "reader");
+}
+
+TEST(SelectModules, UnknownNameListsTheKnownOnes) {
+  auto catalog = Catalog();
+  auto s = SelectModules(catalog, {"clock", "nope"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("\"nope\""), std::string::npos);
+  EXPECT_NE(s.status().message().find("reader, clock"), std::string::npos)
+      << s.status().message();
+}
+
+TEST(CheckDependencies, MissingDependencyNamesModuleAndFix) {
+  auto catalog = Catalog();
+  auto s = SelectModules(catalog, {"reader"});
+  ASSERT_TRUE(s.ok());
+  Status d = CheckDependencies(*s, {});
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.message().find("\"reader\" needs module \"clock\""),
+            std::string::npos) << d.message();
+  EXPECT_NE(d.message().find("--modules=reader,clock"), std::string::npos);
+  EXPECT_NE(d.message().find("remotes:\n    clock:\n      url: http://clock:8080"),
+            std::string::npos) << d.message();
+  EXPECT_NE(d.message().find("MITOS_REMOTES__CLOCK__URL="), std::string::npos);
+}
+
+TEST(CheckDependencies, LocalDependencyIsSatisfied) {
+  auto catalog = Catalog();
+  auto s = SelectModules(catalog, {"reader", "clock"});
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(CheckDependencies(*s, {}).ok());
+}
+
+TEST(CheckDependencies, RemoteUrlSatisfiesANeed) {
+  auto catalog = Catalog();
+  auto s = SelectModules(catalog, {"reader"});
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(CheckDependencies(*s, {{"clock", "http://clock:8080"}}).ok());
+}
+
+TEST(Runtime, ModulesReachEachOtherThroughTheContext) {
+  TestInstance inst(Catalog());
+  auto c = inst.Client();
+  auto r = c->Get("/read/time");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["what"], "time");
+  EXPECT_EQ(j["now"], 42);
+}
+
+// Where handlers run: on the loops when nothing they call can wait on the
+// network, except synchronous writes; on workers otherwise, except routes
+// that never block.
+TEST(Runtime, HandlersRunOnTheLoopsOnlyWhenNothingTheyCallIsRemote) {
+  auto where = [](TestInstance& inst, const char* method, const char* path) {
+    auto c = inst.Client();
+    auto r = std::string(method) == "GET" ? c->Get(path) : c->Post(path, "", "text/plain");
+    EXPECT_TRUE(r);
+    if (!r) return std::string("no answer");
+    EXPECT_EQ(r->status, 200) << path;
+    return std::string(nlohmann::json::parse(r->body)["loop"] ? "loop" : "worker");
+  };
+  auto catalog = WithWhere(Catalog());
+  {
+    TestInstance local(catalog);  // clock runs here
+    EXPECT_EQ(where(local, "GET", "/where/sync"), "loop");
+    EXPECT_EQ(where(local, "POST", "/where/sync"), "worker");
+    EXPECT_EQ(where(local, "POST", "/where/async"), "loop");
+    EXPECT_EQ(where(local, "POST", "/where/never"), "loop");
+  }
+  {
+    TestInstance split(catalog, {{"modules", "where"},
+                                 {"remotes.clock.url", "http://127.0.0.1:9"}});
+    EXPECT_EQ(where(split, "GET", "/where/sync"), "worker");
+    EXPECT_EQ(where(split, "POST", "/where/sync"), "worker");
+    EXPECT_EQ(where(split, "POST", "/where/async"), "worker");
+    EXPECT_EQ(where(split, "POST", "/where/never"), "loop");
+  }
+}
+
+TEST(Runtime, BindingIsLocalWhenTheModuleRunsHereEvenWithAUrl) {
+  TestInstance inst(Catalog(), {{"remotes.clock.url", "http://127.0.0.1:9"}});
+  auto r = inst.Client()->Get("/read/t");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["now"], 42);
+  auto health = nlohmann::json::parse(inst.Client()->Get("/health")->body);
+  EXPECT_TRUE(health["remotes"].empty()) << health.dump();
+}
+
+TEST(Runtime, BindingIsRemoteWhenTheModuleRunsElsewhere) {
+  TestInstance inst(Catalog(), {{"modules", "reader"},
+                                {"remotes.clock.url", "http://127.0.0.1:9"}});
+  auto r = inst.Client()->Get("/read/t");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["now"], 7);
+  auto health = nlohmann::json::parse(inst.Client()->Get("/health")->body);
+  EXPECT_EQ(health["remotes"]["clock"]["url"], "http://127.0.0.1:9");
+  EXPECT_EQ(health["remotes"]["clock"]["breaker"], "closed");
+}
+
+TEST(RemoteUrls, KubernetesServiceVariablesAreTheFallback) {
+  auto catalog = Catalog();
+  config::Schema schema;
+  DeclareConfig(catalog, &schema);
+  config::Config none = config::Resolver(schema).Build();
+  auto urls = RemoteUrls(catalog, none,
+                         {{"CLOCK_SERVICE_HOST", "10.0.0.7"},
+                          {"CLOCK_SERVICE_PORT", "8080"}});
+  EXPECT_EQ(urls["clock"], "http://10.0.0.7:8080");
+  EXPECT_EQ(urls.count("reader"), 0u);
+  config::Config set = config::Resolver(schema)
+                           .Flag("remotes.clock.url", "http://clock:9000", "t")
+                           .Build();
+  urls = RemoteUrls(catalog, set, {{"CLOCK_SERVICE_HOST", "10.0.0.7"},
+                                   {"CLOCK_SERVICE_PORT", "8080"}});
+  EXPECT_EQ(urls["clock"], "http://clock:9000") << "explicit config wins";
+  config::Config bad = config::Resolver(schema)
+                           .Flag("remotes.clock.url", "ftp://x", "t")
+                           .Build();
+  EXPECT_THROW(RemoteUrls(catalog, bad, {}), config::ConfigError);
+}
+
+TEST(Runtime, ProbesReportStartingThenReady) {
+  Gate gate;
+  std::promise<void> open;
+  gate.open = open.get_future().share();
+  auto catalog = Catalog(&gate);
+  testing::TempDir dir;
+  config::Schema schema;
+  DeclareConfig(catalog, &schema);
+  config::Resolver resolver(schema);
+  resolver.Flag("server.host", "127.0.0.1", "test")
+      .Flag("server.port", "0", "test")
+      .Flag("data_dir", dir.path().string(), "test")
+      .Flag("shutdown.drain_delay_ms", "0", "test")
+      .Flag("log.level", "error", "test");
+  config::Config cfg = resolver.Build();
+  auto selected = SelectModules(catalog, {});
+  ASSERT_TRUE(selected.ok());
+  Runtime rt(cfg, catalog, *selected, {});
+  auto started = std::async(std::launch::async, [&] { return rt.Start(); });
+  gate.entered.get_future().wait();  // the port is bound by now
+
+  httplib::Client c("127.0.0.1", rt.port());
+  auto starting = c.Get("/readyz");
+  ASSERT_TRUE(starting);
+  EXPECT_EQ(starting->status, 503);
+  EXPECT_EQ(nlohmann::json::parse(starting->body)["status"], "starting");
+  auto live = c.Get("/livez");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  auto early = c.Get("/clock");
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 503);
+  EXPECT_EQ(early->get_header_value("Content-Type"), "application/problem+json");
+
+  open.set_value();
+  ASSERT_EQ(started.wait_for(std::chrono::seconds(10)),
+            std::future_status::ready);
+  ASSERT_TRUE(started.get().ok());
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  auto j = nlohmann::json::parse(ready->body);
+  EXPECT_EQ(j["status"], "ready");
+  EXPECT_EQ(j["modules"]["clock"], "ready");
+  EXPECT_EQ(j["modules"]["reader"], "ready");
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(health->body)["status"], "UP");
+  rt.Shutdown();
+}
+
+TEST(Runtime, ReadinessFailsAtOnceWhenDrainingWhileRequestsStillWork) {
+  auto catalog = Catalog();
+  TestInstance inst(catalog, {{"shutdown.drain_delay_ms", "3000"}});
+  auto c = inst.Client();
+  ASSERT_EQ(c->Get("/readyz")->status, 200);
+  auto done = std::async(std::launch::async, [&] { inst.Shutdown(); });
+  // Readiness flips before the drain delay ends; poll (bounded) for it.
+  int status = 200;
+  for (int i = 0; i < 200 && status == 200; ++i) {
+    auto r = c->Get("/readyz");
+    ASSERT_TRUE(r);
+    status = r->status;
+    if (status == 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(status, 503);
+  auto fresh = inst.Client();  // draining instances still serve requests
+  auto r = fresh->Get("/read/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Connection"), "close");
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+TEST(Runtime, UnknownPathIs404Problem) {
+  TestInstance inst(Catalog());
+  auto r = inst.Client()->Get("/nothing/here");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
+  EXPECT_EQ(nlohmann::json::parse(r->body)["status"], 404);
+}
+
+TEST(Runtime, WrongMethodIs405WithAllow) {
+  TestInstance inst(Catalog());
+  auto c = inst.Client();
+  auto r = c->Delete("/clock");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "GET, HEAD");
+  auto o = c->Options("/clock");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->status, 204);
+  EXPECT_EQ(o->get_header_value("Allow"), "GET, HEAD");
+  auto p = c->Post("/livez", "", "text/plain");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status, 405);
+}
+
+TEST(Runtime, RequestIdIsKeptWhenSafeAndGeneratedOtherwise) {
+  TestInstance inst(Catalog());
+  auto c = inst.Client();
+  auto kept = c->Get("/clock", {{"X-Request-Id", "abc-123"}});
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->get_header_value("X-Request-Id"), "abc-123");
+  auto replaced = c->Get("/clock", {{"X-Request-Id", "bad id <script>"}});
+  ASSERT_TRUE(replaced);
+  std::string id = replaced->get_header_value("X-Request-Id");
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  auto fresh = c->Get("/clock");
+  EXPECT_NE(fresh->get_header_value("X-Request-Id"), id);
+}
+
+TEST(Runtime, FailedModuleStartStopsEverythingAndFreesThePort) {
+  ModuleSpec bad;
+  bad.name = "bad";
+  bad.create = [](const config::Config&) {
+    return std::make_unique<FailingModule>();
+  };
+  EXPECT_THROW(
+      {
+        try {
+          TestInstance inst({bad});
+        } catch (const std::runtime_error& e) {
+          EXPECT_NE(std::string(e.what()).find("disk on fire"),
+                    std::string::npos);
+          throw;
+        }
+      },
+      std::runtime_error);
+}
+
+}  // namespace
+}  // namespace mitos

@@ -1,0 +1,559 @@
+// Tests of the transport hardening: each one pins down a weakness of the
+// HTTP library's defaults that the server must not inherit.
+#include "mitos/server/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "mitos_testing/instance.h"
+
+namespace mitos::internal {
+namespace {
+
+using mitos::testing::BodyOf;
+using mitos::testing::HeaderOf;
+using mitos::testing::RawConnection;
+using mitos::testing::StatusOf;
+
+ServerOptions TestOptions() {
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.threads_min = 2;
+  o.max_body_bytes = 1024;
+  return o;
+}
+
+// Echoes what the handler saw, as JSON.
+void Echo(http::Request& req, http::Response& res) {
+  nlohmann::json headers = nlohmann::json::object();
+  for (const auto& [k, v] : req.headers) headers[k] = v;
+  res.Json(200, {{"method", req.method},
+                 {"path", req.path},
+                 {"body_size", req.body.size()},
+                 {"remote_addr", req.remote_addr},
+                 {"headers", headers}});
+}
+
+// Answers with Echo from a thread of its own, 20 ms after the handler
+// returned.
+std::thread EchoLater(const HttpServer::Responder& r, http::Request q) {
+  return std::thread([r, q = std::move(q)]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    http::Response s;
+    Echo(q, s);
+    r.Send(std::move(s));
+  });
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions o = TestOptions(),
+             std::function<void(http::Request&, http::Response&)> d = Echo) {
+    server_ = std::make_unique<HttpServer>(o, Synchronous(std::move(d)));
+    ASSERT_TRUE(server_->Bind().ok());
+    server_->Start();
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+  std::string Get(const std::string& path, const std::string& extra = "") {
+    return "GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n";
+  }
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(ServerTest, SecondListenerOnSamePortIsRefused) {
+  Start();
+  ServerOptions o = TestOptions();
+  o.port = server_->port();
+  HttpServer second(o, Synchronous(Echo));
+  Status s = second.Bind();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
+}
+
+TEST_F(ServerTest, ListenBacklogComesFromOptions) {
+  ServerOptions o = TestOptions();
+  o.listen_backlog = 777;
+  Start(o);
+  // For a listening socket, ss reports the backlog as Send-Q.
+  std::string cmd = "ss -Hltn 'sport = :" + std::to_string(server_->port()) + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char line[512] = {0};
+  ASSERT_NE(fgets(line, sizeof(line), p), nullptr) << "ss printed nothing";
+  pclose(p);
+  EXPECT_NE(std::string(line).find(" 777 "), std::string::npos) << line;
+}
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.ok());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(c.Send(Get("/n" + std::to_string(i))));
+    std::string r = c.ReadResponse();
+    ASSERT_EQ(StatusOf(r), 200) << "request " << i;
+    EXPECT_NE(HeaderOf(r, "Connection"), "close") << "request " << i;
+  }
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/a") + Get("/b") +
+                     "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi" +
+                     Get("/d")));
+  for (const char* path : {"/a", "/b", "/c", "/d"}) {
+    std::string r = c.ReadResponse();
+    ASSERT_EQ(StatusOf(r), 200) << path;
+    EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], path);
+  }
+}
+
+TEST_F(ServerTest, ARequestFollowedByEndOfStreamIsStillAnswered) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/last")));
+  c.FinishSending();
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], "/last");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, TheLoopHookAnswersAtOnceLaterOrPassesOn) {
+  // "/now" is answered inside the hook, "/later" by another thread after
+  // the hook returned, and the rest by the worker pool.
+  std::vector<std::thread> later;
+  std::mutex mu;
+  std::atomic<int> on_workers{0};
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(),
+      Synchronous([&](http::Request& q, http::Response& s) {
+        ++on_workers;
+        Echo(q, s);
+      }),
+      [&](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path == "/now") {
+          http::Response s;
+          Echo(q, s);
+          r.Send(std::move(s));
+          return true;
+        }
+        if (q.path == "/later") {
+          std::lock_guard<std::mutex> lock(mu);
+          later.push_back(EchoLater(r, q));
+          return true;
+        }
+        return false;
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send(Get("/now") + Get("/later") + Get("/pool")));
+    for (const char* path : {"/now", "/later", "/pool"}) {
+      std::string r = c.ReadResponse();
+      ASSERT_EQ(StatusOf(r), 200) << path << " " << i;
+      EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], path);
+    }
+  }
+  EXPECT_EQ(on_workers.load(), 3);
+  server_->Stop();
+  for (auto& t : later) t.join();
+}
+
+TEST_F(ServerTest, PipelinedAnswersKeepTheirOrderWhateverWritesThem) {
+  // Answers the loop gives at once are written together; a worker writes
+  // its own only when nothing is left unsent before it. Answers larger
+  // than a small receive window, to a client that reads late, leave output
+  // pending at every point.
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(),
+      Synchronous([](http::Request& q, http::Response& s) {
+        s.status = 200;
+        s.content_type = "text/plain";
+        s.body = "pool " + q.target;
+      }),
+      [](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path == "/pool") return false;
+        http::Response s;
+        s.status = 200;
+        s.content_type = "text/plain";
+        s.body = q.path == "/big"   ? std::string(128 * 1024, 'b')
+                 : q.path == "/mid" ? std::string(30 * 1024, 'm') + q.target
+                                    : "now " + q.target;
+        r.Send(std::move(s));
+        return true;
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port(), /*receive_buffer=*/4096);
+  std::vector<std::string> sent;
+  std::string wire;
+  for (int i = 0; i < 200; ++i) {
+    for (const char* p : {"/big", "/mid", "/mid", "/pool", "/now", "/pool"}) {
+      std::string target = std::string(p) + "?i=" + std::to_string(i);
+      sent.push_back(target);
+      wire += Get(target);
+    }
+  }
+  std::atomic<bool> all_sent{false};
+  std::thread writer([&] { all_sent = c.Send(wire); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (const auto& target : sent) {
+    std::string r = c.ReadResponse(10000);
+    EXPECT_EQ(StatusOf(r), 200) << target;
+    if (StatusOf(r) != 200) break;
+    std::string body = BodyOf(r);
+    if (target.rfind("/big", 0) == 0) {
+      EXPECT_EQ(body.size(), 128u * 1024) << target;
+    } else if (target.rfind("/mid", 0) == 0) {
+      EXPECT_EQ(body, std::string(30 * 1024, 'm') + target);
+    } else if (target.rfind("/pool", 0) == 0) {
+      EXPECT_EQ(body, "pool " + target);
+    } else {
+      EXPECT_EQ(body, "now " + target);
+    }
+  }
+  c.FinishSending();
+  writer.join();
+  EXPECT_TRUE(all_sent.load());
+}
+
+TEST_F(ServerTest, AnUnansweredResponderBecomesA500) {
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), Synchronous(Echo),
+      [](http::Request&, const HttpServer::Responder&) { return true; });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  c.Send(Get("/"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 500) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+}
+
+TEST_F(ServerTest, AWorkerMayAnswerAfterItReturns) {
+  // The dispatcher hands its Responder to another thread and returns; the
+  // answer keeps its place in the connection's order.
+  std::vector<std::thread> later;
+  std::mutex mu;
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), [&](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path != "/later") {
+          http::Response s;
+          Echo(q, s);
+          return r.Send(std::move(s));
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        later.push_back(EchoLater(r, q));
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/later") + Get("/next")));
+  for (const char* path : {"/later", "/next"}) {
+    std::string r = c.ReadResponse();
+    ASSERT_EQ(StatusOf(r), 200) << path;
+    EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], path);
+  }
+  server_->Stop();
+  for (auto& t : later) t.join();
+}
+
+TEST_F(ServerTest, StopWaitsForARequestWhoseClientHasGone) {
+  // Its answer may be on its way to the connection's loop, so the loops
+  // must outlive it even though the connection is closed.
+  std::promise<HttpServer::Responder> held;
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), [&](http::Request&, const HttpServer::Responder& r) {
+        held.set_value(r);
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  HttpServer::Responder r;
+  {
+    RawConnection c(server_->port());
+    ASSERT_TRUE(c.Send(Get("/")));
+    r = held.get_future().get();
+  }  // the client closes without an answer
+  std::promise<void> stopped;
+  std::thread stopper([&] {
+    server_->Stop();
+    stopped.set_value();
+  });
+  auto done = stopped.get_future();
+  EXPECT_EQ(done.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  http::Response res;
+  res.status = 204;
+  r.Send(std::move(res));
+  r = HttpServer::Responder();
+  EXPECT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  stopper.join();
+}
+
+TEST_F(ServerTest, ConnectionClosesAfterKeepAliveMaxRequests) {
+  ServerOptions o = TestOptions();
+  o.keep_alive_max_requests = 3;
+  Start(o);
+  RawConnection c(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send(Get("/")));
+    std::string r = c.ReadResponse();
+    ASSERT_EQ(StatusOf(r), 200);
+    EXPECT_EQ(HeaderOf(r, "Connection") == "close", i == 2) << i;
+  }
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, ServesMoreConcurrentConnectionsThanStartingThreads) {
+  // Every handler waits until all N requests are inside handlers at once:
+  // only possible if every connection got its own worker.
+  constexpr int kClients = 256;
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;
+  ServerOptions o = TestOptions();
+  o.threads_min = 4;
+  o.threads_max = 512;
+  Start(o, [&](http::Request&, http::Response& res) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++inside;
+    cv.notify_all();
+    bool all = cv.wait_for(lock, std::chrono::seconds(20),
+                           [&] { return inside >= kClients; });
+    res.Json(all ? 200 : 503, {{"inside", inside}});
+  });
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < kClients; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(server_->port()));
+    ASSERT_TRUE(conns.back()->ok());
+    ASSERT_TRUE(conns.back()->Send(Get("/")));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(StatusOf(conns[i]->ReadResponse(30000)), 200) << "client " << i;
+  }
+}
+
+TEST_F(ServerTest, WaitingClientsAreServedWhenThreadsAreExhausted) {
+  // Two workers, eight keep-alive clients that stay connected: the busy
+  // connections must close after a response so that no client starves.
+  ServerOptions o = TestOptions();
+  o.threads_min = 2;
+  o.threads_max = 2;
+  o.keep_alive_timeout_ms = 60000;
+  Start(o);
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < 8; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(server_->port()));
+    ASSERT_TRUE(conns.back()->Send(Get("/")));
+  }
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(StatusOf(conns[i]->ReadResponse(10000)), 200) << "client " << i;
+  }
+}
+
+TEST_F(ServerTest, ChunkedBodyWithinLimitIsDelivered) {
+  Start();
+  RawConnection c(server_->port());
+  std::string body(1000, 'x');
+  ASSERT_TRUE(c.Send("POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n3e8\r\n" + body + "\r\n0\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["body_size"], 1000);
+}
+
+TEST_F(ServerTest, ChunkedBodyOverLimitIs413AndCloses) {
+  std::atomic<int> calls{0};
+  Start(TestOptions(), [&](http::Request& q, http::Response& s) {
+    ++calls;
+    Echo(q, s);
+  });
+  RawConnection c(server_->port());
+  std::string chunk(1000, 'x');
+  std::string req = "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) req += "3e8\r\n" + chunk + "\r\n";
+  req += "0\r\n\r\n";
+  c.Send(req);
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_TRUE(c.ClosedByPeer());
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(ServerTest, ContentLengthOverLimitIs413WithoutReadingTheBody) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+         "Content-Length: 5000000\r\n\r\n");
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 413);
+  EXPECT_NE(BodyOf(r).find("\"status\":413"), std::string::npos);
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, CompressedBodiesAreRejected) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\n"
+         "Content-Length: 4\r\n\r\nabcd");
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 415);
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, ContentLengthWithTransferEncodingIsRejected) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 400);
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, BodyOnGetIsRejectedAndNotParsedAsNextRequest) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 18\r\n\r\n"
+         "GET /smuggled HTTP/1.1\r\n\r\n");
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 400);
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, PostWithoutLengthHasEmptyBodyAndDoesNotHang) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("POST /p HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string r = c.ReadResponse(3000);
+  ASSERT_EQ(StatusOf(r), 200);
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["body_size"], 0);
+}
+
+TEST_F(ServerTest, ExceptionTextNeverReachesTheClient) {
+  Start(TestOptions(), [](http::Request&, http::Response&) {
+    throw std::runtime_error("secret internal detail");
+  });
+  RawConnection c(server_->port());
+  c.Send(Get("/"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 500);
+  EXPECT_EQ(r.find("secret"), std::string::npos) << r;
+  EXPECT_EQ(HeaderOf(r, "EXCEPTION_WHAT"), "");
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+}
+
+TEST_F(ServerTest, ClientAddressComesFromTheSocketNotHeaders) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send(Get("/", "REMOTE_ADDR: 6.6.6.6\r\nREMOTE_PORT: 1\r\n"));
+  auto j = nlohmann::json::parse(BodyOf(c.ReadResponse()));
+  EXPECT_EQ(j["remote_addr"], "127.0.0.1");
+}
+
+TEST_F(ServerTest, MalformedRequestGetsProblemAndClose) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("THIS IS NOT HTTP\r\n\r\n");
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 400) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, OversizedHeadersAreRefused) {
+  ServerOptions o = TestOptions();
+  o.max_header_bytes = 4096;
+  Start(o);
+  RawConnection c(server_->port());
+  std::string big;
+  for (int i = 0; i < 100; ++i) big += "X-Pad-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n";
+  c.Send(Get("/", big));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 431) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, SlowRequestIsCutOffAtRequestTimeout) {
+  ServerOptions o = TestOptions();
+  o.request_timeout_ms = 300;
+  Start(o);
+  RawConnection c(server_->port());
+  c.Send("GET / HTTP/1.1\r\nHost: t\r\n");  // never finishes the head
+  EXPECT_TRUE(c.ClosedByPeer(10000));
+}
+
+TEST_F(ServerTest, HeadHasNoBody) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send("HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string r = c.ReadResponse(5000, /*head=*/true);
+  EXPECT_EQ(StatusOf(r), 200);
+  EXPECT_NE(HeaderOf(r, "Content-Length"), "0");
+  EXPECT_EQ(BodyOf(r), "");
+  // The next response on the same connection parses cleanly.
+  c.Send(Get("/next"));
+  std::string r2 = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r2), 200) << r2;
+}
+
+TEST_F(ServerTest, DrainingClosesConnectionsAfterEachResponse) {
+  Start();
+  RawConnection c(server_->port());
+  c.Send(Get("/"));
+  EXPECT_NE(HeaderOf(c.ReadResponse(), "Connection"), "close");
+  server_->BeginDrain();
+  c.Send(Get("/"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 200);
+  EXPECT_EQ(HeaderOf(r, "Connection"), "close");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, StopFinishesInFlightRequestsAndClosesIdleOnes) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto release_f = release.get_future().share();
+  std::atomic<bool> first{true};
+  ServerOptions o = TestOptions();
+  o.keep_alive_timeout_ms = 60000;
+  Start(o, [&](http::Request& q, http::Response& s) {
+    if (q.path == "/slow" && first.exchange(false)) {
+      entered.set_value();
+      release_f.wait();
+    }
+    Echo(q, s);
+  });
+  RawConnection idle(server_->port());
+  idle.Send(Get("/"));
+  ASSERT_EQ(StatusOf(idle.ReadResponse()), 200);
+
+  RawConnection busy(server_->port());
+  busy.Send(Get("/slow"));
+  entered.get_future().wait();
+  auto stopped = std::async(std::launch::async, [&] { server_->Stop(); });
+  EXPECT_TRUE(idle.ClosedByPeer(5000));
+  release.set_value();
+  std::string r = busy.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 200) << "in-flight request must complete";
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)),
+            std::future_status::ready);
+  // A new connection is refused once stopped.
+  RawConnection late(server_->port());
+  EXPECT_FALSE(late.ok());
+}
+
+}  // namespace
+}  // namespace mitos::internal

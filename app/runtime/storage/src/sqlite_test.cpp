@@ -1,0 +1,632 @@
+#include "mitos/storage/sqlite.h"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mitos/base/context.h"
+#include "mitos/base/status.h"
+#include "mitos/config/config.h"
+#include "mitos/io/event_loop.h"
+#include "mitos_testing/instance.h"
+
+#include <atomic>
+#include <thread>
+
+namespace mitos::sqlite {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Bounds every wait on another thread, so that a regression fails the test
+// instead of hanging it. It is a guard, not a timing assertion.
+constexpr std::chrono::seconds kGuard(10);
+
+const std::vector<Migration>& KvMigrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "kv table", "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"},
+      {2, "unique emails",
+       "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL "
+       "UNIQUE, age INTEGER CHECK (age >= 0))"},
+  };
+  return kMigrations;
+}
+
+class DatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mitos_sqlite_test_" + std::to_string(::getpid()) + "_" +
+            std::to_string(std::random_device{}()));
+    ASSERT_TRUE(std::filesystem::create_directories(dir_));
+    path_ = (dir_ / "test.db").string();
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Opens the test file and fails the test on error.
+  std::unique_ptr<Database> OpenOk(const std::vector<Migration>& migrations,
+                                   Options options = {}) {
+    StatusOr<std::unique_ptr<Database>> db =
+        Database::Open(path_, options, migrations);
+    if (!db.ok()) {
+      ADD_FAILURE() << "Open failed: " << db.status().ToString();
+      return nullptr;
+    }
+    return std::move(db).value();
+  }
+
+  // Reads PRAGMA user_version straight from the file.
+  int FileUserVersion() {
+    SQLite::Database raw(path_, SQLite::OPEN_READONLY);
+    return raw.execAndGet("PRAGMA user_version").getInt();
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(DatabaseTest, OpenAppliesMigrationsInOrderAndSetsUserVersion) {
+  std::vector<Migration> migrations = {
+      {1, "log", "CREATE TABLE log (n INTEGER)"},
+      // Needs the table of step 1: only works when applied in order.
+      {2, "first", "INSERT INTO log VALUES (2)"},
+      {3, "second", "INSERT INTO log VALUES (3)"},
+  };
+  std::unique_ptr<Database> db = OpenOk(migrations);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), 3);
+  EXPECT_EQ(db->path(), path_);
+
+  std::vector<int> rows = db->Read([](Connection& c) {
+    std::vector<int> out;
+    SQLite::Statement q(c.db(), "SELECT n FROM log ORDER BY rowid");
+    while (q.executeStep()) out.push_back(q.getColumn(0).getInt());
+    return out;
+  });
+  EXPECT_THAT(rows, ElementsAre(2, 3));
+  int version = db->Read([](Connection& c) {
+    return c.db().execAndGet("PRAGMA user_version").getInt();
+  });
+  EXPECT_EQ(version, 3);
+  db.reset();
+  EXPECT_EQ(FileUserVersion(), 3);
+}
+
+TEST_F(DatabaseTest, ReopenAppliesOnlyNewMigrations) {
+  std::vector<Migration> migrations = {
+      {1, "log", "CREATE TABLE log (n INTEGER)"},
+      {2, "two", "INSERT INTO log VALUES (2)"},
+  };
+  ASSERT_NE(OpenOk(migrations), nullptr);
+  EXPECT_EQ(FileUserVersion(), 2);
+
+  // Re-running step 1 would fail (table exists) and step 2 would add a row.
+  migrations.push_back({3, "three", "INSERT INTO log VALUES (3)"});
+  std::unique_ptr<Database> db = OpenOk(migrations);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), 3);
+  std::vector<int> rows = db->Read([](Connection& c) {
+    std::vector<int> out;
+    SQLite::Statement q(c.db(), "SELECT n FROM log ORDER BY rowid");
+    while (q.executeStep()) out.push_back(q.getColumn(0).getInt());
+    return out;
+  });
+  EXPECT_THAT(rows, ElementsAre(2, 3));
+
+  // Reopening with nothing new changes nothing.
+  db.reset();
+  db = OpenOk(migrations);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), 3);
+  int count = db->Read([](Connection& c) {
+    return c.db().execAndGet("SELECT count(*) FROM log").getInt();
+  });
+  EXPECT_EQ(count, 2);
+}
+
+TEST_F(DatabaseTest, NoMigrationsOnNewFileIsVersionZero) {
+  std::unique_ptr<Database> db = OpenOk({});
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), 0);
+  EXPECT_TRUE(std::filesystem::exists(path_));
+}
+
+TEST_F(DatabaseTest, NewerSchemaThanKnownIsAnError) {
+  ASSERT_NE(OpenOk(KvMigrations()), nullptr);
+  ASSERT_EQ(FileUserVersion(), 2);
+
+  std::vector<Migration> older = {KvMigrations()[0]};
+  StatusOr<std::unique_ptr<Database>> db =
+      Database::Open(path_, Options{}, older);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kInternal);
+  EXPECT_THAT(db.status().message(), HasSubstr("newer"));
+  EXPECT_THAT(db.status().message(), HasSubstr("2"));
+  EXPECT_EQ(FileUserVersion(), 2);  // left alone
+}
+
+TEST_F(DatabaseTest, FailingMigrationIsRolledBack) {
+  std::vector<Migration> migrations = {
+      {1, "ok", "CREATE TABLE a (x INTEGER)"},
+      {2, "broken", "CREATE TABLE b (x INTEGER); THIS IS NOT SQL"},
+  };
+  StatusOr<std::unique_ptr<Database>> db =
+      Database::Open(path_, Options{}, migrations);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kInternal);
+
+  EXPECT_EQ(FileUserVersion(), 1);
+  SQLite::Database raw(path_, SQLite::OPEN_READONLY);
+  EXPECT_TRUE(raw.tableExists("a"));
+  EXPECT_FALSE(raw.tableExists("b"));  // step 2 ran in one transaction
+}
+
+TEST_F(DatabaseTest, MisnumberedMigrationsAreAnError) {
+  std::vector<Migration> migrations = {
+      {1, "a", "CREATE TABLE a (x INTEGER)"},
+      {3, "gap", "CREATE TABLE c (x INTEGER)"},
+  };
+  StatusOr<std::unique_ptr<Database>> db =
+      Database::Open(path_, Options{}, migrations);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kInternal);
+}
+
+TEST_F(DatabaseTest, UnopenablePathIsAnError) {
+  std::string bad = (dir_ / "no" / "such" / "dir" / "x.db").string();
+  StatusOr<std::unique_ptr<Database>> db =
+      Database::Open(bad, Options{}, KvMigrations());
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kInternal);
+  EXPECT_THAT(db.status().message(), HasSubstr(bad));
+}
+
+TEST_F(DatabaseTest, JournalModeIsWal) {
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  std::string writer_mode = db->Write([](Connection& c) {
+    return c.db().execAndGet("PRAGMA journal_mode").getString();
+  });
+  std::string reader_mode = db->Read([](Connection& c) {
+    return c.db().execAndGet("PRAGMA journal_mode").getString();
+  });
+  EXPECT_EQ(writer_mode, "wal");
+  EXPECT_EQ(reader_mode, "wal");
+  db.reset();
+  SQLite::Database raw(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA journal_mode").getString(), "wal");
+}
+
+TEST_F(DatabaseTest, PrepareCachesStatementPerLiteral) {
+  static constexpr const char* kSelect = "SELECT v FROM kv WHERE k = ?";
+  static constexpr const char* kCount = "SELECT count(*) FROM kv";
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  db->Write([&](Connection& c) {
+    c.db().exec("INSERT INTO kv VALUES ('a', 'apple')");
+
+    SQLite::Statement& first = c.Prepare(kSelect);
+    first.bind(1, "a");
+    ASSERT_TRUE(first.executeStep());
+    EXPECT_EQ(first.getColumn(0).getString(), "apple");
+
+    SQLite::Statement& second = c.Prepare(kSelect);
+    EXPECT_EQ(&first, &second);
+    // Reset and without bindings: k = NULL matches nothing.
+    EXPECT_FALSE(second.executeStep());
+
+    SQLite::Statement& other = c.Prepare(kCount);
+    EXPECT_NE(&other, &second);
+    ASSERT_TRUE(other.executeStep());
+    EXPECT_EQ(other.getColumn(0).getInt(), 1);
+  });
+}
+
+TEST_F(DatabaseTest, ReaderSeesCommittedData) {
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  static constexpr const char* kGet = "SELECT v FROM kv WHERE k = ?";
+  auto read = [&](const std::string& key) {
+    return db->Read([&](Connection& c) -> std::optional<std::string> {
+      SQLite::Statement& q = c.Prepare(kGet);
+      q.bind(1, key);
+      if (!q.executeStep()) return std::nullopt;
+      return q.getColumn(0).getString();
+    });
+  };
+  EXPECT_EQ(read("k"), std::nullopt);
+  db->Write(
+      [](Connection& c) { c.db().exec("INSERT INTO kv VALUES ('k', 'one')"); });
+  EXPECT_EQ(read("k"), "one");
+  db->Write([](Connection& c) {
+    c.db().exec("UPDATE kv SET v = 'two' WHERE k = 'k'");
+  });
+  EXPECT_EQ(read("k"), "two");
+}
+
+TEST_F(DatabaseTest, ReaderIsNotBlockedByOpenWriteTransaction) {
+  Options options;
+  options.busy_timeout_ms = 2000;  // a blocked reader errors out, not hangs
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  db->Write(
+      [](Connection& c) { c.db().exec("INSERT INTO kv VALUES ('k', 'old')"); });
+
+  // Declared outside the Write call so that, should the reader block, the
+  // writer still commits before the future is destroyed.
+  std::future<std::string> reader;
+  std::future_status wait = std::future_status::deferred;
+  db->Write([&](Connection& c) {
+    c.db().exec("BEGIN IMMEDIATE");
+    c.db().exec("UPDATE kv SET v = 'new' WHERE k = 'k'");
+    reader = std::async(std::launch::async, [&db] {
+      return db->Read([](Connection& r) {
+        return r.db().execAndGet("SELECT v FROM kv WHERE k = 'k'").getString();
+      });
+    });
+    wait = reader.wait_for(kGuard);
+    c.db().exec("COMMIT");
+  });
+  ASSERT_EQ(wait, std::future_status::ready)
+      << "the reader did not finish while the writer held a transaction";
+  std::string seen;
+  try {
+    seen = reader.get();
+  } catch (const SQLite::Exception& e) {
+    FAIL() << "reader failed while the writer held a transaction: " << e.what();
+  }
+  EXPECT_EQ(seen, "old");
+
+  // After the commit, readers see the new value.
+  std::string after = db->Read([](Connection& r) {
+    return r.db().execAndGet("SELECT v FROM kv WHERE k = 'k'").getString();
+  });
+  EXPECT_EQ(after, "new");
+}
+
+TEST_F(DatabaseTest, ReaderConnectionsAreReadOnly) {
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  EXPECT_THROW(db->Read([](Connection& c) {
+    c.db().exec("INSERT INTO kv VALUES ('x', 'y')");
+  }),
+               SQLite::Exception);
+}
+
+TEST_F(DatabaseTest, IsUniqueViolationDetectsUniqueConstraint) {
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  db->Write([](Connection& c) {
+    c.db().exec("INSERT INTO users (email, age) VALUES ('a@x.org', 1)");
+    try {
+      c.db().exec("INSERT INTO users (email, age) VALUES ('a@x.org', 2)");
+      ADD_FAILURE() << "expected a UNIQUE violation";
+    } catch (const SQLite::Exception& e) {
+      EXPECT_TRUE(IsUniqueViolation(e)) << e.what();
+      EXPECT_FALSE(IsBusy(e)) << e.what();
+    }
+  });
+}
+
+TEST_F(DatabaseTest, IsUniqueViolationDetectsPrimaryKeyConflict) {
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  db->Write([](Connection& c) {
+    c.db().exec("INSERT INTO kv VALUES ('k', 'v')");
+    try {
+      c.db().exec("INSERT INTO kv VALUES ('k', 'w')");
+      ADD_FAILURE() << "expected a PRIMARY KEY violation";
+    } catch (const SQLite::Exception& e) {
+      EXPECT_TRUE(IsUniqueViolation(e)) << e.what();
+    }
+  });
+}
+
+TEST_F(DatabaseTest, OtherConstraintsAreNotUniqueViolations) {
+  std::unique_ptr<Database> db = OpenOk(KvMigrations());
+  ASSERT_NE(db, nullptr);
+  db->Write([](Connection& c) {
+    for (const char* sql :
+         {"INSERT INTO users (email, age) VALUES (NULL, 1)",    // NOT NULL
+          "INSERT INTO users (email, age) VALUES ('b@x', -1)",  // CHECK
+          "INSERT INTO nope VALUES (1)"}) {                     // no table
+      try {
+        c.db().exec(sql);
+        ADD_FAILURE() << "expected an error for " << sql;
+      } catch (const SQLite::Exception& e) {
+        EXPECT_FALSE(IsUniqueViolation(e)) << sql << ": " << e.what();
+      }
+    }
+  });
+}
+
+TEST_F(DatabaseTest, IsBusyWhenAnotherWriterHoldsTheLock) {
+  Options options;
+  options.busy_timeout_ms = 0;  // fail at once instead of waiting
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+
+  SQLite::Database other(path_, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  bool threw = false;
+  db->Write([&](Connection& c) {
+    try {
+      c.db().exec("INSERT INTO kv VALUES ('k', 'v')");
+    } catch (const SQLite::Exception& e) {
+      threw = true;
+      EXPECT_TRUE(IsBusy(e)) << e.what();
+      EXPECT_FALSE(IsUniqueViolation(e)) << e.what();
+    }
+  });
+  other.exec("ROLLBACK");
+  EXPECT_TRUE(threw);
+}
+
+TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
+  config::Schema schema;
+  DeclareStorageConfig(schema, "users");
+  ASSERT_EQ(schema.keys().size(), 3u);
+
+  const config::Key* readers = schema.Find("users.storage.readers");
+  const config::Key* busy = schema.Find("users.storage.busy_timeout_ms");
+  const config::Key* cache = schema.Find("users.storage.cache_kib");
+  ASSERT_NE(readers, nullptr);
+  ASSERT_NE(busy, nullptr);
+  ASSERT_NE(cache, nullptr);
+  for (const config::Key* k : {readers, busy, cache}) {
+    EXPECT_EQ(k->type, config::Type::kInt) << k->path;
+    EXPECT_FALSE(k->doc.empty()) << k->path;
+  }
+  // The defaults agree with Options.
+  Options defaults;
+  EXPECT_EQ(std::get<int64_t>(readers->default_value), defaults.readers);
+  EXPECT_EQ(std::get<int64_t>(busy->default_value), defaults.busy_timeout_ms);
+  EXPECT_EQ(std::get<int64_t>(cache->default_value), defaults.cache_kib);
+  EXPECT_GE(readers->min, 1);  // a pool needs at least one reader
+  EXPECT_TRUE(schema.IsSection("users.storage"));
+}
+
+TEST(DeclareStorageConfigTest, KeysResolveFromEnvironment) {
+  config::Schema schema;
+  DeclareStorageConfig(schema, "orders");
+  config::Config c = config::Resolver(schema)
+                         .Env({{"MITOS_ORDERS__STORAGE__READERS", "8"}})
+                         .Build();
+  EXPECT_EQ(c.Int("orders.storage.readers"), 8);
+  EXPECT_EQ(c.Int("orders.storage.busy_timeout_ms"), 5000);
+  EXPECT_THROW(
+      config::Resolver(schema).Flag("orders.storage.readers", "0", "--set"),
+      config::ConfigError);
+}
+
+TEST(DeclareStorageConfigTest, TwoModulesDoNotCollide) {
+  config::Schema schema;
+  DeclareStorageConfig(schema, "users");
+  EXPECT_NO_THROW(DeclareStorageConfig(schema, "orders"));
+  EXPECT_EQ(schema.keys().size(), 6u);
+  EXPECT_THROW(DeclareStorageConfig(schema, "users"), std::logic_error);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
+
+namespace mitos::sqlite {
+namespace {
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Database::Open(
+        (dir_.path() / "g.db").string(), Options{},
+        {{1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"}});
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+  int64_t Count() {
+    return db_->Read([](Connection& c) {
+      return c.db().execAndGet("SELECT count(*) FROM t").getInt64();
+    });
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(GroupCommitTest, ConcurrentWritersAllCommitAndFailuresStayIsolated) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 50;
+  std::atomic<int> ok{0}, dup{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every thread also tries one key that thread 0 owns: exactly one
+        // insert of it may succeed, the others fail alone.
+        std::string key = (i == 0) ? "shared" : std::to_string(t) + "-" + std::to_string(i);
+        try {
+          db_->WriteTx([&](Connection& c) {
+            auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+            st.bind(1, key);
+            st.bind(2, i);
+            return st.exec();
+          });
+          ++ok;
+        } catch (const SQLite::Exception& e) {
+          EXPECT_TRUE(IsUniqueViolation(e)) << e.what();
+          ++dup;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(dup.load(), kThreads - 1);
+  EXPECT_EQ(ok.load(), kThreads * kPerThread - (kThreads - 1));
+  EXPECT_EQ(Count(), ok.load());
+}
+
+TEST_F(GroupCommitTest, ExceptionUndoesOnlyTheFailingOperation) {
+  EXPECT_THROW(db_->WriteTx([](Connection& c) -> int {
+                 c.db().exec("INSERT INTO t VALUES ('a', 1)");
+                 throw std::runtime_error("abort after a write");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(Count(), 0);
+  db_->WriteTx([](Connection& c) { return c.db().exec("INSERT INTO t VALUES ('b', 2)"); });
+  EXPECT_EQ(Count(), 1);
+}
+
+// An asynchronous insert of (k, v), its result mapped as a store would.
+void InsertAsync(Database& db, std::string k, int v,
+                 std::function<void(Status)> done) {
+  db.WriteTxAsync<Status>(
+      [k = std::move(k), v](Connection& c) {
+        auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+        st.bind(1, k);
+        st.bind(2, v);
+        st.exec();
+        return Status::Ok();
+      },
+      [](const SQLite::Exception& e) {
+        return IsUniqueViolation(e) ? Status::AlreadyExists("taken")
+                                    : Status::Internal(e.what());
+      },
+      std::move(done));
+}
+
+TEST_F(GroupCommitTest, AnAsynchronousWriteAnswersAfterItsCommit) {
+  std::promise<std::pair<Status, int64_t>> answer;
+  InsertAsync(*db_, "a", 1, [&](Status s) {
+    // A reader sees the row by the time `done` runs: it was committed.
+    answer.set_value({s, Count()});
+  });
+  auto [status, seen] = answer.get_future().get();
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(seen, 1);
+}
+
+TEST_F(GroupCommitTest, AsynchronousFailuresGoThroughOnErrorAndStayIsolated) {
+  std::promise<Status> dup, other, good;
+  InsertAsync(*db_, "k", 1, [](Status) {});
+  InsertAsync(*db_, "k", 2, [&](Status s) { dup.set_value(s); });
+  db_->WriteTxAsync<Status>(
+      [](Connection& c) -> Status {
+        c.db().exec("INSERT INTO t VALUES ('lost', 3)");
+        throw std::runtime_error("not a storage error");
+      },
+      [](const SQLite::Exception&) { return Status::Unavailable("unexpected"); },
+      [&](Status s) { other.set_value(s); });
+  InsertAsync(*db_, "m", 4, [&](Status s) { good.set_value(s); });
+  EXPECT_EQ(dup.get_future().get().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(other.get_future().get().code(), StatusCode::kInternal);
+  EXPECT_TRUE(good.get_future().get().ok());
+  EXPECT_EQ(Count(), 2);  // "k" and "m"; the failed writes left nothing
+}
+
+TEST_F(GroupCommitTest, DoneRunsOnTheSubmittingLoopWithItsRequestContext) {
+  internal::EventLoop loop;
+  std::thread t([&] { loop.Run(); });
+  std::promise<std::pair<bool, std::string>> seen;
+  loop.Post([&] {
+    RequestContext ctx;
+    ctx.request_id = "req-7";
+    ContextScope scope(&ctx);
+    InsertAsync(*db_, "x", 1, [&](Status) {
+      seen.set_value({internal::EventLoop::Current() == &loop,
+                      RequestContext::Current().request_id});
+    });
+  });
+  auto [on_loop, request_id] = seen.get_future().get();
+  loop.Quit();
+  t.join();
+  EXPECT_TRUE(on_loop);
+  EXPECT_EQ(request_id, "req-7");
+}
+
+TEST_F(GroupCommitTest, AWriteFromTheWritersOwnCompletionIsRefused) {
+  std::promise<std::string> error;
+  InsertAsync(*db_, "a", 1, [&](Status) {
+    // Off a loop, `done` runs on the writer thread, which must not wait
+    // for itself.
+    try {
+      db_->WriteTx([](Connection& c) { return c.db().exec("INSERT INTO t VALUES ('b', 2)"); });
+      error.set_value("");
+    } catch (const std::logic_error& e) {
+      error.set_value(e.what());
+    }
+  });
+  EXPECT_THAT(error.get_future().get(), HasSubstr("writer thread"));
+}
+
+TEST_F(GroupCommitTest, ClosingCommitsTheQueuedAsynchronousWrites) {
+  constexpr int kWrites = 300;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kWrites; ++i) {
+    InsertAsync(*db_, std::to_string(i), i, [&](Status s) {
+      if (s.ok()) ++answered;
+    });
+  }
+  db_.reset();
+  EXPECT_EQ(answered.load(), kWrites);
+  SQLite::Database raw((dir_.path() / "g.db").string());
+  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM t").getInt(), kWrites);
+}
+
+TEST_F(GroupCommitTest, TheWalStaysBoundedUnderWritesThatNeverPause) {
+  // Back-to-back batches leave a checkpoint beside them no moment at which
+  // the log is complete; the writer then restarts the log itself. 6,000
+  // rows of 4 KiB are about 12,000 log pages; the bound is 4,000 pages
+  // plus one batch.
+  constexpr int kWrites = 6000;
+  const std::string blob(4096, 'b');
+  std::atomic<int> left{kWrites};
+  std::promise<void> all;
+  for (int i = 0; i < kWrites; ++i) {
+    db_->WriteTxAsync<Status>(
+        [&blob, i](Connection& c) {
+          auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+          st.bind(1, std::to_string(i) + blob);
+          st.bind(2, i);
+          st.exec();
+          return Status::Ok();
+        },
+        [](const SQLite::Exception& e) { return Status::Internal(e.what()); },
+        [&](Status s) {
+          EXPECT_TRUE(s.ok()) << s.ToString();
+          if (--left == 0) all.set_value();
+        });
+  }
+  all.get_future().get();
+  const auto wal = std::filesystem::file_size(dir_.path() / "g.db-wal");
+  const auto page = static_cast<uintmax_t>(
+      db_->Read([](Connection& c) { return c.db().execAndGet("PRAGMA page_size").getInt(); }));
+  const uintmax_t batch_pages = 64 * 3;  // a row spans two pages, plus the tree
+  EXPECT_LE(wal, (4000 + batch_pages) * (page + 24) + 32) << "WAL of " << wal << " bytes";
+  EXPECT_EQ(Count(), kWrites);
+}
+
+TEST_F(GroupCommitTest, CommittedWritesAreVisibleToReadersAndDurable) {
+  db_->WriteTx([](Connection& c) { return c.db().exec("INSERT INTO t VALUES ('x', 7)"); });
+  EXPECT_EQ(Count(), 1);
+  db_.reset();
+  SQLite::Database raw((dir_.path() / "g.db").string());
+  EXPECT_EQ(raw.execAndGet("SELECT v FROM t WHERE k = 'x'").getInt(), 7);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
