@@ -18,7 +18,8 @@ import sys
 
 # The headers a module may include: what a module is, the HTTP surface, the
 # error model, config, storage, observability and calls to other modules.
-# Event loops, the server, the parser and the channels stay the runtime's.
+# Coroutine tasks are how operations wait; event loops, the server, the
+# parser and the channels stay the runtime's.
 MODULE_API = {
     "mitos/base/context.h",
     "mitos/base/json.h",
@@ -27,6 +28,7 @@ MODULE_API = {
     "mitos/core/module.h",
     "mitos/http/http.h",
     "mitos/http/validation.h",
+    "mitos/io/task.h",
     "mitos/observability/log.h",
     "mitos/observability/metrics.h",
     "mitos/observability/observe.h",

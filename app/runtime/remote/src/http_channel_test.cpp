@@ -16,6 +16,7 @@
 
 #include "mitos/base/context.h"
 #include "mitos/io/event_loop.h"
+#include "mitos/io/task.h"
 #include "mitos/server/server.h"
 
 namespace mitos::internal {
@@ -348,6 +349,47 @@ TEST_P(HttpChannelTest, ARestartedRemoteIsReachedAgainWithoutErrors) {
   ASSERT_TRUE(post.ok()) << post.status().ToString();
   EXPECT_EQ(post->status, 200);
   EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
+}
+
+// An operation written once: two calls in a row, the second depending on
+// the first's answer.
+Task<StatusOr<std::string>> TwoCalls(HttpChannel& ch) {
+  auto first = co_await remote::Call(ch, Get("/first"));
+  if (!first.ok()) co_return first.status();
+  std::string next = "/after";
+  next += first->body;
+  auto second = co_await remote::Call(ch, Get(next));
+  if (!second.ok()) co_return second.status();
+  co_return first->body + second->body;
+}
+
+TEST(CoroutineCalls, RunTheSameCodeBlockingAndOnALoop) {
+  Upstream up([](http::Request& req, http::Response& res) {
+    res.status = 200;
+    res.body = req.target;
+  });
+  HttpChannel ch(Options(up.url()), SteadyClock::Get());
+
+  auto blocking = Wait(TwoCalls(ch));
+  ASSERT_TRUE(blocking.ok()) << blocking.status().ToString();
+  EXPECT_EQ(*blocking, "/first/after/first");
+
+  EventLoop loop;
+  std::thread t([&] { loop.Run(); });
+  std::promise<std::pair<bool, std::string>> seen;
+  std::atomic<bool> answered{false};
+  loop.Post([&] {
+    Start<StatusOr<std::string>>(TwoCalls(ch), [&](StatusOr<std::string> r) {
+      answered = true;
+      seen.set_value({loop.InLoop(), r.ok() ? *r : r.status().ToString()});
+    });
+    EXPECT_FALSE(answered.load());  // the loop was free while the calls were out
+  });
+  auto [on_loop, body] = seen.get_future().get();
+  EXPECT_TRUE(on_loop);
+  EXPECT_EQ(body, "/first/after/first");
+  loop.Quit();
+  t.join();
 }
 
 TEST(HttpChannelOnALoop, CallsInFlightDoNotHoldTheLoop) {

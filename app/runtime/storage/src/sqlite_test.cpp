@@ -14,12 +14,14 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "mitos/base/context.h"
 #include "mitos/base/status.h"
 #include "mitos/config/config.h"
 #include "mitos/io/event_loop.h"
+#include "mitos/io/task.h"
 #include "mitos_testing/instance.h"
 
 #include <atomic>
@@ -556,6 +558,58 @@ TEST_F(GroupCommitTest, DoneRunsOnTheSubmittingLoopWithItsRequestContext) {
   t.join();
   EXPECT_TRUE(on_loop);
   EXPECT_EQ(request_id, "req-7");
+}
+
+// An operation written once, as a coroutine: an insert and a read back.
+Task<StatusOr<int64_t>> InsertAndCount(Database& db, std::string k, int v) {
+  auto insert = [k, v](Connection& c) {
+    auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+    st.bind(1, k);
+    st.bind(2, v);
+    st.exec();
+    return Status::Ok();
+  };
+  auto on_error = [](const SQLite::Exception& e) {
+    return IsUniqueViolation(e) ? Status::AlreadyExists("taken")
+                                : Status::Internal(e.what());
+  };
+  Status s = co_await Write<Status>(db, insert, on_error);
+  if (!s.ok()) co_return s;
+  co_return db.Read([](Connection& c) {
+    return c.db().execAndGet("SELECT count(*) FROM t").getInt64();
+  });
+}
+
+TEST_F(GroupCommitTest, ACoroutineWriteOffTheLoopWaitsForItsCommit) {
+  auto first = Wait(InsertAndCount(*db_, "a", 1));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, 1);
+  auto dup = Wait(InsertAndCount(*db_, "a", 2));
+  EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_F(GroupCommitTest, ACoroutineWriteOnTheLoopSuspendsAndResumesThere) {
+  internal::EventLoop loop;
+  std::thread t([&] { loop.Run(); });
+  std::promise<std::tuple<bool, bool, int64_t>> seen;
+  std::atomic<bool> answered{false};
+  loop.Post([&] {
+    Start<StatusOr<int64_t>>(InsertAndCount(*db_, "x", 1),
+                             [&](StatusOr<int64_t> r) {
+                               answered = true;
+                               seen.set_value({internal::EventLoop::Current() == &loop,
+                                               r.ok(), r.ok() ? *r : -1});
+                             });
+    // The loop was not held while the writer committed.
+    EXPECT_FALSE(answered.load());
+  });
+  auto [on_loop, ok, count] = seen.get_future().get();
+  loop.Quit();
+  t.join();
+  EXPECT_TRUE(on_loop);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(count, 1);
 }
 
 TEST_F(GroupCommitTest, AWriteFromTheWritersOwnCompletionIsRefused) {

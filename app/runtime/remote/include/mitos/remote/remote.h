@@ -16,6 +16,7 @@
 
 #include "mitos/base/status.h"
 #include "mitos/http/http.h"
+#include "mitos/io/task.h"
 
 namespace mitos::remote {
 
@@ -60,6 +61,18 @@ class Channel {
   virtual const std::string& url() const = 0;
   virtual BreakerState breaker_state() const = 0;
 };
+
+// A call for operations written as coroutines (mitos/io/task.h):
+//   StatusOr<Response> r = co_await remote::Call(channel, request);
+// is Channel::CallAsync: on a server event loop the coroutine resumes on
+// that loop when the answer is there; elsewhere the thread waits for it.
+inline Completion<StatusOr<Response>> Call(Channel& channel, Request request) {
+  return Completion<StatusOr<Response>>(
+      [&channel, request = std::move(request)](
+          std::function<void(StatusOr<Response>)> done) mutable {
+        channel.CallAsync(std::move(request), std::move(done));
+      });
+}
 
 // Returns a channel to `url` ("http://host:port") with the default
 // resilience settings, for tools and tests; the runtime builds the channels

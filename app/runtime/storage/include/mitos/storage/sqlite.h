@@ -21,6 +21,7 @@
 
 #include "mitos/base/status.h"
 #include "mitos/config/config.h"
+#include "mitos/io/task.h"
 #include "mitos/observability/metrics.h"
 #include "mitos/observability/trace.h"
 
@@ -274,6 +275,35 @@ void DeclareStorageConfig(config::Schema& schema, const std::string& module);
 bool IsUniqueViolation(const SQLite::Exception& e);
 // Returns true iff e means the database stayed locked past busy_timeout.
 bool IsBusy(const SQLite::Exception& e);
+
+// A write for operations written as coroutines (mitos/io/task.h):
+//   R r = co_await sqlite::Write<R>(db, fn, on_error);
+// gives what Database::WriteTx(fn) returns, or on_error(e) when fn or the
+// commit threw SQLite::Exception e (anything else becomes Internal). On a
+// server event loop the write is queued (WriteTxAsync) and the coroutine
+// resumes on that loop after the commit; elsewhere the thread waits for the
+// commit (WriteTx). `fn` runs on the writer thread: it must own what it
+// uses.
+template <typename R>
+Completion<R> Write(Database& db, std::function<R(Connection&)> fn,
+                    std::function<R(const SQLite::Exception&)> on_error) {
+  return Completion<R>([&db, fn = std::move(fn), on_error = std::move(on_error)](
+                           std::function<void(R)> done) mutable {
+    if (internal::OnEventLoop()) {
+      return db.WriteTxAsync<R>(std::move(fn), std::move(on_error),
+                                std::move(done));
+    }
+    std::optional<R> r;
+    try {
+      r.emplace(db.WriteTx(fn));
+    } catch (const SQLite::Exception& e) {
+      r.emplace(on_error(e));
+    } catch (...) {
+      r.emplace(internal::StatusFromCurrentException());
+    }
+    done(std::move(*r));
+  });
+}
 
 }  // namespace mitos::sqlite
 
