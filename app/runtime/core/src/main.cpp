@@ -119,6 +119,9 @@ int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
   Status s = runtime.Start();
   if (!s.ok()) {
     log::Error("runtime", "start-up failed", {{"error", s.message()}});
+    if (s.code() == StatusCode::kInvalidArgument) {
+      return Fail(kExitUsage, "config error: " + s.message());
+    }
     return Fail(kExitRuntime, s.message());
   }
 
@@ -160,9 +163,7 @@ int ConfigCheck(const config::Schema& schema, const Flags& f) {
   return 0;
 }
 
-}  // namespace
-
-int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
+int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   config::Schema schema;
   DeclareConfig(catalog, &schema);
 
@@ -233,6 +234,25 @@ int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
     return Serve(catalog, cfg);
   } catch (const config::ConfigError& e) {
     return Fail(kExitUsage, std::string("config error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
+  // The last resort: what reaches here is a bug (the runtime already turns
+  // what modules throw while starting into a status), reported with a
+  // message and an exit status rather than by abort().
+  try {
+    return Run(argc, argv, catalog);
+  } catch (const config::UndeclaredKeyError& e) {
+    return Fail(kExitUsage, "config error: " + e.key() +
+                                ": read but never declared (declare it in "
+                                "the schema)");
+  } catch (const std::exception& e) {
+    return Fail(kExitRuntime, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return Fail(kExitRuntime, "internal error: an unknown exception");
   }
 }
 

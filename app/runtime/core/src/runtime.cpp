@@ -375,6 +375,20 @@ class Runtime::Impl {
 
   Status Start() {
     started_at_ = std::chrono::steady_clock::now();
+    // The modules are made before the port opens, so that a key a module
+    // reads in its factory without declaring it stops start-up before any
+    // client or probe has seen the instance.
+    std::vector<std::unique_ptr<Module>> created;
+    for (const auto* spec : specs_) {
+      Status s = Guarded(*spec, [&] {
+        created.push_back(spec->create(config_));
+        return Status::Ok();
+      });
+      if (!s.ok()) {
+        StopEverything();
+        return s;
+      }
+    }
     std::error_code ec;
     const std::string dir = config_.String("data_dir");
     std::filesystem::create_directories(dir, ec);
@@ -395,19 +409,28 @@ class Runtime::Impl {
       return s;
     }
     BindRemotes();
-    for (const auto* spec : specs_) {
-      auto module = spec->create(config_);
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      const ModuleSpec* spec = specs_[i];
+      std::unique_ptr<Module>& module = created[i];
       Context ctx(*this, *spec);
-      s = module->Start(ctx);
+      bool started = false;
+      s = Guarded(*spec, [&] {
+        Status st = module->Start(ctx);
+        if (!st.ok()) {
+          return Status::Unavailable("module " + spec->name +
+                                     " failed to start: " + st.message());
+        }
+        started = true;
+        module->RegisterRoutes(router_);
+        return Status::Ok();
+      });
+      if (started) modules_.emplace_back(spec, std::move(module));
       if (!s.ok()) {
         log::Error(kLog, "module failed to start",
                    {{"failed_module", spec->name}, {"error", s.message()}});
         StopEverything();
-        return Status::Unavailable("module " + spec->name +
-                                   " failed to start: " + s.message());
+        return s;
       }
-      module->RegisterRoutes(router_);
-      modules_.emplace_back(spec, std::move(module));
       log::Info(kLog, "module started", {{"started_module", spec->name}});
     }
     for (const auto* spec : specs_) {
@@ -477,6 +500,29 @@ class Runtime::Impl {
                  {"sample_ratio", o.sample_ratio}});
     }
     return Status::Ok();
+  }
+
+  // Runs `fn`, a module's own code during start-up, and returns its status,
+  // or the status of what it threw: a config key that the module reads but
+  // no declare_config declares is a configuration error (InvalidArgument),
+  // anything else a failure of the module. Nothing thrown by a module
+  // escapes start-up.
+  template <typename Fn>
+  static Status Guarded(const ModuleSpec& spec, Fn&& fn) {
+    try {
+      return fn();
+    } catch (const config::UndeclaredKeyError& e) {
+      return Status::InvalidArgument(
+          e.key() + ": read by module " + spec.name +
+          " but never declared (declare it in the module's declare_config)");
+    } catch (const std::exception& e) {
+      return Status::Internal("module " + spec.name +
+                              " failed to start: " + e.what());
+    } catch (...) {
+      return Status::Internal("module " + spec.name +
+                              " failed to start: it threw a non-standard "
+                              "exception");
+    }
   }
 
   // Registers the metrics of one remote channel, read at scrape time.
