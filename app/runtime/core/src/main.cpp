@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "mitos/base/version.h"
@@ -197,6 +198,10 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   auto* print = cfg_cmd->add_subcommand(
       "print", "Print the resolved config (flags > env > file > defaults)");
   auto* modules = app.add_subcommand("modules", "List the known modules");
+  bool modules_json = false;
+  modules->add_flag("--json", modules_json,
+                    "Print them as a JSON array of {name, summary, needs, "
+                    "route_prefixes}");
   app.require_subcommand(0, 1);
 
   try {
@@ -213,6 +218,17 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   }
 
   try {
+    if (*modules && modules_json) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& s : catalog) {
+        out.push_back({{"name", s.name},
+                       {"summary", s.summary},
+                       {"needs", s.needs},
+                       {"route_prefixes", s.route_prefixes}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
     if (*modules) {
       std::printf("%-10s %-16s %s\n", "MODULE", "NEEDS", "WHAT IT DOES");
       for (const auto& s : catalog) {
