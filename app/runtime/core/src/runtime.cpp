@@ -275,7 +275,12 @@ class Runtime::Impl {
 
     std::shared_ptr<remote::Channel> Channel(std::string_view name) override {
       auto it = rt_.channels_.find(std::string(name));
-      return it == rt_.channels_.end() ? nullptr : it->second;
+      if (it != rt_.channels_.end()) return it->second;
+      if (!IsLocal(name)) {
+        std::lock_guard<std::mutex> lock(rt_.mu_);
+        rt_.unconfigured_.insert(std::string(name));
+      }
+      return nullptr;
     }
 
     std::shared_ptr<CallSite> CallSiteFor(std::string_view name) override {
@@ -982,8 +987,17 @@ class Runtime::Impl {
                   .count();
     nlohmann::json remotes = nlohmann::json::object();
     for (const auto& [name, ch] : channels_) {
-      remotes[name] = {{"url", ch->url()},
-                       {"breaker", remote::BreakerStateName(ch->breaker_state())}};
+      remotes[name] = {
+          {"url", ch->url()},
+          {"state", "configured"},
+          {"breaker", remote::BreakerStateName(ch->breaker_state())}};
+    }
+    {
+      // Modules that a local module wanted to reach but has no URL for.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& name : unconfigured_) {
+        remotes[name] = {{"url", nullptr}, {"state", "unconfigured"}};
+      }
     }
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
@@ -1010,6 +1024,9 @@ class Runtime::Impl {
   std::chrono::steady_clock::time_point started_at_;
   std::mutex mu_;
   std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>> apis_;
+  // Guarded by mu_: modules asked for by Channel() that run neither here
+  // nor at a known URL.
+  std::set<std::string> unconfigured_;
   bool access_log_ = true;
   bool tracer_started_ = false;
   std::string service_name_;
