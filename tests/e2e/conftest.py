@@ -2,9 +2,10 @@
 
 Options:
   --mitos-bin PATH   the binary (default: $MITOS_BIN, else <repo>/build/mitos)
-  --topology T       monolith (one process, every module), split (users,
-                     a stall proxy, orders and gateway, each its own
-                     process) or external (start nothing, use --base-url)
+  --topology T       monolith (one process, every module), split (one
+                     process per module, a stall proxy in front of users,
+                     and the gateway) or external (start nothing, use
+                     --base-url)
   --base-url URL     for external: the only URL the suite talks to
 
 Every process is started as
@@ -12,7 +13,10 @@ Every process is started as
         --set shutdown.drain_delay_ms=0 [--config config/split/<name>.yaml]
         [--modules=<name>]
 its port is read from its {"msg":"listening","port":N} log line, and it is
-used once GET /readyz is 200. Logs go to <tmp>/<name>.log (stdout) and
+used once GET /readyz is 200. The modules, what each needs and which is the
+gateway come from `mitos modules --json`: in split, every module but the
+gateway gets a process, started after the modules it needs and given their
+URLs, and the gateway gets the URL of every one. Logs go to <tmp>/<name>.log (stdout) and
 <tmp>/<name>.err.log (stderr); the tail of every log is attached to each
 failed test's report. Everything started is killed at the end of the session.
 """
@@ -32,13 +36,14 @@ import pytest
 import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from helpers import FAULT_ENV, Client, unique_email  # noqa: E402
+from helpers import FAULT_ENV, GATEWAY, Client, unique_email  # noqa: E402
 from otlp_receiver import OtlpReceiver  # noqa: E402
 from stall_proxy import StallProxy  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 20.0
+STALLED = "users"  # behind the stall proxy, for the fault tests
 
 
 
@@ -78,6 +83,47 @@ def _mitos_bin(config):
     path = (config.getoption("--mitos-bin") or os.environ.get("MITOS_BIN")
             or str(REPO / "build" / "mitos"))
     return str(pathlib.Path(path).resolve())
+
+
+# --- modules ------------------------------------------------------------------
+
+
+def known_modules(binary):
+    """The modules the binary knows, as `mitos modules --json` lists them:
+    [{"name", "summary", "needs", "route_prefixes"}]."""
+    p = subprocess.run([binary, "modules", "--json"], capture_output=True,
+                       text=True, timeout=30)
+    if p.returncode != 0:
+        raise RuntimeError("%s modules --json exited with status %d: %s"
+                           % (binary, p.returncode, p.stderr))
+    return json.loads(p.stdout)
+
+
+def dependency_order(catalog):
+    """The modules other than the gateway, each after the modules it needs."""
+    by_name = {m["name"]: m for m in catalog}
+    order, done = [], set()
+
+    def visit(name, path):
+        if name in done:
+            return
+        if name in path:
+            raise RuntimeError("modules that need each other: %s"
+                               % " -> ".join(path + [name]))
+        for need in by_name[name]["needs"]:
+            visit(need, path + [name])
+        done.add(name)
+        order.append(by_name[name])
+
+    for m in catalog:
+        if m["name"] != GATEWAY:
+            visit(m["name"], [])
+    return order
+
+
+def remote_env(module, url):
+    """The variable that gives an instance the URL of `module`."""
+    return {"MITOS_REMOTES__%s__URL" % module.upper(): url}
 
 
 # --- processes ----------------------------------------------------------------
@@ -229,6 +275,7 @@ class Topology:
         self.procs = {}   # name -> Process, in start order
         self.proxy = None
         self.receiver = None  # the OTLP receiver of launched topologies
+        self.catalog = None   # known_modules() of launched topologies
 
     @property
     def launched(self):
@@ -243,22 +290,44 @@ class Topology:
             "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=e2e",
             "MITOS_TRACING__EXPORT_INTERVAL_MS": "100",
         }
+        self.catalog = known_modules(binary)
         if self.kind == "monolith":
             p = self._add(Process(binary, "monolith", workdir,
                                   env=self.trace_env)).start()
             self.base_url = p.url
         elif self.kind == "split":
-            users = self._add(Process(binary, "users", workdir, module="users",
-                                      env=self.trace_env)).start()
-            self.proxy = StallProxy(users.port)
-            orders = self._add(Process(binary, "orders", workdir, module="orders", env=dict(
-                FAULT_ENV, **self.trace_env,
-                MITOS_REMOTES__USERS__URL=self.proxy.url))).start()
-            gateway = self._add(Process(binary, "gateway", workdir, module="gateway", env=dict(
-                FAULT_ENV, **self.trace_env, MITOS_REMOTES__USERS__URL=users.url,
-                MITOS_REMOTES__ORDERS__URL=orders.url))).start()
-            self.base_url = gateway.url
+            self._start_split(binary, workdir)
         return self
+
+    def _start_split(self, binary, workdir):
+        """One process per module but the gateway, each after what it
+        needs. Modules that need STALLED reach it through the stall proxy;
+        the gateway reaches every module directly. Instances that call
+        others get the short remote settings of FAULT_ENV."""
+        names = [m["name"] for m in self.catalog]
+        if GATEWAY not in names or STALLED not in names:
+            raise RuntimeError("the split needs modules %s and %s, the binary "
+                               "knows %s" % (GATEWAY, STALLED, names))
+        url_for_callers = {}
+        direct = {}
+        for m in dependency_order(self.catalog):
+            env = dict(self.trace_env)
+            if m["needs"]:
+                env.update(FAULT_ENV)
+            for need in m["needs"]:
+                env.update(remote_env(need, url_for_callers[need]))
+            p = self._add(Process(binary, m["name"], workdir, module=m["name"],
+                                  env=env)).start()
+            direct[m["name"]] = url_for_callers[m["name"]] = p.url
+            if m["name"] == STALLED:
+                self.proxy = StallProxy(p.port)
+                url_for_callers[m["name"]] = self.proxy.url
+        env = dict(FAULT_ENV, **self.trace_env)
+        for name, url in direct.items():
+            env.update(remote_env(name, url))
+        gateway = self._add(Process(binary, GATEWAY, workdir, module=GATEWAY,
+                                    env=env)).start()
+        self.base_url = gateway.url
 
     def _add(self, proc):
         self.procs[proc.name] = proc

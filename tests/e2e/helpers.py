@@ -10,6 +10,7 @@ import requests
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 MAX_PAGES = 1000  # bound on any pagination walk
 HTTP_TIMEOUT_S = 15.0
+GATEWAY = "gateway"  # the edge of the split, which routes to every other module
 
 # Settings of the split topology that make fault tests fast. The tests read
 # these numbers, so they stay in one place.

@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from helpers import RFC3339_UTC, request_id, unique_email
+from helpers import GATEWAY, RFC3339_UTC, request_id, unique_email
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ITEMS = [{"sku": "OBS-1", "quantity": 2, "unit_price_cents": 150}]
@@ -263,23 +263,31 @@ def check_dashboard_against(query, api):
 
 
 def test_modules_shows_what_runs_where(launched):
+    # What the binary knows (`mitos modules --json`), in its order.
+    known = {m["name"]: m for m in launched.catalog}
     for name, url in instance_urls(launched).items():
         r = requests.get(url + "/modules", timeout=5)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["version"] and body["commit"], body
+        assert [m["name"] for m in body["modules"]] == list(known), body
         where = {m["name"]: m for m in body["modules"]}
-        assert set(where) == {"users", "orders", "gateway"}, body
+        for n, m in where.items():
+            assert m.get("needs", []) == known[n]["needs"], body
+            if m["location"] == "local":
+                assert m["routes"] == known[n]["route_prefixes"], body
         if launched.kind == "monolith":
             assert all(m["location"] == "local" and m["state"] == "ready"
                        for m in where.values()), body
             continue
         assert where[name]["location"] == "local", body
-        if name == "gateway":
-            for dep in ("users", "orders"):
-                assert where[dep]["location"] == "remote", body
-                assert where[dep]["url"].startswith("http://127.0.0.1:"), body
-                assert where[dep]["breaker"] in ("closed", "open", "half_open"), body
+        # The gateway reaches every other module, the others what they need.
+        deps = ([n for n in known if n != GATEWAY] if name == GATEWAY
+                else known[name]["needs"])
+        for dep in deps:
+            assert where[dep]["location"] == "remote", body
+            assert where[dep]["url"].startswith("http://127.0.0.1:"), body
+            assert where[dep]["breaker"] in ("closed", "open", "half_open"), body
         # Nothing beyond what runs where: no paths, no config values.
         assert "data_dir" not in r.text and "/tmp" not in r.text, r.text
     r = requests.post(launched.base_url + "/modules", timeout=5)

@@ -184,5 +184,99 @@ TEST_F(GatewayTest, DeadBackendGives503QuicklyAndOpensTheBreaker) {
   EXPECT_EQ(health["remotes"]["users"]["breaker"], "open");
 }
 
+// A gateway that knows a URL for some modules only: it starts, proxies to
+// those, serves its local ones, and answers 503 for the rest.
+TEST(GatewayWithoutSomeUrls, StartsAndAnswers503ForTheModulesItCannotReach) {
+  TestInstance backend(Catalog(), {{"modules", "users"}});
+  std::string url = "http://127.0.0.1:" + std::to_string(backend.port());
+  ::testing::internal::CaptureStdout();
+  std::unique_ptr<TestInstance> gateway;
+  try {
+    gateway = std::make_unique<TestInstance>(
+        Catalog(),
+        std::map<std::string, std::string>{{"modules", "gateway,echo"},
+                                           {"remotes.users.url", url}});
+  } catch (...) {
+    std::string out = ::testing::internal::GetCapturedStdout();
+    ADD_FAILURE() << "the gateway did not start; its log:\n" << out;
+    throw;
+  }
+  std::string log = ::testing::internal::GetCapturedStdout();
+  // One warning, naming exactly the modules without a URL.
+  bool warned = false;
+  for (size_t at = 0, end; at < log.size(); at = end + 1) {
+    end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    json line = json::parse(log.substr(at, end - at), nullptr, false);
+    if (line.is_object() && line.value("level", "") == "warn" &&
+        line.value("module", "") == "gateway") {
+      EXPECT_FALSE(warned) << log;
+      warned = true;
+      EXPECT_EQ(line["unrouted_modules"], "orders") << log;
+    }
+  }
+  EXPECT_TRUE(warned) << log;
+
+  auto gw = gateway->Client();
+  auto created = gw->Post("/users", R"({"name":"Ada","email":"ada@x.io"})",
+                          "application/json");
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  auto local = gw->Get("/echo/x");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->status, 200) << local->body;
+
+  for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/orders"},
+           {"GET", "/orders/7"},
+           {"POST", "/orders"},
+           {"DELETE", "/orders/7"}}) {
+    httplib::Request req;
+    req.method = method;
+    req.path = path;
+    if (method == "POST") {
+      req.body = "{}";
+      req.set_header("Content-Type", "application/json");
+    }
+    auto r = gw->send(req);
+    ASSERT_TRUE(r) << method << " " << path;
+    EXPECT_EQ(r->status, 503) << method << " " << path << ": " << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/problem+json");
+    EXPECT_EQ(r->get_header_value("Retry-After"), "30");
+    json p = json::parse(r->body);
+    EXPECT_EQ(p["type"], "urn:mitos:problem:module-unavailable");
+    EXPECT_EQ(p["title"], "Module unavailable");
+    EXPECT_EQ(p["status"], 503);
+    EXPECT_EQ(p["detail"],
+              "The orders module is not reachable from this instance.");
+  }
+
+  auto health = gw->Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << health->body;
+  json h = json::parse(health->body);
+  EXPECT_EQ(h["status"], "UP");
+  EXPECT_EQ(h["remotes"]["orders"],
+            json({{"url", nullptr}, {"state", "unconfigured"}}))
+      << h.dump();
+  EXPECT_EQ(h["remotes"]["users"]["url"], url);
+  EXPECT_EQ(h["remotes"]["users"]["state"], "configured");
+  EXPECT_FALSE(h["remotes"].contains("echo")) << "echo runs here";
+  EXPECT_EQ(gw->Get("/readyz")->status, 200);
+}
+
+// A module that needs one without a URL still refuses to start.
+TEST(GatewayWithoutSomeUrls, AModuleThatNeedsAnUnconfiguredOneStillFails) {
+  try {
+    TestInstance inst(Catalog(), {{"modules", "gateway,orders"}});
+    ADD_FAILURE() << "orders started without users";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("module \"orders\" needs module \"users\""),
+        std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace gateway

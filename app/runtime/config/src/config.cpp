@@ -95,6 +95,9 @@ ConfigError::ConfigError(std::string key, std::string where,
       key_(std::move(key)),
       where_(std::move(where)) {}
 
+UndeclaredKeyError::UndeclaredKeyError(std::string key)
+    : std::logic_error("undeclared config key: " + key), key_(std::move(key)) {}
+
 Schema& Schema::Add(Key key) {
   if (Find(key.path) != nullptr) {
     throw std::logic_error("config key declared twice: " + key.path);
@@ -165,23 +168,40 @@ bool Schema::IsSection(std::string_view prefix) const {
 
 const Config::Entry& Config::Get(std::string_view path) const {
   auto it = entries_.find(path);
-  if (it == entries_.end()) {
-    throw std::logic_error("undeclared config key: " + std::string(path));
-  }
+  if (it == entries_.end()) throw UndeclaredKeyError(std::string(path));
   return it->second;
 }
 
+namespace {
+
+// Returns the value of `e` as a T; a read of another type than declared
+// throws std::logic_error naming the key (std::get would only say "wrong
+// index").
+template <typename T>
+const T& As(std::string_view path, const Key& key, const Value& v,
+            const char* read_as) {
+  if (const T* t = std::get_if<T>(&v)) return *t;
+  throw std::logic_error("config key " + std::string(path) + " is " +
+                         TypeName(key) + ", read as " + read_as);
+}
+
+}  // namespace
+
 int64_t Config::Int(std::string_view path) const {
-  return std::get<int64_t>(Get(path).value);
+  const Entry& e = Get(path);
+  return As<int64_t>(path, *e.key, e.value, "an integer");
 }
 bool Config::Bool(std::string_view path) const {
-  return std::get<bool>(Get(path).value);
+  const Entry& e = Get(path);
+  return As<bool>(path, *e.key, e.value, "a boolean");
 }
 const std::string& Config::String(std::string_view path) const {
-  return std::get<std::string>(Get(path).value);
+  const Entry& e = Get(path);
+  return As<std::string>(path, *e.key, e.value, "a string");
 }
 const StringList& Config::List(std::string_view path) const {
-  return std::get<StringList>(Get(path).value);
+  const Entry& e = Get(path);
+  return As<StringList>(path, *e.key, e.value, "a list of strings");
 }
 const Origin& Config::OriginOf(std::string_view path) const {
   return Get(path).origin;

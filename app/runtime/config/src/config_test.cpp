@@ -581,6 +581,25 @@ TEST(ConfigTest, WrongTypeOrUndeclaredKeyIsLogicError) {
   EXPECT_THROW(c.Int("nope"), std::logic_error);
   EXPECT_THROW(c.OriginOf("nope"), std::logic_error);
   EXPECT_THROW(c.String("server"), std::logic_error);
+  try {
+    c.String("server.port");
+    ADD_FAILURE() << "a string read of an integer key did not throw";
+  } catch (const std::logic_error& e) {
+    EXPECT_STREQ(e.what(),
+                 "config key server.port is an integer, read as a string");
+  }
+}
+
+TEST(ConfigTest, UndeclaredKeyErrorNamesTheKey) {
+  Schema s = TestSchema();
+  Config c = Resolver(s).Build();
+  try {
+    c.Bool("users.storage.readers");
+    ADD_FAILURE() << "an undeclared key did not throw";
+  } catch (const UndeclaredKeyError& e) {
+    EXPECT_EQ(e.key(), "users.storage.readers");
+    EXPECT_STREQ(e.what(), "undeclared config key: users.storage.readers");
+  }
 }
 
 TEST(ConfigTest, ToYamlRedactsSecretsAndNotesOrigins) {

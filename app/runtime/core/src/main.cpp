@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "mitos/base/version.h"
@@ -119,6 +120,9 @@ int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
   Status s = runtime.Start();
   if (!s.ok()) {
     log::Error("runtime", "start-up failed", {{"error", s.message()}});
+    if (s.code() == StatusCode::kInvalidArgument) {
+      return Fail(kExitUsage, "config error: " + s.message());
+    }
     return Fail(kExitRuntime, s.message());
   }
 
@@ -160,9 +164,7 @@ int ConfigCheck(const config::Schema& schema, const Flags& f) {
   return 0;
 }
 
-}  // namespace
-
-int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
+int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   config::Schema schema;
   DeclareConfig(catalog, &schema);
 
@@ -196,6 +198,10 @@ int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
   auto* print = cfg_cmd->add_subcommand(
       "print", "Print the resolved config (flags > env > file > defaults)");
   auto* modules = app.add_subcommand("modules", "List the known modules");
+  bool modules_json = false;
+  modules->add_flag("--json", modules_json,
+                    "Print them as a JSON array of {name, summary, needs, "
+                    "route_prefixes}");
   app.require_subcommand(0, 1);
 
   try {
@@ -212,6 +218,17 @@ int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
   }
 
   try {
+    if (*modules && modules_json) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& s : catalog) {
+        out.push_back({{"name", s.name},
+                       {"summary", s.summary},
+                       {"needs", s.needs},
+                       {"route_prefixes", s.route_prefixes}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
     if (*modules) {
       std::printf("%-10s %-16s %s\n", "MODULE", "NEEDS", "WHAT IT DOES");
       for (const auto& s : catalog) {
@@ -233,6 +250,25 @@ int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
     return Serve(catalog, cfg);
   } catch (const config::ConfigError& e) {
     return Fail(kExitUsage, std::string("config error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+int Main(int argc, char** argv, std::vector<ModuleSpec> catalog) {
+  // The last resort: what reaches here is a bug (the runtime already turns
+  // what modules throw while starting into a status), reported with a
+  // message and an exit status rather than by abort().
+  try {
+    return Run(argc, argv, catalog);
+  } catch (const config::UndeclaredKeyError& e) {
+    return Fail(kExitUsage, "config error: " + e.key() +
+                                ": read but never declared (declare it in "
+                                "the schema)");
+  } catch (const std::exception& e) {
+    return Fail(kExitRuntime, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return Fail(kExitRuntime, "internal error: an unknown exception");
   }
 }
 

@@ -275,7 +275,12 @@ class Runtime::Impl {
 
     std::shared_ptr<remote::Channel> Channel(std::string_view name) override {
       auto it = rt_.channels_.find(std::string(name));
-      return it == rt_.channels_.end() ? nullptr : it->second;
+      if (it != rt_.channels_.end()) return it->second;
+      if (!IsLocal(name)) {
+        std::lock_guard<std::mutex> lock(rt_.mu_);
+        rt_.unconfigured_.insert(std::string(name));
+      }
+      return nullptr;
     }
 
     std::shared_ptr<CallSite> CallSiteFor(std::string_view name) override {
@@ -375,6 +380,20 @@ class Runtime::Impl {
 
   Status Start() {
     started_at_ = std::chrono::steady_clock::now();
+    // The modules are made before the port opens, so that a key a module
+    // reads in its factory without declaring it stops start-up before any
+    // client or probe has seen the instance.
+    std::vector<std::unique_ptr<Module>> created;
+    for (const auto* spec : specs_) {
+      Status s = Guarded(*spec, [&] {
+        created.push_back(spec->create(config_));
+        return Status::Ok();
+      });
+      if (!s.ok()) {
+        StopEverything();
+        return s;
+      }
+    }
     std::error_code ec;
     const std::string dir = config_.String("data_dir");
     std::filesystem::create_directories(dir, ec);
@@ -395,19 +414,28 @@ class Runtime::Impl {
       return s;
     }
     BindRemotes();
-    for (const auto* spec : specs_) {
-      auto module = spec->create(config_);
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      const ModuleSpec* spec = specs_[i];
+      std::unique_ptr<Module>& module = created[i];
       Context ctx(*this, *spec);
-      s = module->Start(ctx);
+      bool started = false;
+      s = Guarded(*spec, [&] {
+        Status st = module->Start(ctx);
+        if (!st.ok()) {
+          return Status::Unavailable("module " + spec->name +
+                                     " failed to start: " + st.message());
+        }
+        started = true;
+        module->RegisterRoutes(router_);
+        return Status::Ok();
+      });
+      if (started) modules_.emplace_back(spec, std::move(module));
       if (!s.ok()) {
         log::Error(kLog, "module failed to start",
                    {{"failed_module", spec->name}, {"error", s.message()}});
         StopEverything();
-        return Status::Unavailable("module " + spec->name +
-                                   " failed to start: " + s.message());
+        return s;
       }
-      module->RegisterRoutes(router_);
-      modules_.emplace_back(spec, std::move(module));
       log::Info(kLog, "module started", {{"started_module", spec->name}});
     }
     for (const auto* spec : specs_) {
@@ -477,6 +505,29 @@ class Runtime::Impl {
                  {"sample_ratio", o.sample_ratio}});
     }
     return Status::Ok();
+  }
+
+  // Runs `fn`, a module's own code during start-up, and returns its status,
+  // or the status of what it threw: a config key that the module reads but
+  // no declare_config declares is a configuration error (InvalidArgument),
+  // anything else a failure of the module. Nothing thrown by a module
+  // escapes start-up.
+  template <typename Fn>
+  static Status Guarded(const ModuleSpec& spec, Fn&& fn) {
+    try {
+      return fn();
+    } catch (const config::UndeclaredKeyError& e) {
+      return Status::InvalidArgument(
+          e.key() + ": read by module " + spec.name +
+          " but never declared (declare it in the module's declare_config)");
+    } catch (const std::exception& e) {
+      return Status::Internal("module " + spec.name +
+                              " failed to start: " + e.what());
+    } catch (...) {
+      return Status::Internal("module " + spec.name +
+                              " failed to start: it threw a non-standard "
+                              "exception");
+    }
   }
 
   // Registers the metrics of one remote channel, read at scrape time.
@@ -936,8 +987,17 @@ class Runtime::Impl {
                   .count();
     nlohmann::json remotes = nlohmann::json::object();
     for (const auto& [name, ch] : channels_) {
-      remotes[name] = {{"url", ch->url()},
-                       {"breaker", remote::BreakerStateName(ch->breaker_state())}};
+      remotes[name] = {
+          {"url", ch->url()},
+          {"state", "configured"},
+          {"breaker", remote::BreakerStateName(ch->breaker_state())}};
+    }
+    {
+      // Modules that a local module wanted to reach but has no URL for.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& name : unconfigured_) {
+        remotes[name] = {{"url", nullptr}, {"state", "unconfigured"}};
+      }
     }
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
@@ -964,6 +1024,9 @@ class Runtime::Impl {
   std::chrono::steady_clock::time_point started_at_;
   std::mutex mu_;
   std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>> apis_;
+  // Guarded by mu_: modules asked for by Channel() that run neither here
+  // nor at a known URL.
+  std::set<std::string> unconfigured_;
   bool access_log_ = true;
   bool tracer_started_ = false;
   std::string service_name_;

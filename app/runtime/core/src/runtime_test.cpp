@@ -1,10 +1,15 @@
 #include "mitos/core/runtime.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <future>
 #include <thread>
 
+#include "mitos/core/main.h"
 #include "mitos/io/event_loop.h"
 #include "mitos_testing/instance.h"
 
@@ -407,6 +412,177 @@ TEST(Runtime, FailedModuleStartStopsEverythingAndFreesThePort) {
         }
       },
       std::runtime_error);
+}
+
+// A module that reads a config key that its declare_config (it has none)
+// never declared: in its factory, in its Start, or through OpenDatabase,
+// which reads "<module>.storage.*" on its behalf.
+enum class Reads { kInFactory, kInStart, kStorage };
+
+class UndeclaredReader : public Module {
+ public:
+  explicit UndeclaredReader(Reads when) : when_(when) {}
+  Status Start(ModuleContext& ctx) override {
+    if (when_ == Reads::kInStart) ctx.config().Int("leaky.timeout_ms");
+    if (when_ == Reads::kStorage) {
+      auto db = ctx.OpenDatabase({});
+      if (!db.ok()) return db.status();
+    }
+    return Status::Ok();
+  }
+  void RegisterRoutes(http::Router&) override {}
+  void Stop() override {}
+
+ private:
+  Reads when_;
+};
+
+std::vector<ModuleSpec> LeakyCatalog(Reads when) {
+  ModuleSpec leaky;
+  leaky.name = "leaky";
+  leaky.create = [when](const config::Config& c) {
+    if (when == Reads::kInFactory) c.Int("leaky.timeout_ms");
+    return std::make_unique<UndeclaredReader>(when);
+  };
+  return {leaky};
+}
+
+// Starts a Runtime of `catalog` on 127.0.0.1:`port` and returns what
+// Start returned, after shutting the runtime down.
+Status StartOnce(const std::vector<ModuleSpec>& catalog, int port = 0) {
+  testing::TempDir dir;
+  config::Schema schema;
+  DeclareConfig(catalog, &schema);
+  config::Config cfg = config::Resolver(schema)
+                           .Flag("server.host", "127.0.0.1", "test")
+                           .Flag("server.port", std::to_string(port), "test")
+                           .Flag("data_dir", dir.path().string(), "test")
+                           .Flag("shutdown.drain_delay_ms", "0", "test")
+                           .Flag("log.level", "error", "test")
+                           .Build();
+  auto selected = SelectModules(catalog, {});
+  if (!selected.ok()) return selected.status();
+  Runtime rt(cfg, catalog, *selected, {});
+  Status s = rt.Start();
+  if (s.ok()) rt.Shutdown();
+  return s;
+}
+
+constexpr const char* kNeverDeclared =
+    "read by module leaky but never declared (declare it in the module's "
+    "declare_config)";
+
+TEST(Runtime, UndeclaredKeyReadInStartIsAConfigErrorNamingTheKey) {
+  Status s = StartOnce(LeakyCatalog(Reads::kInStart));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message(), std::string("leaky.timeout_ms: ") + kNeverDeclared);
+}
+
+TEST(Runtime, UndeclaredStorageConfigIsAConfigErrorNotAnAbort) {
+  Status s = StartOnce(LeakyCatalog(Reads::kStorage));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_THAT(s.message(), ::testing::StartsWith("leaky.storage."));
+  EXPECT_THAT(s.message(), ::testing::EndsWith(kNeverDeclared));
+}
+
+TEST(Runtime, UndeclaredKeyReadInTheFactoryFailsBeforeThePortIsBound) {
+  // The port is taken: a runtime that bound first would fail on it.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const int taken = ntohs(a.sin_port);
+  ASSERT_FALSE(StartOnce(Catalog(), taken).ok()) << "the port is not taken";
+
+  Status s = StartOnce(LeakyCatalog(Reads::kInFactory), taken);
+  ::close(fd);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message(), std::string("leaky.timeout_ms: ") + kNeverDeclared);
+}
+
+// What a module throws while starting is a failed start, not an abort.
+class ThrowingModule : public Module {
+ public:
+  Status Start(ModuleContext&) override { throw std::runtime_error("boom"); }
+  void RegisterRoutes(http::Router&) override {}
+  void Stop() override {}
+};
+
+TEST(Runtime, AnExceptionInAModuleStartIsAFailedStart) {
+  ModuleSpec bad;
+  bad.name = "bad";
+  bad.create = [](const config::Config&) {
+    return std::make_unique<ThrowingModule>();
+  };
+  Status s = StartOnce({bad});
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.ToString();
+  EXPECT_EQ(s.message(), "module bad failed to start: boom");
+}
+
+// Main, in-process with a catalog of its own: the exit status and the
+// message a user sees.
+int RunMain(const std::vector<ModuleSpec>& catalog, std::string* err) {
+  testing::TempDir dir;
+  std::vector<std::string> args = {"mitos", "--host=127.0.0.1", "--port=0",
+                                   "--log-level=error",
+                                   "--set=shutdown.drain_delay_ms=0"};
+  args.push_back("--data-dir=" + dir.path().string());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::testing::internal::CaptureStderr();
+  int rc = Main(static_cast<int>(args.size()), argv.data(), catalog);
+  *err = ::testing::internal::GetCapturedStderr();
+  return rc;
+}
+
+TEST(Main, UndeclaredKeyExitsWithStatus2AndNamesTheKey) {
+  for (Reads when : {Reads::kInFactory, Reads::kInStart}) {
+    std::string err;
+    EXPECT_EQ(RunMain(LeakyCatalog(when), &err), 2) << err;
+    EXPECT_THAT(err,
+                ::testing::HasSubstr(
+                    std::string("mitos: config error: leaky.timeout_ms: ") +
+                    kNeverDeclared + "\n"));
+  }
+  std::string err;
+  EXPECT_EQ(RunMain(LeakyCatalog(Reads::kStorage), &err), 2) << err;
+  EXPECT_THAT(err, ::testing::HasSubstr("mitos: config error: leaky.storage."));
+}
+
+TEST(Main, AModuleThatThrowsExitsWithStatus1) {
+  ModuleSpec bad;
+  bad.name = "bad";
+  bad.create = [](const config::Config&) {
+    return std::make_unique<ThrowingModule>();
+  };
+  std::string err;
+  EXPECT_EQ(RunMain({bad}, &err), 1) << err;
+  EXPECT_THAT(err,
+              ::testing::HasSubstr("mitos: module bad failed to start: boom"));
+}
+
+TEST(Main, AProgrammingErrorOutsideTheModulesExitsWithStatus1) {
+  // Two modules that declare the same key: the schema refuses it with a
+  // std::logic_error, which Main reports instead of aborting.
+  ModuleSpec a;
+  a.name = "a";
+  a.declare_config = [](config::Schema& s) { s.Int("a.n", 1, 0, 9, "n"); };
+  a.create = [](const config::Config&) {
+    return std::make_unique<FailingModule>();
+  };
+  ModuleSpec b = a;
+  b.name = "b";
+  std::string err;
+  EXPECT_EQ(RunMain({a, b}, &err), 1) << err;
+  EXPECT_THAT(err,
+              ::testing::HasSubstr(
+                  "mitos: internal error: config key declared twice: a.n"));
 }
 
 }  // namespace

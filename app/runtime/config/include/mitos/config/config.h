@@ -51,6 +51,20 @@ class ConfigError : public std::runtime_error {
   std::string where_;
 };
 
+// Thrown by Config's getters for a key the schema does not declare. It is
+// a programming error of the code that reads the key (the key is missing
+// from a declare_config), not of the configuration given; the runtime turns
+// it into a start-up error naming the key. what() is "undeclared config
+// key: <key>".
+class UndeclaredKeyError : public std::logic_error {
+ public:
+  explicit UndeclaredKeyError(std::string key);
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
 class Schema {
  public:
   Schema& Int(std::string path, int64_t def, int64_t min, int64_t max,
@@ -79,8 +93,9 @@ struct Origin {
 // The resolved configuration: one value for every key of the schema.
 class Config {
  public:
-  // REQUIRES: the key exists and has the matching type (a programming error
-  // otherwise: throws std::logic_error).
+  // REQUIRES: the key exists and has the matching type. These are
+  // programming errors: an undeclared key throws UndeclaredKeyError, a read
+  // of the wrong type std::logic_error naming the key.
   int64_t Int(std::string_view path) const;
   bool Bool(std::string_view path) const;
   const std::string& String(std::string_view path) const;

@@ -12,7 +12,7 @@ namespace mitos {
 //   mitos [serve] [--config F] [--modules a,b] [flags]   run the server
 //   mitos config check [--config F]                      validate a file
 //   mitos config print [--config F]                      resolved config
-//   mitos modules                                        known modules
+//   mitos modules [--json]                               known modules
 // Returns the process exit status: 0 on success, 1 on a runtime failure
 // (e.g. the port is in use), 2 on a usage or configuration error.
 int Main(int argc, char** argv, std::vector<ModuleSpec> catalog);

@@ -55,7 +55,9 @@ class ModuleContext {
 
   // Returns the channel to module `name` when it runs elsewhere and a URL
   // for it is configured, or nullptr. For modules that route raw HTTP (the
-  // gateway); others use Get<Api>.
+  // gateway); others use Get<Api>. A module asked for here that neither
+  // runs in this instance nor has a URL is listed in /health as an
+  // unconfigured remote.
   virtual std::shared_ptr<remote::Channel> Channel(std::string_view name) = 0;
 
   // Returns the call site for this module's calls to module `name` that do

@@ -52,9 +52,15 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Binds the port, serves the probes (not ready yet), starts the modules
-  // in dependency order and then reports ready. On failure everything
-  // started so far is stopped again.
+  // Creates the modules, binds the port, serves the probes (not ready
+  // yet), starts the modules in dependency order and then reports ready.
+  // On failure everything started so far is stopped again. Returns
+  // InvalidArgument for a configuration error, among them a config key
+  // that a module reads (in its factory or its Start) but that no
+  // declare_config declares: "<key>: read by module <m> but never declared
+  // (...)"; a key read in the factory fails before the port is bound. Any
+  // other failure is Unavailable or Internal. Nothing a module throws
+  // escapes.
   Status Start();
 
   // The bound port. REQUIRES: Start() succeeded.
