@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace mitos::internal {
@@ -10,7 +12,6 @@ namespace {
 using http::EqualsIgnoreCase;
 
 constexpr size_t kMaxChunkLine = 1024;
-constexpr size_t kMaxTrailerBytes = 8 << 10;
 
 // RFC 9110 token characters.
 bool IsTchar(unsigned char c) {
@@ -49,27 +50,19 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
+int HexValue(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 bool ParseDecimal(std::string_view s, size_t* out) {
   if (s.empty() || s.size() > 18) return false;
   size_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
     v = v * 10 + static_cast<size_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
-
-bool ParseHex(std::string_view s, size_t* out) {
-  if (s.empty() || s.size() > 15) return false;
-  size_t v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
-    v = v * 16 + static_cast<size_t>(d);
   }
   *out = v;
   return true;
@@ -90,13 +83,78 @@ bool IsBodyMethod(std::string_view m) {
   return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
 }
 
+// qdtext of RFC 9110 5.6.4: HTAB, SP, VCHAR but '"' and '\', obs-text.
+bool IsQdtext(unsigned char c) {
+  return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+         (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+
+// What may follow '\' in a quoted-pair: HTAB, SP, VCHAR, obs-text.
+bool IsQuotedPairChar(unsigned char c) {
+  return c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80;
+}
+
+// chunk-ext (RFC 9112 7.1.1):
+//   *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+// with a token name and a token or quoted-string value. Anything else,
+// stray whitespace at the end included, is refused: parsers that skip
+// over what they do not understand disagree on where the line ends.
+bool IsChunkExt(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  auto bws = [&] {
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) ++i;
+  };
+  auto token = [&] {
+    size_t from = i;
+    while (i < n && IsTchar(s[i])) ++i;
+    return i > from;
+  };
+  while (i < n) {
+    bws();
+    if (i == n || s[i] != ';') return false;
+    ++i;
+    bws();
+    if (!token()) return false;
+    const size_t after_name = i;
+    bws();
+    if (i == n || s[i] != '=') {
+      i = after_name;
+      continue;
+    }
+    ++i;
+    bws();
+    if (i < n && s[i] == '"') {
+      for (++i;; ++i) {
+        if (i == n) return false;
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c == '\\') {
+          if (i + 1 == n || !IsQuotedPairChar(s[i + 1])) return false;
+          ++i;
+        } else if (!IsQdtext(c)) {
+          return false;
+        }
+      }
+      ++i;
+    } else if (!token()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void RequestParser::Reset() {
   phase_ = Phase::kHead;
   scanned_ = 0;
+  line_start_ = 0;
+  have_request_line_ = false;
+  head_bytes_ = 0;
   remaining_ = 0;
   trailer_bytes_ = 0;
+  fields_ = 0;
   keep_alive_ = true;
   http10_ = false;
   expect_continue_ = false;
@@ -129,48 +187,89 @@ RequestParser::Result RequestParser::BodyTooLarge() {
 }
 
 RequestParser::Result RequestParser::TrailersTooLarge() {
-  return Fail(431, "The trailer fields are too large.");
+  return Fail(431, "The request's header and trailer fields exceed " +
+                       std::to_string(limits_.max_header_bytes) + " bytes.");
 }
 
-bool RequestParser::TakeBody(std::string& in) {
-  size_t n = std::min(remaining_, in.size());
-  req_.body.append(in, 0, n);
-  in.erase(0, n);
-  remaining_ -= n;
-  return remaining_ == 0;
+bool RequestParser::FindLineEnd(const std::string& in, size_t* eol, Result* r) {
+  // Resumes where the last call stopped, so that a line arriving a byte at
+  // a time is still read once; a CR is looked at again once its next byte
+  // is here.
+  const size_t from = scanned_;
+  const char* begin = in.data() + from;
+  const size_t n = in.size() - from;
+  const void* cr = std::memchr(begin, '\r', n);
+  const size_t upto = cr == nullptr ? n : static_cast<const char*>(cr) - begin;
+  if (std::memchr(begin, '\n', upto) != nullptr) {
+    *r = Fail(400, "A line of the request ends in a bare LF.");
+    return false;
+  }
+  const size_t at = from + upto;
+  if (cr == nullptr || at + 1 == in.size()) {
+    scanned_ = at;
+    *r = Result::kNeedMore;
+    return false;
+  }
+  if (in[at + 1] != '\n') {
+    *r = Fail(400, "The request contains a bare CR.");
+    return false;
+  }
+  *eol = at;
+  scanned_ = at + 2;
+  return true;
 }
 
 RequestParser::Result RequestParser::Parse(std::string& in) {
   if (phase_ == Phase::kHead) {
-    // Clients may send empty lines between requests (RFC 9112 2.2).
-    if (scanned_ == 0) {
-      size_t skip = 0;
-      while (skip + 1 < in.size() && in[skip] == '\r' && in[skip + 1] == '\n') skip += 2;
-      if (skip > 0) in.erase(0, skip);
-    }
-    size_t from = scanned_ >= 3 ? scanned_ - 3 : 0;
-    size_t end = in.find("\r\n\r\n", from);
-    if (end == std::string::npos) {
-      scanned_ = in.size();
-      if (in.size() > limits_.max_header_bytes) {
-        return HeadTooLarge();
-      }
-      return Result::kNeedMore;
-    }
-    if (end + 4 > limits_.max_header_bytes) {
-      return HeadTooLarge();
-    }
-    Result r = ParseHead(std::string_view(in.data(), end));
-    in.erase(0, end + 4);
+    Result r = ParseHeadLines(in);
     if (r != Result::kDone) return r;
   }
   return ParseBody(in);
 }
 
-RequestParser::Result RequestParser::ParseHead(std::string_view head) {
-  // Request line: method SP request-target SP HTTP-version.
-  size_t eol = head.find("\r\n");
-  std::string_view line = head.substr(0, eol);
+RequestParser::Result RequestParser::ParseHeadLines(std::string& in) {
+  // Clients may send empty lines between requests (RFC 9112 2.2).
+  if (scanned_ == 0) {
+    size_t skip = 0;
+    while (skip + 1 < in.size() && in[skip] == '\r' && in[skip + 1] == '\n')
+      skip += 2;
+    if (skip > 0) in.erase(0, skip);
+  }
+  // Each line is checked as soon as it is complete, so that a bad one is
+  // answered at once; the head leaves `in` only when all of it is here.
+  for (;;) {
+    size_t eol = 0;
+    Result r = Result::kNeedMore;
+    if (!FindLineEnd(in, &eol, &r)) {
+      if (r != Result::kNeedMore) return r;
+      if (in.size() > limits_.max_header_bytes) return HeadTooLarge();
+      // A field line starting with whitespace is refused whatever follows.
+      if (have_request_line_ && line_start_ < in.size() &&
+          (in[line_start_] == ' ' || in[line_start_] == '\t')) {
+        return Fail(400, "Folded header lines are not accepted.");
+      }
+      return r;
+    }
+    if (scanned_ > limits_.max_header_bytes) return HeadTooLarge();
+    std::string_view line(in.data() + line_start_, eol - line_start_);
+    line_start_ = scanned_;
+    if (!have_request_line_) {
+      have_request_line_ = true;
+      if (ParseRequestLine(line) == Result::kError) return Result::kError;
+    } else if (line.empty()) {
+      head_bytes_ = scanned_;
+      in.erase(0, head_bytes_);
+      scanned_ = 0;
+      line_start_ = 0;
+      return FinishHead();
+    } else if (!TakeFieldLine(line, "header", &req_.headers)) {
+      return Result::kError;
+    }
+  }
+}
+
+RequestParser::Result RequestParser::ParseRequestLine(std::string_view line) {
+  // method SP request-target SP HTTP-version.
   size_t sp1 = line.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
@@ -201,32 +300,41 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   if (q != std::string_view::npos) {
     httplib::detail::parse_query_text(std::string(target.substr(q + 1)), req_.query);
   }
+  return Result::kDone;
+}
 
-  // Fields.
-  size_t pos = eol == std::string_view::npos ? head.size() : eol + 2;
-  while (pos < head.size()) {
-    size_t next = head.find("\r\n", pos);
-    if (next == std::string_view::npos) next = head.size();
-    std::string_view field = head.substr(pos, next - pos);
-    pos = next + 2;
-    if (!field.empty() && (field.front() == ' ' || field.front() == '\t')) {
-      return Fail(400, "Folded header lines are not accepted.");
-    }
-    size_t colon = field.find(':');
-    if (colon == std::string_view::npos || !IsToken(field.substr(0, colon))) {
-      return Fail(400, "A header line is malformed.");
-    }
-    std::string_view value = TrimOws(field.substr(colon + 1));
-    if (!IsFieldValue(value)) {
-      return Fail(400, "A header value contains a line break or a control character.");
-    }
-    if (req_.headers.size() >= limits_.max_fields) {
-      return Fail(431, "The request has more than " +
-                           std::to_string(limits_.max_fields) + " header fields.");
-    }
-    req_.headers.emplace_back(std::string(field.substr(0, colon)), std::string(value));
+bool RequestParser::TakeFieldLine(std::string_view line, const char* where,
+                                  http::Headers* out) {
+  if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+    Fail(400, std::string("Folded ") + where + " lines are not accepted.");
+    return false;
   }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || !IsToken(line.substr(0, colon))) {
+    Fail(400, std::string("A ") + where + " line is malformed.");
+    return false;
+  }
+  std::string_view value = TrimOws(line.substr(colon + 1));
+  if (!IsFieldValue(value)) {
+    Fail(400, std::string("A ") + where +
+                  " value contains a line break or a control character.");
+    return false;
+  }
+  if (fields_ >= limits_.max_fields) {
+    Fail(431, "The request has more than " +
+                  std::to_string(limits_.max_fields) +
+                  (out == &req_.headers ? " header" : " header and trailer") +
+                  " fields.");
+    return false;
+  }
+  ++fields_;
+  if (out != nullptr) {
+    out->emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return true;
+}
 
+RequestParser::Result RequestParser::FinishHead() {
   // Framing (RFC 9112 6): the checks that keep one request from being read
   // as two.
   std::string_view te;
@@ -285,6 +393,37 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   return Result::kDone;
 }
 
+RequestParser::Result RequestParser::ParseChunkLine(std::string_view line) {
+  size_t i = 0;
+  size_t size = 0;
+  bool overflow = false;
+  for (int d; i < line.size() && (d = HexValue(line[i])) >= 0; ++i) {
+    if (size > (SIZE_MAX - static_cast<size_t>(d)) / 16) overflow = true;
+    if (!overflow) size = size * 16 + static_cast<size_t>(d);
+  }
+  if (i == 0) return Fail(400, "A chunk size is malformed.");
+  if (!IsChunkExt(line.substr(i))) {
+    return Fail(400, "A chunk extension is malformed.");
+  }
+  if (size == 0 && !overflow) {
+    phase_ = Phase::kTrailers;
+  } else if (overflow || size > limits_.max_body_bytes - req_.body.size()) {
+    return BodyTooLarge();
+  } else {
+    remaining_ = size;
+    phase_ = Phase::kChunkData;
+  }
+  return Result::kDone;
+}
+
+bool RequestParser::TakeBody(std::string& in) {
+  size_t n = std::min(remaining_, in.size());
+  req_.body.append(in, 0, n);
+  in.erase(0, n);
+  remaining_ -= n;
+  return remaining_ == 0;
+}
+
 RequestParser::Result RequestParser::ParseBody(std::string& in) {
   for (;;) {
     switch (phase_) {
@@ -297,26 +436,23 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         phase_ = Phase::kDone;
         break;
       case Phase::kChunkSize: {
-        size_t eol = in.find("\r\n");
-        if (eol == std::string::npos) {
-          if (in.size() > kMaxChunkLine) return Fail(400, "A chunk size line is too long.");
-          return Result::kNeedMore;
+        size_t eol = 0;
+        Result r = Result::kNeedMore;
+        if (!FindLineEnd(in, &eol, &r)) {
+          if (r == Result::kNeedMore && in.size() > kMaxChunkLine) {
+            return Fail(400, "A chunk size line is too long.");
+          }
+          return r;
         }
-        std::string_view line(in.data(), eol);
-        line = TrimOws(line.substr(0, line.find(';')));
-        size_t size = 0;
-        if (eol > kMaxChunkLine || !ParseHex(line, &size)) {
-          return Fail(400, "A chunk size is malformed.");
+        if (eol > kMaxChunkLine) {
+          return Fail(400, "A chunk size line is too long.");
+        }
+        if (ParseChunkLine(std::string_view(in.data(), eol)) ==
+            Result::kError) {
+          return Result::kError;
         }
         in.erase(0, eol + 2);
-        if (size == 0) {
-          phase_ = Phase::kTrailers;
-        } else if (req_.body.size() + size > limits_.max_body_bytes) {
-          return BodyTooLarge();
-        } else {
-          remaining_ = size;
-          phase_ = Phase::kChunkData;
-        }
+        scanned_ = 0;
         break;
       }
       case Phase::kChunkData: {
@@ -330,17 +466,28 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         break;
       }
       case Phase::kTrailers: {
-        // Trailer fields are read and dropped; an empty line ends them.
-        size_t eol = in.find("\r\n");
-        if (eol == std::string::npos) {
-          if (trailer_bytes_ + in.size() > kMaxTrailerBytes) {
+        // Checked like the head's fields, counted with the head, then
+        // dropped (see the header); an empty line ends them.
+        size_t eol = 0;
+        Result r = Result::kNeedMore;
+        if (!FindLineEnd(in, &eol, &r)) {
+          if (r == Result::kNeedMore &&
+              head_bytes_ + trailer_bytes_ + in.size() >
+                  limits_.max_header_bytes) {
             return TrailersTooLarge();
           }
-          return Result::kNeedMore;
+          return r;
         }
         trailer_bytes_ += eol + 2;
-        if (trailer_bytes_ > kMaxTrailerBytes) return TrailersTooLarge();
+        if (head_bytes_ + trailer_bytes_ > limits_.max_header_bytes) {
+          return TrailersTooLarge();
+        }
+        if (eol > 0 && !TakeFieldLine(std::string_view(in.data(), eol),
+                                      "trailer", nullptr)) {
+          return Result::kError;
+        }
         in.erase(0, eol + 2);
+        scanned_ = 0;
         if (eol == 0) phase_ = Phase::kDone;
         break;
       }

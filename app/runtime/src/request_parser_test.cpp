@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <ostream>
+#include <string>
+
 namespace mitos::internal {
 namespace {
 
@@ -136,6 +140,265 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"GET / HTTP/1.1\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\n"
             "G: 1\r\nH: 1\r\nI: 1\r\n\r\n",
             431}));
+
+// --- RFC 9112 framing rules, one table each ------------------------------
+//
+// Every case is followed by a pipelined request. After a bad case it must
+// never be parsed: the result is kError (never kDone first), whether the
+// bytes come all at once or one at a time. After a good case the body is
+// exactly the decoded one and the pipelined request comes out next.
+
+constexpr char kNext[] = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+constexpr char kChunked[] =
+    "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+struct Case {
+  std::string name;
+  std::string wire;  // one request
+  int status = 0;    // 0: it parses
+  std::string body;  // the decoded body, when it parses
+};
+
+Case Parses(std::string name, std::string wire, std::string body = "") {
+  Case c;
+  c.name = std::move(name);
+  c.wire = std::move(wire);
+  c.body = std::move(body);
+  return c;
+}
+
+Case Refused(std::string name, std::string wire, int status = 400) {
+  Case c;
+  c.name = std::move(name);
+  c.wire = std::move(wire);
+  c.status = status;
+  return c;
+}
+
+Case Chunked(std::string name, std::string body_wire, std::string body) {
+  return Parses(std::move(name), kChunked + std::move(body_wire),
+                std::move(body));
+}
+
+Case BadChunked(std::string name, std::string body_wire, int status = 400) {
+  return Refused(std::move(name), kChunked + std::move(body_wire), status);
+}
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+// Hands `wire` to the parser `step` bytes at a time, as reads would.
+class Feeder {
+ public:
+  Feeder(std::string wire, size_t step) : wire_(std::move(wire)), step_(step) {}
+
+  Result Next(RequestParser& p) {
+    for (;;) {
+      Result r = p.Parse(in_);
+      if (r != Result::kNeedMore || fed_ == wire_.size()) return r;
+      size_t n = std::min(step_, wire_.size() - fed_);
+      in_.append(wire_, fed_, n);
+      fed_ += n;
+    }
+  }
+  bool AllConsumed() const { return fed_ == wire_.size() && in_.empty(); }
+
+ private:
+  const std::string wire_;
+  const size_t step_;
+  size_t fed_ = 0;
+  std::string in_;
+};
+
+class RequestParserRuleTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RequestParserRuleTest, FramesExactly) {
+  const Case& c = GetParam();
+  for (size_t step : {c.wire.size() + sizeof(kNext), size_t{1}}) {
+    SCOPED_TRACE("fed " + std::to_string(step) + " bytes at a time");
+    RequestParser p(SmallLimits());
+    Feeder feed(c.wire + kNext, step);
+    Result r = feed.Next(p);
+    if (c.status != 0) {
+      ASSERT_EQ(r, Result::kError) << "parsed: " << p.request().path;
+      EXPECT_EQ(p.status(), c.status) << p.detail();
+      EXPECT_FALSE(p.detail().empty());
+      EXPECT_FALSE(p.keep_alive());
+      EXPECT_NE(p.request().path, "/smuggled");
+      continue;
+    }
+    ASSERT_EQ(r, Result::kDone) << p.status() << " " << p.detail();
+    EXPECT_EQ(p.request().body, c.body);
+    // Trailer fields never join the headers.
+    EXPECT_EQ(p.request().Header("X-Trailer"), "");
+    p.Reset();
+    ASSERT_EQ(feed.Next(p), Result::kDone) << p.status() << " " << p.detail();
+    EXPECT_EQ(p.request().path, "/smuggled");
+    EXPECT_TRUE(feed.AllConsumed());
+  }
+}
+
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  return info.param.name;
+}
+
+// RFC 9112 7.1: chunk-size = 1*HEXDIG, nothing around it; sizes past the
+// body limit (or past any size_t) are 413.
+INSTANTIATE_TEST_SUITE_P(
+    ChunkSize, RequestParserRuleTest,
+    ::testing::Values(
+        Chunked("one_chunk", "5\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("two_chunks", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", "abcde"),
+        Chunked("upper_hex", "A\r\n0123456789\r\n0\r\n\r\n", "0123456789"),
+        Chunked("lower_hex", "a\r\n0123456789\r\n0\r\n\r\n", "0123456789"),
+        Chunked("leading_zeros", "0005\r\nhello\r\n000\r\n\r\n", "hello"),
+        Chunked("many_leading_zeros",
+                "00000000000000000000000000000003\r\nabc\r\n0\r\n\r\n", "abc"),
+        Chunked("exactly_the_limit",
+                "40\r\n" + std::string(64, 'x') + "\r\n0\r\n\r\n",
+                std::string(64, 'x')),
+        Chunked("data_holding_crlf", "2\r\n\r\n\r\n0\r\n\r\n", "\r\n"),
+        Chunked("no_chunk_at_all", "0\r\n\r\n", ""),
+        BadChunked("space_before", " 5\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("space_after", "5 \r\nhello\r\n0\r\n\r\n"),
+        BadChunked("tab_before", "\t5\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("tab_after", "5\t\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("hex_prefix", "0x5\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("plus_sign", "+5\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("minus_sign", "-1\r\nh\r\n0\r\n\r\n"),
+        BadChunked("empty", "\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("not_hex", "5g\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("nul_after", std::string("5\0\r\nhello\r\n0\r\n\r\n", 16)),
+        BadChunked("over_the_limit",
+                   "41\r\n" + std::string(65, 'x') + "\r\n0\r\n\r\n", 413),
+        BadChunked("sum_over_the_limit",
+                   "20\r\n" + std::string(32, 'x') + "\r\n21\r\n" +
+                       std::string(33, 'x') + "\r\n0\r\n\r\n",
+                   413),
+        BadChunked("overflows_64_bits",
+                   "10000000000000000\r\nhello\r\n0\r\n\r\n", 413),
+        BadChunked("overflows_by_far",
+                   "ffffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n", 413),
+        BadChunked("line_too_long",
+                   std::string(1100, '0') + "5\r\nhello\r\n0\r\n\r\n")),
+    CaseName);
+
+// RFC 9112 7.1.1: *( BWS ";" BWS token [ BWS "=" BWS ( token /
+// quoted-string ) ] ), checked and ignored.
+INSTANTIATE_TEST_SUITE_P(
+    ChunkExtension, RequestParserRuleTest,
+    ::testing::Values(
+        Chunked("name_only", "5;a\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("name_and_token", "5;a=b\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("space_before_semicolon", "5 ;a=b\r\nhello\r\n0\r\n\r\n",
+                "hello"),
+        Chunked("spaces_around_everything", "5 ; a = b\r\nhello\r\n0\r\n\r\n",
+                "hello"),
+        Chunked("tabs_around_everything", "5\t;\ta\t=\tb\r\nhello\r\n0\r\n\r\n",
+                "hello"),
+        Chunked("several", "5;a=b;c;d=e\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("quoted", "5;a=\"x \\\" ; y\"\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("quoted_empty", "5;a=\"\"\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("quoted_every_qdtext_class",
+                "5;a=\"\t !#[]~\x80\xff\"\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("quoted_pairs",
+                "5;a=\"\\\t\\ \\\\\\\x80\"\r\nhello\r\n0\r\n\r\n", "hello"),
+        Chunked("on_the_last_chunk", "5\r\nhello\r\n0;last=1\r\n\r\n", "hello"),
+        BadChunked("semicolon_only", "5;\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("no_name", "5;=b\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("no_value", "5;a=\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("no_semicolon", "5a=b\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("space_inside_name", "5;a b\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("space_at_the_end", "5;a=b \r\nhello\r\n0\r\n\r\n"),
+        BadChunked("comma", "5;a=b,c\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("not_a_token", "5;a@b\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("unterminated_quote", "5;a=\"b\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("text_after_quote", "5;a=\"b\"c\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("nul", std::string("5;a=b\0\r\nhello\r\n0\r\n\r\n", 20)),
+        BadChunked("control", "5;a\x01\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("del_in_quotes", "5;a=\"\x7f\"\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("nul_in_quotes",
+                   std::string("5;a=\"\0\"\r\nhello\r\n0\r\n\r\n", 21)),
+        BadChunked("control_after_backslash",
+                   "5;a=\"\\\x01\"\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("backslash_at_the_end", "5;a=\"\\\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("bad_on_the_last_chunk", "5\r\nhello\r\n0;\r\n\r\n")),
+    CaseName);
+
+// RFC 9112 7.1: every line ends in CRLF, and chunk data in exactly CRLF.
+INSTANTIATE_TEST_SUITE_P(
+    ChunkLineEnding, RequestParserRuleTest,
+    ::testing::Values(
+        Chunked("crlf_everywhere", "5\r\nhello\r\n0\r\n\r\n", "hello"),
+        BadChunked("bare_lf_after_size", "5\nhello\r\n0\r\n\r\n"),
+        BadChunked("bare_cr_after_size", "5\rhello\r\n0\r\n\r\n"),
+        BadChunked("bare_cr_in_extension", "5;a=b\rc\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("bare_cr_after_semicolon", "5;\r\rhello\r\n0\r\n\r\n"),
+        BadChunked("bare_lf_after_data", "5\r\nhello\n0\r\n\r\n"),
+        BadChunked("bare_cr_after_data", "5\r\nhello\r0\r\n\r\n"),
+        BadChunked("nothing_after_data", "5\r\nhello0\r\n\r\n"),
+        BadChunked("data_longer_than_size", "4\r\nhello\r\n0\r\n\r\n"),
+        BadChunked("empty_line_between_chunks", "5\r\nhello\r\n\r\n0\r\n\r\n"),
+        BadChunked("bare_lf_after_last_chunk", "5\r\nhello\r\n0\n\r\n"),
+        BadChunked("bare_lf_as_the_final_line", "5\r\nhello\r\n0\r\n\n"),
+        BadChunked("bare_cr_as_the_final_line", "5\r\nhello\r\n0\r\n\r")),
+    CaseName);
+
+// RFC 9112 7.1.2: trailer fields are field lines like the head's, count
+// toward its limits, and are dropped.
+INSTANTIATE_TEST_SUITE_P(
+    Trailers, RequestParserRuleTest,
+    ::testing::Values(
+        Chunked("one_field", "5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n",
+                "hello"),
+        Chunked("several_fields", "0\r\nX-Trailer: 1\r\nB:\t2\t\r\n\r\n", ""),
+        Chunked("empty_value", "0\r\nX-Trailer:\r\n\r\n", ""),
+        Chunked("obs_text_value", "0\r\nX-Trailer: \x80\xff\r\n\r\n", ""),
+        Chunked("up_to_the_field_limit",  // the head has 2 of the 8
+                "0\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\n\r\n",
+                ""),
+        BadChunked("no_final_empty_line", "0\r\nX-Trailer: t\r\n"),
+        BadChunked("folded_first_line", "0\r\n folded: x\r\n\r\n"),
+        BadChunked("folded_continuation", "0\r\nX-Trailer: a\r\n b\r\n\r\n"),
+        BadChunked("space_before_colon", "0\r\nX-Trailer : v\r\n\r\n"),
+        BadChunked("no_colon", "0\r\nNoColon\r\n\r\n"),
+        BadChunked("empty_name", "0\r\n: v\r\n\r\n"),
+        BadChunked("name_not_a_token", "0\r\nX(: v\r\n\r\n"),
+        BadChunked("control_in_value", "0\r\nX-Trailer: a\x01b\r\n\r\n"),
+        BadChunked("nul_in_value",
+                   std::string("0\r\nX-Trailer: a\0b\r\n\r\n", 21)),
+        BadChunked("bare_cr_in_value", "0\r\nX-Trailer: a\rb\r\n\r\n"),
+        BadChunked("bare_lf_in_value", "0\r\nX-Trailer: a\nb\r\n\r\n"),
+        BadChunked("bare_lf_ending", "0\r\nX-Trailer: v\n\r\n"),
+        BadChunked(
+            "over_the_field_limit",
+            "0\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\nG: 1\r\n\r\n",
+            431),
+        BadChunked("head_and_trailers_over_the_byte_limit",
+                   "0\r\nX-Trailer: " + std::string(1000, 'a') + "\r\n\r\n",
+                   431)),
+    CaseName);
+
+// RFC 9112 2.2: CRLF ends every line of the head; no bare CR or LF.
+INSTANTIATE_TEST_SUITE_P(
+    HeadLineEnding, RequestParserRuleTest,
+    ::testing::Values(
+        Parses("crlf", "GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Parses("empty_lines_before",
+               "\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("bare_lf_after_request_line",
+                "GET / HTTP/1.1\nHost: h\r\n\r\n"),
+        Refused("bare_lf_after_field", "GET / HTTP/1.1\r\nHost: h\n\r\n"),
+        Refused("bare_lf_as_the_end", "GET / HTTP/1.1\r\nHost: h\r\n\n"),
+        Refused("only_lf", "GET / HTTP/1.1\nHost: h\n\n"),
+        Refused("bare_lf_before_request",
+                "\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("bare_cr_in_request_line",
+                "GET /\r HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("bare_cr_in_field", "GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n"),
+        Refused("bare_cr_as_the_end", "GET / HTTP/1.1\r\nHost: h\r\n\rX"),
+        Refused("space_starting_the_first_field",
+                "GET / HTTP/1.1\r\n Host: h\r\n\r\n")),
+    CaseName);
 
 TEST(RequestParserTest, AnOverlongHeadFailsBeforeItEnds) {
   RequestParser p(SmallLimits());

@@ -10,6 +10,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "mitos_testing/instance.h"
 
@@ -430,6 +431,90 @@ TEST_F(ServerTest, BodyOnGetIsRejectedAndNotParsedAsNextRequest) {
   std::string r = c.ReadResponse();
   EXPECT_EQ(StatusOf(r), 400);
   EXPECT_TRUE(c.ClosedByPeer());
+}
+
+// A request the parser refuses gets one problem response, and nothing
+// after it on the connection is ever served: the response stream holds
+// exactly one response.
+struct Refused {
+  const char* name;
+  std::string wire;
+};
+
+std::string RefusedName(const ::testing::TestParamInfo<Refused>& info) {
+  return info.param.name;
+}
+
+class ServerRefusalTest : public ServerTest,
+                          public ::testing::WithParamInterface<Refused> {};
+
+TEST_P(ServerRefusalTest, AnswersOnceAndServesNothingAfter) {
+  std::mutex mu;
+  std::vector<std::string> served;
+  Start(TestOptions(), [&](http::Request& q, http::Response& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    served.push_back(q.path);
+    Echo(q, s);
+  });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send(GetParam().wire + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 400) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_EQ(HeaderOf(r, "Connection"), "close");
+  EXPECT_EQ(c.ReadResponse(2000), "") << "a second response";
+  EXPECT_TRUE(c.ClosedByPeer());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(served.empty()) << served.front();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Framing, ServerRefusalTest,
+    ::testing::Values(
+        Refused{
+            "chunk_size_with_space",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5 \r\nhello\r\n0\r\n\r\n"},
+        Refused{
+            "chunk_extension_empty",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5;\r\nhello\r\n0\r\n\r\n"},
+        Refused{
+            "chunk_extension_bare_cr",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5;a\rb\r\nhello\r\n0\r\n\r\n"},
+        Refused{
+            "chunk_data_bare_lf",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\n0\r\n\r\n"},
+        Refused{
+            "trailer_folded",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\nX-T: a\r\n b\r\n\r\n"},
+        Refused{
+            "trailer_control",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\nX-T: a\x01\r\n\r\n"},
+        Refused{"head_bare_lf", "GET /p HTTP/1.1\nHost: t\r\n\r\n"}),
+    RefusedName);
+
+TEST_F(ServerTest, TrailerFieldsAreCheckedButNeverReachHandlers) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "3;a=\"b\"\r\nabc\r\n0\r\nX-Trailer: t\r\nHost: evil\r\n\r\n" +
+             Get("/next")));
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  auto j = nlohmann::json::parse(BodyOf(r));
+  EXPECT_EQ(j["body_size"], 3);
+  EXPECT_FALSE(j["headers"].contains("X-Trailer")) << j;
+  EXPECT_EQ(j["headers"]["Host"], "t");
+  r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], "/next");
 }
 
 TEST_F(ServerTest, PostWithoutLengthHasEmptyBodyAndDoesNotHang) {
