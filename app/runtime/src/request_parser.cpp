@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -83,6 +84,55 @@ bool IsBodyMethod(std::string_view m) {
   return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
 }
 
+// RFC 3986 unreserved and sub-delims, without ',': a comma would make a
+// Host value look like a list of two.
+bool IsHostChar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '-': case '.': case '_': case '~': case '!': case '$': case '&':
+    case '\'': case '(': case ')': case '*': case '+': case ';': case '=':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an IP-literal in
+// brackets, or a reg-name (which covers IPv4 addresses), then an optional
+// port of at most 65535. An empty value passes only if `allow_empty`.
+bool IsHostAndPort(std::string_view s, bool allow_empty, bool need_port) {
+  if (s.empty()) return allow_empty && !need_port;
+  size_t i = 0;
+  if (s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (i = 1; i < close; ++i) {
+      if (!IsHostChar(s[i]) && s[i] != ':') return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < s.size() && s[i] != ':') {
+      if (IsHostChar(s[i])) {
+        ++i;
+      } else if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+                 HexValue(s[i + 2]) >= 0) {
+        i += 3;
+      } else {
+        return false;
+      }
+    }
+    if (i == 0) return false;  // a port without a host
+  }
+  if (i == s.size()) return !need_port;
+  if (s[i] != ':') return false;
+  std::string_view port = s.substr(i + 1);
+  if (port.empty()) return !need_port;
+  if (port.size() > 5) return false;
+  size_t n = 0;
+  return ParseDecimal(port, &n) && n <= 65535;
+}
+
 // qdtext of RFC 9110 5.6.4: HTAB, SP, VCHAR but '"' and '\', obs-text.
 bool IsQdtext(unsigned char c) {
   return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
@@ -158,6 +208,7 @@ void RequestParser::Reset() {
   keep_alive_ = true;
   http10_ = false;
   expect_continue_ = false;
+  authority_.clear();
   req_ = http::Request();
   status_ = 0;
   detail_.clear();
@@ -280,7 +331,9 @@ RequestParser::Result RequestParser::ParseRequestLine(std::string_view line) {
   std::string_view version = line.substr(sp2 + 1);
   if (!IsToken(method)) return Fail(400, "The request method is malformed.");
   req_.method = std::string(method);
-  if (version.size() != 8 || version.compare(0, 5, "HTTP/") != 0) {
+  if (version.size() != 8 || version.compare(0, 5, "HTTP/") != 0 ||
+      !isdigit(static_cast<unsigned char>(version[5])) || version[6] != '.' ||
+      !isdigit(static_cast<unsigned char>(version[7]))) {
     return Fail(400, "The HTTP version is malformed.");
   }
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
@@ -288,17 +341,66 @@ RequestParser::Result RequestParser::ParseRequestLine(std::string_view line) {
   }
   http10_ = version == "HTTP/1.0";
   keep_alive_ = !http10_;
-  if (target.empty() || target.front() != '/') {
-    return Fail(400, "The request target must be an absolute path.");
-  }
+  return ParseTarget(target);
+}
+
+RequestParser::Result RequestParser::ParseTarget(std::string_view target) {
+  // No fragment: it is never part of a request target (RFC 9112 3.2), and
+  // servers that cut the path at '#' and those that do not see different
+  // resources.
   for (unsigned char c : target) {
-    if (c <= 0x20 || c >= 0x7f) return Fail(400, "The request target is malformed.");
+    if (c <= 0x20 || c >= 0x7f || c == '#') {
+      return Fail(400, "The request target is malformed.");
+    }
   }
-  req_.target = std::string(target);
-  size_t q = target.find('?');
-  req_.path = httplib::detail::decode_url(std::string(target.substr(0, q)), false);
+  if (req_.method == "CONNECT") {
+    // authority-form (RFC 9112 3.2.3): well-formed, but this server opens
+    // no tunnels.
+    if (!IsHostAndPort(target, false, /*need_port=*/true)) {
+      return Fail(400, "A CONNECT request target must be host:port.");
+    }
+    return Fail(501, "CONNECT is not supported.");
+  }
+  if (target == "*") {
+    // asterisk-form (RFC 9112 3.2.4): this server answers for resources
+    // only, never for itself as a whole.
+    return Fail(400, "The asterisk-form request target is not supported.");
+  }
+  std::string_view origin = target;
+  std::string absolute_path;
+  if (target.empty() || target.front() != '/') {
+    // absolute-form (RFC 9112 3.2.2): its authority stands in for Host.
+    size_t sep = target.find("://");
+    std::string_view scheme =
+        sep == std::string_view::npos ? target : target.substr(0, sep);
+    if (sep == std::string_view::npos || !(EqualsIgnoreCase(scheme, "http") ||
+                                           EqualsIgnoreCase(scheme, "https"))) {
+      return Fail(400, "The request target must be a path or an http(s) URI.");
+    }
+    std::string_view rest = target.substr(sep + 3);
+    size_t end = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, end);
+    if (authority.find('@') != std::string_view::npos) {
+      return Fail(400, "The request target must not contain user information.");
+    }
+    if (!IsHostAndPort(authority, /*allow_empty=*/false, false)) {
+      return Fail(400, "The host of the request target is malformed.");
+    }
+    authority_ = std::string(authority);
+    origin =
+        end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    if (origin.empty() || origin.front() == '?') {
+      absolute_path.assign(1, '/').append(origin);
+      origin = absolute_path;
+    }
+  }
+  req_.target = std::string(origin);
+  size_t q = origin.find('?');
+  req_.path =
+      httplib::detail::decode_url(std::string(origin.substr(0, q)), false);
   if (q != std::string_view::npos) {
-    httplib::detail::parse_query_text(std::string(target.substr(q + 1)), req_.query);
+    httplib::detail::parse_query_text(std::string(origin.substr(q + 1)),
+                                      req_.query);
   }
   return Result::kDone;
 }
@@ -380,6 +482,7 @@ RequestParser::Result RequestParser::FinishHead() {
   if (!IsBodyMethod(req_.method) && (length > 0 || has_te)) {
     return Fail(400, "A " + req_.method + " request cannot have a body.");
   }
+  if (CheckHost() == Result::kError) return Result::kError;
   // A request with neither field has no body (RFC 9112 6.3).
   if (has_te) {
     phase_ = Phase::kChunkSize;
@@ -390,6 +493,31 @@ RequestParser::Result RequestParser::FinishHead() {
     phase_ = Phase::kDone;
   }
   if (phase_ == Phase::kDone) expect_continue_ = false;
+  return Result::kDone;
+}
+
+RequestParser::Result RequestParser::CheckHost() {
+  std::string* host = nullptr;
+  for (auto& [k, v] : req_.headers) {
+    if (!EqualsIgnoreCase(k, "Host")) continue;
+    if (host != nullptr) return Fail(400, "Host is given more than once.");
+    host = &v;
+  }
+  if (host == nullptr && !http10_) {
+    return Fail(400, "An HTTP/1.1 request must have a Host header.");
+  }
+  if (host != nullptr && !IsHostAndPort(*host, /*allow_empty=*/true, false)) {
+    return Fail(400, "The Host header is malformed.");
+  }
+  // RFC 9112 3.2.2: the target's authority wins over the Host field, so
+  // that routing and proxying see the host the client addressed.
+  if (!authority_.empty()) {
+    if (host != nullptr) {
+      *host = authority_;
+    } else {
+      req_.headers.emplace_back("Host", authority_);
+    }
+  }
   return Result::kDone;
 }
 

@@ -24,7 +24,16 @@
 //    did not declare must not change how the request is handled. Head and
 //    trailer section together count toward max_header_bytes (431 beyond)
 //    and max_fields.
-//  - The request target is an absolute path.
+//  - Host (RFC 9112 3.2): an HTTP/1.1 request needs exactly one Host field;
+//    HTTP/1.0 may omit it. Its value must be a uri-host with an optional
+//    port (RFC 3986): no whitespace, '/', '@', ',' or other delimiters.
+//  - The request target is origin-form ("/path?query"), or absolute-form
+//    with scheme http or https ("http://authority/path?query"; RFC 9112
+//    3.2.2): then the authority (no userinfo, a non-empty host) replaces
+//    the Host field's value, and request().target holds the origin-form
+//    ("/" if the path is empty). Fragments ('#') are refused. CONNECT with
+//    an authority-form target is a 501 (not supported); the asterisk-form
+//    ("OPTIONS *") and every other form are refused.
 //
 // Header values are taken verbatim (never percent-decoded); the path and
 // query are decoded.
@@ -86,12 +95,14 @@ class RequestParser {
   Result TrailersTooLarge();
   Result ParseHeadLines(std::string& in);
   Result ParseRequestLine(std::string_view line);
+  Result ParseTarget(std::string_view target);
   // Checks one field line of the head or the trailer section (`where`
   // names which, for the problem's detail) and, if `out` is set, appends
   // it. False after Fail.
   bool TakeFieldLine(std::string_view line, const char* where,
                      http::Headers* out);
   Result FinishHead();
+  Result CheckHost();
   Result ParseChunkLine(std::string_view line);
   // Finds the CRLF that ends the line being read (which starts at or
   // before scanned_): true with its offset in *eol, scanned_ moved past
@@ -114,6 +125,7 @@ class RequestParser {
   bool keep_alive_ = true;
   bool http10_ = false;
   bool expect_continue_ = false;
+  std::string authority_;  // of an absolute-form target
   http::Request req_;
   int status_ = 0;
   std::string detail_;

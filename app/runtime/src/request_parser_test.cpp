@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -50,7 +51,9 @@ TEST(RequestParserTest, ParsesARequestDeliveredOneByteAtATime) {
 
 TEST(RequestParserTest, PipelinedRequestsComeOutOneByOne) {
   RequestParser p(SmallLimits());
-  std::string in = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
+  std::string in =
+      "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(p.Parse(in), Result::kDone);
   EXPECT_EQ(p.request().path, "/a");
   p.Reset();
@@ -66,7 +69,7 @@ TEST(RequestParserTest, ChunkedBodyWithExtensionsAndTrailers) {
   RequestParser p(SmallLimits());
   std::string in;
   std::string wire =
-      "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "PUT /x HTTP/1.1\r\nHost: hhhhhh\r\nTransfer-Encoding: chunked\r\n\r\n"
       "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
   ASSERT_EQ(Feed(p, wire, 7, in), Result::kDone);
   EXPECT_EQ(p.request().body, "abcde");
@@ -87,7 +90,9 @@ TEST(RequestParserTest, Http10ClosesUnlessAskedToKeepAlive) {
 
 TEST(RequestParserTest, ExpectContinueIsReportedOnceBeforeTheBody) {
   RequestParser p(SmallLimits());
-  std::string in = "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+  std::string in =
+      "POST /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+      "Content-Length: 2\r\n\r\n";
   ASSERT_EQ(p.Parse(in), Result::kNeedMore);
   EXPECT_TRUE(p.TakeExpectContinue());
   EXPECT_FALSE(p.TakeExpectContinue());
@@ -134,9 +139,9 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"POST / HTTP/1.1\r\nContent-Encoding: gzip\r\n\r\n", 415},
         Bad{"POST / HTTP/1.1\r\nExpect: magic\r\n\r\n", 417},
         Bad{"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 400},
-        Bad{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
-        Bad{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", 400},
-        Bad{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n", 413},
+        Bad{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        Bad{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", 400},
+        Bad{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n", 413},
         Bad{"GET / HTTP/1.1\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\n"
             "G: 1\r\nH: 1\r\nI: 1\r\n\r\n",
             431}));
@@ -154,9 +159,12 @@ constexpr char kChunked[] =
 
 struct Case {
   std::string name;
-  std::string wire;  // one request
-  int status = 0;    // 0: it parses
-  std::string body;  // the decoded body, when it parses
+  std::string wire;                   // one request
+  int status = 0;                     // 0: it parses
+  std::string body;                   // the decoded body, when it parses
+  std::optional<std::string> host;    // the Host the handlers see
+  std::optional<std::string> target;  // request().target
+  std::optional<std::string> path;    // request().path
 };
 
 Case Parses(std::string name, std::string wire, std::string body = "") {
@@ -185,6 +193,16 @@ Case BadChunked(std::string name, std::string body_wire, int status = 400) {
 }
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+// A request that parses, with the Host, target and path handlers see.
+Case Addressed(std::string name, std::string wire, std::string host,
+               std::string target = "/", std::string path = "/") {
+  Case c = Parses(std::move(name), std::move(wire));
+  c.host = std::move(host);
+  c.target = std::move(target);
+  c.path = std::move(path);
+  return c;
+}
 
 // Hands `wire` to the parser `step` bytes at a time, as reads would.
 class Feeder {
@@ -228,6 +246,15 @@ TEST_P(RequestParserRuleTest, FramesExactly) {
     }
     ASSERT_EQ(r, Result::kDone) << p.status() << " " << p.detail();
     EXPECT_EQ(p.request().body, c.body);
+    if (c.host) {
+      EXPECT_EQ(p.request().Header("Host"), *c.host);
+    }
+    if (c.target) {
+      EXPECT_EQ(p.request().target, *c.target);
+    }
+    if (c.path) {
+      EXPECT_EQ(p.request().path, *c.path);
+    }
     // Trailer fields never join the headers.
     EXPECT_EQ(p.request().Header("X-Trailer"), "");
     p.Reset();
@@ -376,6 +403,141 @@ INSTANTIATE_TEST_SUITE_P(
         BadChunked("head_and_trailers_over_the_byte_limit",
                    "0\r\nX-Trailer: " + std::string(1000, 'a') + "\r\n\r\n",
                    431)),
+    CaseName);
+
+// RFC 9112 3.2: exactly one Host in HTTP/1.1, a uri-host [":" port].
+INSTANTIATE_TEST_SUITE_P(
+    Host, RequestParserRuleTest,
+    ::testing::Values(
+        Addressed("name", "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                  "example.com"),
+        Addressed("name_and_port",
+                  "GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+                  "example.com:8080"),
+        Addressed("ipv4", "GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n",
+                  "127.0.0.1:80"),
+        Addressed("ipv6", "GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n",
+                  "[2001:db8::1]:80"),
+        Addressed("underscore", "GET / HTTP/1.1\r\nHost: a_b.example\r\n\r\n",
+                  "a_b.example"),
+        Addressed("percent_encoded",
+                  "GET / HTTP/1.1\r\nHost: ex%41mple\r\n\r\n", "ex%41mple"),
+        Addressed("surrounding_spaces",
+                  "GET / HTTP/1.1\r\nHost:  example.com \t\r\n\r\n",
+                  "example.com"),
+        Addressed("any_case_name",
+                  "GET / HTTP/1.1\r\nhOST: example.com\r\n\r\n", "example.com"),
+        Addressed("empty_value", "GET / HTTP/1.1\r\nHost:\r\n\r\n", ""),
+        Addressed("absent_in_http10", "GET / HTTP/1.0\r\n\r\n", ""),
+        Refused("absent", "GET / HTTP/1.1\r\n\r\n"),
+        Refused("absent_with_a_body",
+                "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"),
+        Refused("twice_the_same",
+                "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        Refused("twice_different",
+                "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+        Refused("twice_in_http10",
+                "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+        Refused("space_inside", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        Refused("tab_inside", "GET / HTTP/1.1\r\nHost: a\tb\r\n\r\n"),
+        Refused("slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        Refused("backslash", "GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n"),
+        Refused("userinfo", "GET / HTTP/1.1\r\nHost: user@example.com\r\n\r\n"),
+        Refused("comma", "GET / HTTP/1.1\r\nHost: a,b\r\n\r\n"),
+        Refused("question_mark", "GET / HTTP/1.1\r\nHost: a?b\r\n\r\n"),
+        Refused("hash", "GET / HTTP/1.1\r\nHost: a#b\r\n\r\n"),
+        Refused("port_not_digits", "GET / HTTP/1.1\r\nHost: a:http\r\n\r\n"),
+        Refused("port_too_large", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n"),
+        Refused("port_too_long", "GET / HTTP/1.1\r\nHost: a:000080\r\n\r\n"),
+        Refused("port_without_host", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n"),
+        Refused("two_ports", "GET / HTTP/1.1\r\nHost: a:80:81\r\n\r\n"),
+        Refused("unclosed_bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        Refused("empty_brackets", "GET / HTTP/1.1\r\nHost: []\r\n\r\n"),
+        Refused("text_after_bracket", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"),
+        Refused("bad_percent", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n"),
+        Refused("obs_text", "GET / HTTP/1.1\r\nHost: \xe9xample\r\n\r\n"),
+        Refused("bad_in_http10", "GET / HTTP/1.0\r\nHost: a b\r\n\r\n")),
+    CaseName);
+
+// RFC 9112 3.2.2: an absolute-form target's authority is the Host the
+// handlers see; its path and query are the target.
+INSTANTIATE_TEST_SUITE_P(
+    AbsoluteForm, RequestParserRuleTest,
+    ::testing::Values(
+        Addressed("http",
+                  "GET http://example.com/a/b?x=1 HTTP/1.1\r\nHost: "
+                  "example.com\r\n\r\n",
+                  "example.com", "/a/b?x=1", "/a/b"),
+        Addressed("https_with_port",
+                  "GET https://example.com:8443/p HTTP/1.1\r\nHost: "
+                  "example.com:8443\r\n\r\n",
+                  "example.com:8443", "/p", "/p"),
+        Addressed("scheme_in_any_case",
+                  "GET HtTp://Example.COM/p HTTP/1.1\r\nHost: x\r\n\r\n",
+                  "Example.COM", "/p", "/p"),
+        Addressed(
+            "replaces_another_host",
+            "GET http://api.example/p HTTP/1.1\r\nHost: other.example\r\n\r\n",
+            "api.example", "/p", "/p"),
+        Addressed(
+            "empty_path",
+            "GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            "example.com", "/", "/"),
+        Addressed(
+            "query_without_path",
+            "GET http://example.com?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            "example.com", "/?q=1", "/"),
+        Addressed(
+            "ipv6",
+            "GET http://[::1]:8080/p HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+            "[::1]:8080", "/p", "/p"),
+        Addressed("decoded_path",
+                  "GET http://example.com/a%20b HTTP/1.1\r\nHost: x\r\n\r\n",
+                  "example.com", "/a%20b", "/a b"),
+        Addressed("http10_without_host",
+                  "GET http://example.com/p HTTP/1.0\r\n\r\n", "example.com",
+                  "/p", "/p"),
+        Refused("no_host_field", "GET http://example.com/ HTTP/1.1\r\n\r\n"),
+        Refused("host_field_malformed",
+                "GET http://example.com/ HTTP/1.1\r\nHost: bad/host\r\n\r\n"),
+        Refused(
+            "host_field_twice",
+            "GET http://example.com/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        Refused("other_scheme",
+                "GET ftp://example.com/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Refused("no_scheme", "GET example.com/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Refused("one_slash",
+                "GET http:/example.com/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Refused("empty_host", "GET http:///p HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Refused("userinfo",
+                "GET http://user:pw@example.com/ HTTP/1.1\r\nHost: "
+                "example.com\r\n\r\n"),
+        Refused("comma_in_host", "GET http://a,b/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Refused("bad_port",
+                "GET http://example.com:x/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Refused("fragment",
+                "GET http://example.com/#f HTTP/1.1\r\nHost: x\r\n\r\n")),
+    CaseName);
+
+// RFC 9112 3.2.3-3.2.4: the other target forms.
+INSTANTIATE_TEST_SUITE_P(
+    TargetForm, RequestParserRuleTest,
+    ::testing::Values(
+        Addressed("origin", "GET /a?b=c HTTP/1.1\r\nHost: h\r\n\r\n", "h",
+                  "/a?b=c", "/a"),
+        Refused("fragment_in_path", "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("asterisk_with_options",
+                "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("asterisk_with_get", "GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused(
+            "connect",
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            501),
+        Refused("connect_without_port",
+                "CONNECT example.com HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("connect_to_a_path", "CONNECT / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Refused("authority_with_get",
+                "GET example.com:80 HTTP/1.1\r\nHost: h\r\n\r\n")),
     CaseName);
 
 // RFC 9112 2.2: CRLF ends every line of the head; no bare CR or LF.

@@ -496,8 +496,25 @@ INSTANTIATE_TEST_SUITE_P(
             "trailer_control",
             "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
             "0\r\nX-T: a\x01\r\n\r\n"},
+        Refused{"host_missing", "GET /p HTTP/1.1\r\n\r\n"},
+        Refused{"host_twice", "GET /p HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+        Refused{"host_malformed", "GET /p HTTP/1.1\r\nHost: a@b\r\n\r\n"},
+        Refused{"absolute_form_userinfo",
+                "GET http://u@a/p HTTP/1.1\r\nHost: a\r\n\r\n"},
         Refused{"head_bare_lf", "GET /p HTTP/1.1\nHost: t\r\n\r\n"}),
     RefusedName);
+
+TEST_F(ServerTest, AnAbsoluteFormTargetIsRoutedByItsPathAndAuthority) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(
+      "GET http://api.example:81/p/q?x=1 HTTP/1.1\r\nHost: other\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  auto j = nlohmann::json::parse(BodyOf(r));
+  EXPECT_EQ(j["path"], "/p/q");
+  EXPECT_EQ(j["headers"]["Host"], "api.example:81");
+}
 
 TEST_F(ServerTest, TrailerFieldsAreCheckedButNeverReachHandlers) {
   Start();
