@@ -58,12 +58,15 @@ int HexValue(unsigned char c) {
   return -1;
 }
 
+// Digits only. A value too large for a size_t saturates, so that it meets
+// the body limit rather than wrapping around below it.
 bool ParseDecimal(std::string_view s, size_t* out) {
-  if (s.empty() || s.size() > 18) return false;
+  if (s.empty()) return false;
   size_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<size_t>(c - '0');
+    size_t d = static_cast<size_t>(c - '0');
+    v = v > (SIZE_MAX - d) / 10 ? SIZE_MAX : v * 10 + d;
   }
   *out = v;
   return true;
@@ -80,8 +83,11 @@ bool HasToken(std::string_view list, std::string_view token) {
   return false;
 }
 
-bool IsBodyMethod(std::string_view m) {
-  return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
+// Methods whose content has no defined meaning (GET, HEAD, OPTIONS) or
+// is forbidden (TRACE): a body on them is how requests have been hidden
+// from intermediaries that ignore it.
+bool IsBodylessMethod(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
 }
 
 // RFC 3986 unreserved and sub-delims, without ',': a comma would make a
@@ -469,8 +475,36 @@ RequestParser::Result RequestParser::FinishHead() {
   if (has_te && has_cl) {
     return Fail(400, "Content-Length and Transfer-Encoding together are not accepted.");
   }
-  if (has_te && !EqualsIgnoreCase(te, "chunked")) {
-    return Fail(501, "Only the chunked transfer coding is supported.");
+  if (has_te && http10_) {
+    // RFC 9112 6.1: its framing is to be treated as faulty.
+    return Fail(400, "Transfer-Encoding is not accepted in HTTP/1.0.");
+  }
+  if (has_te) {
+    // Only a final chunked gives the body an end (RFC 9112 6.3); empty
+    // list elements are ignored (RFC 9110 5.6.1).
+    std::string_view last;
+    bool chunked_before = false;
+    bool other_before = false;
+    size_t i = 0;
+    while (i <= te.size()) {
+      size_t j = te.find(',', i);
+      if (j == std::string_view::npos) j = te.size();
+      std::string_view coding = TrimOws(te.substr(i, j - i));
+      i = j + 1;
+      if (coding.empty()) continue;
+      if (EqualsIgnoreCase(last, "chunked")) {
+        chunked_before = true;
+      } else if (!last.empty()) {
+        other_before = true;
+      }
+      last = coding;
+    }
+    if (!EqualsIgnoreCase(last, "chunked") || chunked_before) {
+      return Fail(400, "Transfer-Encoding must end in chunked, given once.");
+    }
+    if (other_before) {
+      return Fail(501, "Only the chunked transfer coding is supported.");
+    }
   }
   size_t length = 0;
   if (has_cl && !ParseDecimal(cl, &length)) {
@@ -479,7 +513,7 @@ RequestParser::Result RequestParser::FinishHead() {
   if (length > limits_.max_body_bytes) {
     return BodyTooLarge();
   }
-  if (!IsBodyMethod(req_.method) && (length > 0 || has_te)) {
+  if (IsBodylessMethod(req_.method) && (length > 0 || has_te)) {
     return Fail(400, "A " + req_.method + " request cannot have a body.");
   }
   if (CheckHost() == Result::kError) return Result::kError;

@@ -12,8 +12,9 @@
 //    obs-fold, a token name directly followed by ':', a value without CR,
 //    LF, NUL or other control characters (HTAB allowed).
 //  - Content-Length is digits only, given once (or repeated with the same
-//    value), never with Transfer-Encoding, which must be chunked (501
-//    otherwise). Only POST, PUT, PATCH and DELETE may have a body.
+//    value), never with Transfer-Encoding. Transfer-Encoding must end in
+//    chunked, once (400 otherwise; 501 for any other coding before it) and
+//    is refused in HTTP/1.0. GET, HEAD, OPTIONS and TRACE have no body.
 //  - Chunked bodies (RFC 9112 7.1): chunk-size is 1*HEXDIG with nothing
 //    around it (leading zeros allowed); a size beyond max_body_bytes, or one
 //    that does not fit a size_t, is a 413. Chunk extensions must follow

@@ -540,6 +540,67 @@ INSTANTIATE_TEST_SUITE_P(
                 "GET example.com:80 HTTP/1.1\r\nHost: h\r\n\r\n")),
     CaseName);
 
+// RFC 9112 6.1 and 6.3: a body ends where a final chunked says, or after
+// Content-Length bytes.
+INSTANTIATE_TEST_SUITE_P(
+    TransferEncoding, RequestParserRuleTest,
+    ::testing::Values(
+        Parses("chunked_in_any_case",
+               "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+               "ChUnKeD\r\n\r\n1\r\na\r\n0\r\n\r\n",
+               "a"),
+        Parses("empty_list_elements",
+               "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: , chunked "
+               ",\r\n\r\n"
+               "1\r\na\r\n0\r\n\r\n",
+               "a"),
+        Parses("content_length",
+               "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+               "abc"),
+        Parses("content_length_leading_zeros",
+               "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0003\r\n\r\nabc",
+               "abc"),
+        Refused("chunked_not_last",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, "
+                "gzip\r\n\r\n"),
+        Refused(
+            "no_chunked",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"),
+        Refused("chunked_twice",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, "
+                "chunked\r\n\r\n"),
+        Refused("chunked_with_a_parameter",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                "chunked;a=b\r\n\r\n"),
+        Refused("almost_chunked",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                "xchunked\r\n\r\n"),
+        Refused("empty",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n"),
+        Refused("two_fields",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        Refused(
+            "in_http10",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        Refused("another_coding_first",
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, "
+                "chunked\r\n\r\n",
+                501),
+        Refused("with_content_length",
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        Refused(
+            "content_length_list",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc"),
+        Refused("content_length_sign",
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc"),
+        Refused("content_length_overflows",
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: "
+                "99999999999999999999999\r\n\r\n",
+                413)),
+    CaseName);
+
 // RFC 9112 2.2: CRLF ends every line of the head; no bare CR or LF.
 INSTANTIATE_TEST_SUITE_P(
     HeadLineEnding, RequestParserRuleTest,
@@ -560,6 +621,32 @@ INSTANTIATE_TEST_SUITE_P(
         Refused("bare_cr_as_the_end", "GET / HTTP/1.1\r\nHost: h\r\n\rX"),
         Refused("space_starting_the_first_field",
                 "GET / HTTP/1.1\r\n Host: h\r\n\r\n")),
+    CaseName);
+
+// RFC 9110 9.3: content on GET, HEAD, OPTIONS and TRACE has no meaning
+// (TRACE must have none); other methods may carry a body.
+INSTANTIATE_TEST_SUITE_P(
+    BodyMethod, RequestParserRuleTest,
+    ::testing::Values(
+        Parses("post",
+               "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab",
+               "ab"),
+        Parses("extension_method",
+               "QUERY / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab",
+               "ab"),
+        Parses("get_with_zero_length",
+               "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"),
+        Refused("get",
+                "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab"),
+        Refused("head",
+                "HEAD / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab"),
+        Refused("options",
+                "OPTIONS / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab"),
+        Refused("trace",
+                "TRACE / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab"),
+        Refused("chunked_get",
+                "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n0\r\n\r\n")),
     CaseName);
 
 TEST(RequestParserTest, AnOverlongHeadFailsBeforeItEnds) {
