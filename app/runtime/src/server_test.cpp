@@ -534,6 +534,100 @@ TEST_F(ServerTest, TrailerFieldsAreCheckedButNeverReachHandlers) {
   EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], "/next");
 }
 
+// --- answers given before the whole request was read
+// ---------------------------
+
+constexpr size_t kEightMiB = 8 << 20;
+
+TEST_F(ServerTest, A413ReachesAClientThatIsStillSendingItsBody) {
+  // The answer comes after the head; the client sends all 8 MiB before it
+  // reads. A close with unread bytes would reset the connection under it.
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(
+      "POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(kEightMiB) + "\r\n\r\n" + std::string(kEightMiB, 'x')))
+      << "the server reset the connection";
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, AnErrorInTheMiddleOfABodyReachesAClientStillSending) {
+  Start();
+  RawConnection c(server_->port());
+  std::string chunk(64 << 10, 'x');
+  std::string wire =
+      "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "10\r\n0123456789abcdef\r\n5 \r\nhello\r\n";  // bad size line
+  while (wire.size() < kEightMiB) wire += "10000\r\n" + chunk + "\r\n";
+  ASSERT_TRUE(c.Send(wire)) << "the server reset the connection";
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 400) << r;
+  EXPECT_EQ(c.ReadResponse(1000), "");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, LingeringEndsAfterItsTimeout) {
+  ServerOptions o = TestOptions();
+  o.linger_timeout_ms = 300;
+  Start(o);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nabc"));
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 413);
+  // The client neither sends the rest nor closes.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->open_connections() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->open_connections(), 0);
+}
+
+TEST_F(ServerTest, LingeringEndsAfterItsByteLimit) {
+  ServerOptions o = TestOptions();
+  o.linger_timeout_ms = 60000;
+  o.linger_max_bytes = 64 << 10;
+  Start(o);
+  RawConnection c(server_->port());
+  std::thread sender([&] {
+    // Fails once the server gives up and resets the connection.
+    c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+           std::to_string(kEightMiB) + "\r\n\r\n" +
+           std::string(kEightMiB, 'x'));
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server_->open_connections() == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  while (server_->open_connections() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->open_connections(), 0);
+  c.FinishSending();
+  sender.join();
+}
+
+TEST_F(ServerTest, StopEndsLingeringConnections) {
+  ServerOptions o = TestOptions();
+  o.linger_timeout_ms = 60000;
+  Start(o);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 413);
+  EXPECT_EQ(server_->open_connections(), 1)
+      << "lingering, the client has not closed";
+  auto stopped = std::async(std::launch::async, [&] { server_->Stop(); });
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
+}
+
 TEST_F(ServerTest, PostWithoutLengthHasEmptyBodyAndDoesNotHang) {
   Start();
   RawConnection c(server_->port());
