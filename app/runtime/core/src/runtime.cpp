@@ -75,7 +75,14 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
   s->Int("server.max_body_bytes", 1 << 20, 0, 1LL << 30,
          "Largest request body accepted, chunked or not (413 beyond).");
   s->Int("server.max_header_bytes", 64 << 10, 1024, 1 << 20,
-         "Largest request line plus headers accepted.");
+         "Largest request line plus headers (and trailer fields) accepted.");
+  s->Int("server.linger_timeout_ms", 5000, 0, 600000,
+         "After an answer that closes its connection (an error, say, before "
+         "the whole request was read), longest time the server reads and "
+         "drops what the client still sends, so that the client gets the "
+         "answer instead of a reset; 0 closes at once.");
+  s->Int("server.linger_max_bytes", 16 << 20, 0, 1LL << 30,
+         "Most bytes dropped that way before the connection is closed.");
   s->Int("shutdown.drain_delay_ms", 2000, 0, 600000,
          "After SIGTERM, time during which readiness fails but requests are "
          "still served, so that load balancers stop sending traffic.");
@@ -367,6 +374,10 @@ class Runtime::Impl {
     o.max_body_bytes = static_cast<size_t>(config.Int("server.max_body_bytes"));
     o.max_header_bytes =
         static_cast<size_t>(config.Int("server.max_header_bytes"));
+    o.linger_timeout_ms =
+        static_cast<int>(config.Int("server.linger_timeout_ms"));
+    o.linger_max_bytes =
+        static_cast<size_t>(config.Int("server.linger_max_bytes"));
     if (o.threads_min > o.threads_max) o.threads_min = o.threads_max;
     server_ = std::make_unique<internal::HttpServer>(
         o,

@@ -2,6 +2,9 @@
 
 #include <httplib.h>
 
+#include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace mitos::internal {
@@ -10,7 +13,6 @@ namespace {
 using http::EqualsIgnoreCase;
 
 constexpr size_t kMaxChunkLine = 1024;
-constexpr size_t kMaxTrailerBytes = 8 << 10;
 
 // RFC 9110 token characters.
 bool IsTchar(unsigned char c) {
@@ -49,27 +51,22 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
+int HexValue(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Digits only. A value too large for a size_t saturates, so that it meets
+// the body limit rather than wrapping around below it.
 bool ParseDecimal(std::string_view s, size_t* out) {
-  if (s.empty() || s.size() > 18) return false;
+  if (s.empty()) return false;
   size_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<size_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
-
-bool ParseHex(std::string_view s, size_t* out) {
-  if (s.empty() || s.size() > 15) return false;
-  size_t v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
-    v = v * 16 + static_cast<size_t>(d);
+    size_t d = static_cast<size_t>(c - '0');
+    v = v > (SIZE_MAX - d) / 10 ? SIZE_MAX : v * 10 + d;
   }
   *out = v;
   return true;
@@ -86,8 +83,121 @@ bool HasToken(std::string_view list, std::string_view token) {
   return false;
 }
 
-bool IsBodyMethod(std::string_view m) {
-  return m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
+// Methods whose content has no defined meaning (GET, HEAD, OPTIONS) or
+// is forbidden (TRACE): a body on them is how requests have been hidden
+// from intermediaries that ignore it.
+bool IsBodylessMethod(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
+}
+
+// RFC 3986 unreserved and sub-delims, without ',': a comma would make a
+// Host value look like a list of two.
+bool IsHostChar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '-': case '.': case '_': case '~': case '!': case '$': case '&':
+    case '\'': case '(': case ')': case '*': case '+': case ';': case '=':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an IP-literal in
+// brackets, or a reg-name (which covers IPv4 addresses), then an optional
+// port of at most 65535. An empty value passes only if `allow_empty`.
+bool IsHostAndPort(std::string_view s, bool allow_empty, bool need_port) {
+  if (s.empty()) return allow_empty && !need_port;
+  size_t i = 0;
+  if (s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (i = 1; i < close; ++i) {
+      if (!IsHostChar(s[i]) && s[i] != ':') return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < s.size() && s[i] != ':') {
+      if (IsHostChar(s[i])) {
+        ++i;
+      } else if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+                 HexValue(s[i + 2]) >= 0) {
+        i += 3;
+      } else {
+        return false;
+      }
+    }
+    if (i == 0) return false;  // a port without a host
+  }
+  if (i == s.size()) return !need_port;
+  if (s[i] != ':') return false;
+  std::string_view port = s.substr(i + 1);
+  if (port.empty()) return !need_port;
+  if (port.size() > 5) return false;
+  size_t n = 0;
+  return ParseDecimal(port, &n) && n <= 65535;
+}
+
+// qdtext of RFC 9110 5.6.4: HTAB, SP, VCHAR but '"' and '\', obs-text.
+bool IsQdtext(unsigned char c) {
+  return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+         (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+
+// What may follow '\' in a quoted-pair: HTAB, SP, VCHAR, obs-text.
+bool IsQuotedPairChar(unsigned char c) {
+  return c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80;
+}
+
+// chunk-ext (RFC 9112 7.1.1):
+//   *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+// with a token name and a token or quoted-string value. Anything else,
+// stray whitespace at the end included, is refused: parsers that skip
+// over what they do not understand disagree on where the line ends.
+bool IsChunkExt(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  auto bws = [&] {
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) ++i;
+  };
+  auto token = [&] {
+    size_t from = i;
+    while (i < n && IsTchar(s[i])) ++i;
+    return i > from;
+  };
+  while (i < n) {
+    bws();
+    if (i == n || s[i] != ';') return false;
+    ++i;
+    bws();
+    if (!token()) return false;
+    const size_t after_name = i;
+    bws();
+    if (i == n || s[i] != '=') {
+      i = after_name;
+      continue;
+    }
+    ++i;
+    bws();
+    if (i < n && s[i] == '"') {
+      for (++i;; ++i) {
+        if (i == n) return false;
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c == '\\') {
+          if (i + 1 == n || !IsQuotedPairChar(s[i + 1])) return false;
+          ++i;
+        } else if (!IsQdtext(c)) {
+          return false;
+        }
+      }
+      ++i;
+    } else if (!token()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -95,11 +205,16 @@ bool IsBodyMethod(std::string_view m) {
 void RequestParser::Reset() {
   phase_ = Phase::kHead;
   scanned_ = 0;
+  line_start_ = 0;
+  have_request_line_ = false;
+  head_bytes_ = 0;
   remaining_ = 0;
   trailer_bytes_ = 0;
+  fields_ = 0;
   keep_alive_ = true;
   http10_ = false;
   expect_continue_ = false;
+  authority_.clear();
   req_ = http::Request();
   status_ = 0;
   detail_.clear();
@@ -129,48 +244,89 @@ RequestParser::Result RequestParser::BodyTooLarge() {
 }
 
 RequestParser::Result RequestParser::TrailersTooLarge() {
-  return Fail(431, "The trailer fields are too large.");
+  return Fail(431, "The request's header and trailer fields exceed " +
+                       std::to_string(limits_.max_header_bytes) + " bytes.");
 }
 
-bool RequestParser::TakeBody(std::string& in) {
-  size_t n = std::min(remaining_, in.size());
-  req_.body.append(in, 0, n);
-  in.erase(0, n);
-  remaining_ -= n;
-  return remaining_ == 0;
+bool RequestParser::FindLineEnd(const std::string& in, size_t* eol, Result* r) {
+  // Resumes where the last call stopped, so that a line arriving a byte at
+  // a time is still read once; a CR is looked at again once its next byte
+  // is here.
+  const size_t from = scanned_;
+  const char* begin = in.data() + from;
+  const size_t n = in.size() - from;
+  const void* cr = std::memchr(begin, '\r', n);
+  const size_t upto = cr == nullptr ? n : static_cast<const char*>(cr) - begin;
+  if (std::memchr(begin, '\n', upto) != nullptr) {
+    *r = Fail(400, "A line of the request ends in a bare LF.");
+    return false;
+  }
+  const size_t at = from + upto;
+  if (cr == nullptr || at + 1 == in.size()) {
+    scanned_ = at;
+    *r = Result::kNeedMore;
+    return false;
+  }
+  if (in[at + 1] != '\n') {
+    *r = Fail(400, "The request contains a bare CR.");
+    return false;
+  }
+  *eol = at;
+  scanned_ = at + 2;
+  return true;
 }
 
 RequestParser::Result RequestParser::Parse(std::string& in) {
   if (phase_ == Phase::kHead) {
-    // Clients may send empty lines between requests (RFC 9112 2.2).
-    if (scanned_ == 0) {
-      size_t skip = 0;
-      while (skip + 1 < in.size() && in[skip] == '\r' && in[skip + 1] == '\n') skip += 2;
-      if (skip > 0) in.erase(0, skip);
-    }
-    size_t from = scanned_ >= 3 ? scanned_ - 3 : 0;
-    size_t end = in.find("\r\n\r\n", from);
-    if (end == std::string::npos) {
-      scanned_ = in.size();
-      if (in.size() > limits_.max_header_bytes) {
-        return HeadTooLarge();
-      }
-      return Result::kNeedMore;
-    }
-    if (end + 4 > limits_.max_header_bytes) {
-      return HeadTooLarge();
-    }
-    Result r = ParseHead(std::string_view(in.data(), end));
-    in.erase(0, end + 4);
+    Result r = ParseHeadLines(in);
     if (r != Result::kDone) return r;
   }
   return ParseBody(in);
 }
 
-RequestParser::Result RequestParser::ParseHead(std::string_view head) {
-  // Request line: method SP request-target SP HTTP-version.
-  size_t eol = head.find("\r\n");
-  std::string_view line = head.substr(0, eol);
+RequestParser::Result RequestParser::ParseHeadLines(std::string& in) {
+  // Clients may send empty lines between requests (RFC 9112 2.2).
+  if (scanned_ == 0) {
+    size_t skip = 0;
+    while (skip + 1 < in.size() && in[skip] == '\r' && in[skip + 1] == '\n')
+      skip += 2;
+    if (skip > 0) in.erase(0, skip);
+  }
+  // Each line is checked as soon as it is complete, so that a bad one is
+  // answered at once; the head leaves `in` only when all of it is here.
+  for (;;) {
+    size_t eol = 0;
+    Result r = Result::kNeedMore;
+    if (!FindLineEnd(in, &eol, &r)) {
+      if (r != Result::kNeedMore) return r;
+      if (in.size() > limits_.max_header_bytes) return HeadTooLarge();
+      // A field line starting with whitespace is refused whatever follows.
+      if (have_request_line_ && line_start_ < in.size() &&
+          (in[line_start_] == ' ' || in[line_start_] == '\t')) {
+        return Fail(400, "Folded header lines are not accepted.");
+      }
+      return r;
+    }
+    if (scanned_ > limits_.max_header_bytes) return HeadTooLarge();
+    std::string_view line(in.data() + line_start_, eol - line_start_);
+    line_start_ = scanned_;
+    if (!have_request_line_) {
+      have_request_line_ = true;
+      if (ParseRequestLine(line) == Result::kError) return Result::kError;
+    } else if (line.empty()) {
+      head_bytes_ = scanned_;
+      in.erase(0, head_bytes_);
+      scanned_ = 0;
+      line_start_ = 0;
+      return FinishHead();
+    } else if (!TakeFieldLine(line, "header", &req_.headers)) {
+      return Result::kError;
+    }
+  }
+}
+
+RequestParser::Result RequestParser::ParseRequestLine(std::string_view line) {
+  // method SP request-target SP HTTP-version.
   size_t sp1 = line.find(' ');
   size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
@@ -181,7 +337,9 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   std::string_view version = line.substr(sp2 + 1);
   if (!IsToken(method)) return Fail(400, "The request method is malformed.");
   req_.method = std::string(method);
-  if (version.size() != 8 || version.compare(0, 5, "HTTP/") != 0) {
+  if (version.size() != 8 || version.compare(0, 5, "HTTP/") != 0 ||
+      !isdigit(static_cast<unsigned char>(version[5])) || version[6] != '.' ||
+      !isdigit(static_cast<unsigned char>(version[7]))) {
     return Fail(400, "The HTTP version is malformed.");
   }
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
@@ -189,44 +347,102 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   }
   http10_ = version == "HTTP/1.0";
   keep_alive_ = !http10_;
-  if (target.empty() || target.front() != '/') {
-    return Fail(400, "The request target must be an absolute path.");
-  }
+  return ParseTarget(target);
+}
+
+RequestParser::Result RequestParser::ParseTarget(std::string_view target) {
+  // No fragment: it is never part of a request target (RFC 9112 3.2), and
+  // servers that cut the path at '#' and those that do not see different
+  // resources.
   for (unsigned char c : target) {
-    if (c <= 0x20 || c >= 0x7f) return Fail(400, "The request target is malformed.");
+    if (c <= 0x20 || c >= 0x7f || c == '#') {
+      return Fail(400, "The request target is malformed.");
+    }
   }
-  req_.target = std::string(target);
-  size_t q = target.find('?');
-  req_.path = httplib::detail::decode_url(std::string(target.substr(0, q)), false);
+  if (req_.method == "CONNECT") {
+    // authority-form (RFC 9112 3.2.3): well-formed, but this server opens
+    // no tunnels.
+    if (!IsHostAndPort(target, false, /*need_port=*/true)) {
+      return Fail(400, "A CONNECT request target must be host:port.");
+    }
+    return Fail(501, "CONNECT is not supported.");
+  }
+  if (target == "*") {
+    // asterisk-form (RFC 9112 3.2.4): this server answers for resources
+    // only, never for itself as a whole.
+    return Fail(400, "The asterisk-form request target is not supported.");
+  }
+  std::string_view origin = target;
+  std::string absolute_path;
+  if (target.empty() || target.front() != '/') {
+    // absolute-form (RFC 9112 3.2.2): its authority stands in for Host.
+    size_t sep = target.find("://");
+    std::string_view scheme =
+        sep == std::string_view::npos ? target : target.substr(0, sep);
+    if (sep == std::string_view::npos || !(EqualsIgnoreCase(scheme, "http") ||
+                                           EqualsIgnoreCase(scheme, "https"))) {
+      return Fail(400, "The request target must be a path or an http(s) URI.");
+    }
+    std::string_view rest = target.substr(sep + 3);
+    size_t end = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, end);
+    if (authority.find('@') != std::string_view::npos) {
+      return Fail(400, "The request target must not contain user information.");
+    }
+    if (!IsHostAndPort(authority, /*allow_empty=*/false, false)) {
+      return Fail(400, "The host of the request target is malformed.");
+    }
+    authority_ = std::string(authority);
+    origin =
+        end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    if (origin.empty() || origin.front() == '?') {
+      absolute_path.assign(1, '/').append(origin);
+      origin = absolute_path;
+    }
+  }
+  req_.target = std::string(origin);
+  size_t q = origin.find('?');
+  req_.path =
+      httplib::detail::decode_url(std::string(origin.substr(0, q)), false);
   if (q != std::string_view::npos) {
-    httplib::detail::parse_query_text(std::string(target.substr(q + 1)), req_.query);
+    httplib::detail::parse_query_text(std::string(origin.substr(q + 1)),
+                                      req_.query);
   }
+  return Result::kDone;
+}
 
-  // Fields.
-  size_t pos = eol == std::string_view::npos ? head.size() : eol + 2;
-  while (pos < head.size()) {
-    size_t next = head.find("\r\n", pos);
-    if (next == std::string_view::npos) next = head.size();
-    std::string_view field = head.substr(pos, next - pos);
-    pos = next + 2;
-    if (!field.empty() && (field.front() == ' ' || field.front() == '\t')) {
-      return Fail(400, "Folded header lines are not accepted.");
-    }
-    size_t colon = field.find(':');
-    if (colon == std::string_view::npos || !IsToken(field.substr(0, colon))) {
-      return Fail(400, "A header line is malformed.");
-    }
-    std::string_view value = TrimOws(field.substr(colon + 1));
-    if (!IsFieldValue(value)) {
-      return Fail(400, "A header value contains a line break or a control character.");
-    }
-    if (req_.headers.size() >= limits_.max_fields) {
-      return Fail(431, "The request has more than " +
-                           std::to_string(limits_.max_fields) + " header fields.");
-    }
-    req_.headers.emplace_back(std::string(field.substr(0, colon)), std::string(value));
+bool RequestParser::TakeFieldLine(std::string_view line, const char* where,
+                                  http::Headers* out) {
+  if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+    Fail(400, std::string("Folded ") + where + " lines are not accepted.");
+    return false;
   }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || !IsToken(line.substr(0, colon))) {
+    Fail(400, std::string("A ") + where + " line is malformed.");
+    return false;
+  }
+  std::string_view value = TrimOws(line.substr(colon + 1));
+  if (!IsFieldValue(value)) {
+    Fail(400, std::string("A ") + where +
+                  " value contains a line break or a control character.");
+    return false;
+  }
+  if (fields_ >= limits_.max_fields) {
+    Fail(431, "The request has more than " +
+                  std::to_string(limits_.max_fields) +
+                  (out == &req_.headers ? " header" : " header and trailer") +
+                  " fields.");
+    return false;
+  }
+  ++fields_;
+  if (out != nullptr) {
+    out->emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return true;
+}
 
+RequestParser::Result RequestParser::FinishHead() {
   // Framing (RFC 9112 6): the checks that keep one request from being read
   // as two.
   std::string_view te;
@@ -259,8 +475,36 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   if (has_te && has_cl) {
     return Fail(400, "Content-Length and Transfer-Encoding together are not accepted.");
   }
-  if (has_te && !EqualsIgnoreCase(te, "chunked")) {
-    return Fail(501, "Only the chunked transfer coding is supported.");
+  if (has_te && http10_) {
+    // RFC 9112 6.1: its framing is to be treated as faulty.
+    return Fail(400, "Transfer-Encoding is not accepted in HTTP/1.0.");
+  }
+  if (has_te) {
+    // Only a final chunked gives the body an end (RFC 9112 6.3); empty
+    // list elements are ignored (RFC 9110 5.6.1).
+    std::string_view last;
+    bool chunked_before = false;
+    bool other_before = false;
+    size_t i = 0;
+    while (i <= te.size()) {
+      size_t j = te.find(',', i);
+      if (j == std::string_view::npos) j = te.size();
+      std::string_view coding = TrimOws(te.substr(i, j - i));
+      i = j + 1;
+      if (coding.empty()) continue;
+      if (EqualsIgnoreCase(last, "chunked")) {
+        chunked_before = true;
+      } else if (!last.empty()) {
+        other_before = true;
+      }
+      last = coding;
+    }
+    if (!EqualsIgnoreCase(last, "chunked") || chunked_before) {
+      return Fail(400, "Transfer-Encoding must end in chunked, given once.");
+    }
+    if (other_before) {
+      return Fail(501, "Only the chunked transfer coding is supported.");
+    }
   }
   size_t length = 0;
   if (has_cl && !ParseDecimal(cl, &length)) {
@@ -269,9 +513,10 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   if (length > limits_.max_body_bytes) {
     return BodyTooLarge();
   }
-  if (!IsBodyMethod(req_.method) && (length > 0 || has_te)) {
+  if (IsBodylessMethod(req_.method) && (length > 0 || has_te)) {
     return Fail(400, "A " + req_.method + " request cannot have a body.");
   }
+  if (CheckHost() == Result::kError) return Result::kError;
   // A request with neither field has no body (RFC 9112 6.3).
   if (has_te) {
     phase_ = Phase::kChunkSize;
@@ -283,6 +528,62 @@ RequestParser::Result RequestParser::ParseHead(std::string_view head) {
   }
   if (phase_ == Phase::kDone) expect_continue_ = false;
   return Result::kDone;
+}
+
+RequestParser::Result RequestParser::CheckHost() {
+  std::string* host = nullptr;
+  for (auto& [k, v] : req_.headers) {
+    if (!EqualsIgnoreCase(k, "Host")) continue;
+    if (host != nullptr) return Fail(400, "Host is given more than once.");
+    host = &v;
+  }
+  if (host == nullptr && !http10_) {
+    return Fail(400, "An HTTP/1.1 request must have a Host header.");
+  }
+  if (host != nullptr && !IsHostAndPort(*host, /*allow_empty=*/true, false)) {
+    return Fail(400, "The Host header is malformed.");
+  }
+  // RFC 9112 3.2.2: the target's authority wins over the Host field, so
+  // that routing and proxying see the host the client addressed.
+  if (!authority_.empty()) {
+    if (host != nullptr) {
+      *host = authority_;
+    } else {
+      req_.headers.emplace_back("Host", authority_);
+    }
+  }
+  return Result::kDone;
+}
+
+RequestParser::Result RequestParser::ParseChunkLine(std::string_view line) {
+  size_t i = 0;
+  size_t size = 0;
+  bool overflow = false;
+  for (int d; i < line.size() && (d = HexValue(line[i])) >= 0; ++i) {
+    if (size > (SIZE_MAX - static_cast<size_t>(d)) / 16) overflow = true;
+    if (!overflow) size = size * 16 + static_cast<size_t>(d);
+  }
+  if (i == 0) return Fail(400, "A chunk size is malformed.");
+  if (!IsChunkExt(line.substr(i))) {
+    return Fail(400, "A chunk extension is malformed.");
+  }
+  if (size == 0 && !overflow) {
+    phase_ = Phase::kTrailers;
+  } else if (overflow || size > limits_.max_body_bytes - req_.body.size()) {
+    return BodyTooLarge();
+  } else {
+    remaining_ = size;
+    phase_ = Phase::kChunkData;
+  }
+  return Result::kDone;
+}
+
+bool RequestParser::TakeBody(std::string& in) {
+  size_t n = std::min(remaining_, in.size());
+  req_.body.append(in, 0, n);
+  in.erase(0, n);
+  remaining_ -= n;
+  return remaining_ == 0;
 }
 
 RequestParser::Result RequestParser::ParseBody(std::string& in) {
@@ -297,26 +598,23 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         phase_ = Phase::kDone;
         break;
       case Phase::kChunkSize: {
-        size_t eol = in.find("\r\n");
-        if (eol == std::string::npos) {
-          if (in.size() > kMaxChunkLine) return Fail(400, "A chunk size line is too long.");
-          return Result::kNeedMore;
+        size_t eol = 0;
+        Result r = Result::kNeedMore;
+        if (!FindLineEnd(in, &eol, &r)) {
+          if (r == Result::kNeedMore && in.size() > kMaxChunkLine) {
+            return Fail(400, "A chunk size line is too long.");
+          }
+          return r;
         }
-        std::string_view line(in.data(), eol);
-        line = TrimOws(line.substr(0, line.find(';')));
-        size_t size = 0;
-        if (eol > kMaxChunkLine || !ParseHex(line, &size)) {
-          return Fail(400, "A chunk size is malformed.");
+        if (eol > kMaxChunkLine) {
+          return Fail(400, "A chunk size line is too long.");
+        }
+        if (ParseChunkLine(std::string_view(in.data(), eol)) ==
+            Result::kError) {
+          return Result::kError;
         }
         in.erase(0, eol + 2);
-        if (size == 0) {
-          phase_ = Phase::kTrailers;
-        } else if (req_.body.size() + size > limits_.max_body_bytes) {
-          return BodyTooLarge();
-        } else {
-          remaining_ = size;
-          phase_ = Phase::kChunkData;
-        }
+        scanned_ = 0;
         break;
       }
       case Phase::kChunkData: {
@@ -330,17 +628,28 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         break;
       }
       case Phase::kTrailers: {
-        // Trailer fields are read and dropped; an empty line ends them.
-        size_t eol = in.find("\r\n");
-        if (eol == std::string::npos) {
-          if (trailer_bytes_ + in.size() > kMaxTrailerBytes) {
+        // Checked like the head's fields, counted with the head, then
+        // dropped (see the header); an empty line ends them.
+        size_t eol = 0;
+        Result r = Result::kNeedMore;
+        if (!FindLineEnd(in, &eol, &r)) {
+          if (r == Result::kNeedMore &&
+              head_bytes_ + trailer_bytes_ + in.size() >
+                  limits_.max_header_bytes) {
             return TrailersTooLarge();
           }
-          return Result::kNeedMore;
+          return r;
         }
         trailer_bytes_ += eol + 2;
-        if (trailer_bytes_ > kMaxTrailerBytes) return TrailersTooLarge();
+        if (head_bytes_ + trailer_bytes_ > limits_.max_header_bytes) {
+          return TrailersTooLarge();
+        }
+        if (eol > 0 && !TakeFieldLine(std::string_view(in.data(), eol),
+                                      "trailer", nullptr)) {
+          return Result::kError;
+        }
         in.erase(0, eol + 2);
+        scanned_ = 0;
         if (eol == 0) phase_ = Phase::kDone;
         break;
       }

@@ -199,8 +199,9 @@ http::Response Problem(const http::Request& req, int status,
 
 // Who may touch a connection: the loop thread while it reads or writes;
 // while a request is being handled, the handler (through its Exchange),
-// and the loop only records the events it sees in `pending`.
-enum class ConnState : int { kReading, kBusy, kWriting, kClosed };
+// and the loop only records the events it sees in `pending`. A lingering
+// connection has sent its last answer and only drops what it reads.
+enum class ConnState : int { kReading, kBusy, kWriting, kLingering, kClosed };
 
 struct Loop;
 
@@ -226,6 +227,8 @@ struct Conn final : EventLoop::Handler, std::enable_shared_from_this<Conn> {
   Clock::time_point last_activity = Clock::now();  // idle since
   Clock::time_point request_started;               // first byte of a request
   Clock::time_point write_started;
+  Clock::time_point linger_until;
+  size_t lingered = 0;  // bytes dropped while lingering
 };
 
 struct Loop {
@@ -413,6 +416,10 @@ class HttpServer::Impl {
         if (events & EPOLLERR) return Close(c);
         ReadAndProcess(c, events);
         return;
+      case ConnState::kLingering:
+        if (events & EPOLLERR) return Close(c);
+        Discard(c);
+        return;
     }
   }
 
@@ -428,7 +435,7 @@ class HttpServer::Impl {
         c.in.append(buf, static_cast<size_t>(n));
         Process(c);
         ConnState st = c.state.load();
-        if (st == ConnState::kClosed) return;
+        if (st == ConnState::kClosed || st == ConnState::kLingering) return;
         if (st == ConnState::kBusy || st == ConnState::kWriting) {
           // More may wait in the socket, or the peer may have closed:
           // whoever resumes the connection must come back and look.
@@ -581,9 +588,43 @@ class HttpServer::Impl {
       case Sent::kAll:
         break;
     }
-    if (c.close_after) return Close(c);
+    if (c.close_after) return Linger(c);
     c.last_activity = Clock::now();
     c.state.store(ConnState::kReading);
+  }
+
+  // Ends a connection whose last answer is out. Closing a socket with
+  // unread bytes makes the kernel send a reset, and a client still sending
+  // (a body the server refused, pipelined requests it will not serve)
+  // then loses the answer it has not read yet. So, as nginx's lingering
+  // close does, stop writing (the client reads the end of the stream after
+  // the answer) and drop what comes until the client closes, for a bounded
+  // time and number of bytes. Nothing read here is ever parsed.
+  void Linger(Conn& c) {
+    if (o_.linger_timeout_ms <= 0 || stopping_.load()) return Close(c);
+    ::shutdown(c.fd, SHUT_WR);
+    c.state.store(ConnState::kLingering);
+    c.linger_until = Clock::now() + milliseconds(o_.linger_timeout_ms);
+    c.lingered = c.in.size();
+    std::string().swap(c.in);
+    // Edge-triggered: what came before now raises no new event.
+    Discard(c);
+  }
+
+  void Discard(Conn& c) {
+    char buf[kReadChunk];
+    for (;;) {
+      // MSG_TRUNC: TCP drops the bytes without copying them.
+      ssize_t n = ::recv(c.fd, buf, sizeof(buf), MSG_TRUNC);
+      if (n > 0) {
+        c.lingered += static_cast<size_t>(n);
+        if (c.lingered > o_.linger_max_bytes) return Close(c);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      return Close(c);  // the client closed (or reset): done
+    }
   }
 
   // Continues a connection whose request finished: writes what is left,
@@ -593,7 +634,10 @@ class HttpServer::Impl {
   // handler.
   void Resume(Conn& c, uint32_t events) {
     ConnState st = c.state.load();
-    if (st == ConnState::kClosed || st == ConnState::kBusy) return;
+    if (st == ConnState::kClosed || st == ConnState::kBusy ||
+        st == ConnState::kLingering) {
+      return;
+    }
     events |= c.pending.exchange(0);
     if (st == ConnState::kWriting) {
       Flush(c);
@@ -624,13 +668,15 @@ class HttpServer::Impl {
   void CloseIdle(Loop& l) {
     std::vector<Conn*> idle;
     for (auto& [p, c] : l.conns) {
-      if (c->state.load() == ConnState::kReading) idle.push_back(p);
+      ConnState st = c->state.load();
+      if (st == ConnState::kReading || st == ConnState::kLingering)
+        idle.push_back(p);
     }
     for (Conn* c : idle) Close(*c);
   }
 
   // Ends connections past their time limits: idle keep-alive, a request
-  // arriving too slowly, a response the client does not read.
+  // arriving too slowly, a response the client does not read, lingering.
   void Sweep(Loop& l) {
     const auto now = Clock::now();
     const bool stopping = stopping_.load();
@@ -647,6 +693,9 @@ class HttpServer::Impl {
         }
       } else if (st == ConnState::kWriting &&
                  now - c->write_started > milliseconds(o_.write_timeout_ms)) {
+        expired.push_back(p);
+      } else if (st == ConnState::kLingering &&
+                 (stopping || now > c->linger_until)) {
         expired.push_back(p);
       }
     }
@@ -734,7 +783,8 @@ class HttpServer::Impl {
 
   // Appends an answer to the connection's output on its loop.
   void WriteOnLoop(Conn& c, std::string wire, bool close) {
-    if (c.state.load() == ConnState::kClosed) return;
+    ConnState st = c.state.load();
+    if (st == ConnState::kClosed || st == ConnState::kLingering) return;
     if (c.out.empty()) {
       c.out = std::move(wire);
       c.out_off = 0;

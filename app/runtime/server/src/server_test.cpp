@@ -10,6 +10,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "mitos_testing/instance.h"
 
@@ -430,6 +431,201 @@ TEST_F(ServerTest, BodyOnGetIsRejectedAndNotParsedAsNextRequest) {
   std::string r = c.ReadResponse();
   EXPECT_EQ(StatusOf(r), 400);
   EXPECT_TRUE(c.ClosedByPeer());
+}
+
+// A request the parser refuses gets one problem response, and nothing
+// after it on the connection is ever served: the response stream holds
+// exactly one response.
+struct Refused {
+  const char* name;
+  std::string wire;
+};
+
+std::string RefusedName(const ::testing::TestParamInfo<Refused>& info) {
+  return info.param.name;
+}
+
+class ServerRefusalTest : public ServerTest,
+                          public ::testing::WithParamInterface<Refused> {};
+
+TEST_P(ServerRefusalTest, AnswersOnceAndServesNothingAfter) {
+  std::mutex mu;
+  std::vector<std::string> served;
+  Start(TestOptions(), [&](http::Request& q, http::Response& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    served.push_back(q.path);
+    Echo(q, s);
+  });
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send(GetParam().wire + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 400) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_EQ(HeaderOf(r, "Connection"), "close");
+  EXPECT_EQ(c.ReadResponse(2000), "") << "a second response";
+  EXPECT_TRUE(c.ClosedByPeer());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(served.empty()) << served.front();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Framing, ServerRefusalTest,
+    ::testing::Values(
+        Refused{
+            "chunk_size_with_space",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5 \r\nhello\r\n0\r\n\r\n"},
+        Refused{
+            "chunk_extension_empty",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5;\r\nhello\r\n0\r\n\r\n"},
+        Refused{
+            "chunk_extension_bare_cr",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5;a\rb\r\nhello\r\n0\r\n\r\n"},
+        Refused{
+            "chunk_data_bare_lf",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\n0\r\n\r\n"},
+        Refused{
+            "trailer_folded",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\nX-T: a\r\n b\r\n\r\n"},
+        Refused{
+            "trailer_control",
+            "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "0\r\nX-T: a\x01\r\n\r\n"},
+        Refused{"host_missing", "GET /p HTTP/1.1\r\n\r\n"},
+        Refused{"host_twice", "GET /p HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+        Refused{"host_malformed", "GET /p HTTP/1.1\r\nHost: a@b\r\n\r\n"},
+        Refused{"absolute_form_userinfo",
+                "GET http://u@a/p HTTP/1.1\r\nHost: a\r\n\r\n"},
+        Refused{"head_bare_lf", "GET /p HTTP/1.1\nHost: t\r\n\r\n"}),
+    RefusedName);
+
+TEST_F(ServerTest, AnAbsoluteFormTargetIsRoutedByItsPathAndAuthority) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(
+      "GET http://api.example:81/p/q?x=1 HTTP/1.1\r\nHost: other\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  auto j = nlohmann::json::parse(BodyOf(r));
+  EXPECT_EQ(j["path"], "/p/q");
+  EXPECT_EQ(j["headers"]["Host"], "api.example:81");
+}
+
+TEST_F(ServerTest, TrailerFieldsAreCheckedButNeverReachHandlers) {
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "3;a=\"b\"\r\nabc\r\n0\r\nX-Trailer: t\r\nHost: evil\r\n\r\n" +
+             Get("/next")));
+  std::string r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  auto j = nlohmann::json::parse(BodyOf(r));
+  EXPECT_EQ(j["body_size"], 3);
+  EXPECT_FALSE(j["headers"].contains("X-Trailer")) << j;
+  EXPECT_EQ(j["headers"]["Host"], "t");
+  r = c.ReadResponse();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], "/next");
+}
+
+// --- answers given before the whole request was read
+// ---------------------------
+
+constexpr size_t kEightMiB = 8 << 20;
+
+TEST_F(ServerTest, A413ReachesAClientThatIsStillSendingItsBody) {
+  // The answer comes after the head; the client sends all 8 MiB before it
+  // reads. A close with unread bytes would reset the connection under it.
+  Start();
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(
+      "POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(kEightMiB) + "\r\n\r\n" + std::string(kEightMiB, 'x')))
+      << "the server reset the connection";
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, AnErrorInTheMiddleOfABodyReachesAClientStillSending) {
+  Start();
+  RawConnection c(server_->port());
+  std::string chunk(64 << 10, 'x');
+  std::string wire =
+      "POST /p HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "10\r\n0123456789abcdef\r\n5 \r\nhello\r\n";  // bad size line
+  while (wire.size() < kEightMiB) wire += "10000\r\n" + chunk + "\r\n";
+  ASSERT_TRUE(c.Send(wire)) << "the server reset the connection";
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 400) << r;
+  EXPECT_EQ(c.ReadResponse(1000), "");
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(ServerTest, LingeringEndsAfterItsTimeout) {
+  ServerOptions o = TestOptions();
+  o.linger_timeout_ms = 300;
+  Start(o);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nabc"));
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 413);
+  // The client neither sends the rest nor closes.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->open_connections() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->open_connections(), 0);
+}
+
+TEST_F(ServerTest, LingeringEndsAfterItsByteLimit) {
+  ServerOptions o = TestOptions();
+  o.linger_timeout_ms = 60000;
+  o.linger_max_bytes = 64 << 10;
+  Start(o);
+  RawConnection c(server_->port());
+  std::thread sender([&] {
+    // Fails once the server gives up and resets the connection.
+    c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+           std::to_string(kEightMiB) + "\r\n\r\n" +
+           std::string(kEightMiB, 'x'));
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server_->open_connections() == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  while (server_->open_connections() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->open_connections(), 0);
+  c.FinishSending();
+  sender.join();
+}
+
+TEST_F(ServerTest, StopEndsLingeringConnections) {
+  ServerOptions o = TestOptions();
+  o.linger_timeout_ms = 60000;
+  Start(o);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 413);
+  EXPECT_EQ(server_->open_connections(), 1)
+      << "lingering, the client has not closed";
+  auto stopped = std::async(std::launch::async, [&] { server_->Stop(); });
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
 }
 
 TEST_F(ServerTest, PostWithoutLengthHasEmptyBodyAndDoesNotHang) {

@@ -32,7 +32,14 @@ struct ServerOptions {
   int request_timeout_ms = 30000;    // receiving one whole request
   int write_timeout_ms = 5000;
   size_t max_body_bytes = 1 << 20;
-  size_t max_header_bytes = 64 << 10;
+  size_t max_header_bytes = 64 << 10;  // request line, headers, trailers
+  // After an answer that closes its connection, the server stops writing
+  // but reads and drops what the client still sends (the rest of a body
+  // it refused, say) for up to this long and this many bytes, then closes:
+  // closing with unread bytes would reset the connection, and a client
+  // still sending would lose the answer. 0 ms closes at once.
+  int linger_timeout_ms = 5000;
+  size_t linger_max_bytes = 16 << 20;
 };
 
 class HttpServer {
@@ -83,8 +90,8 @@ class HttpServer {
   void BeginDrain();
 
   // Stops accepting, lets in-flight requests finish (answered or not, even
-  // when their client has gone), closes idle connections, and joins every
-  // thread.
+  // when their client has gone), closes idle and lingering connections,
+  // and joins every thread.
   void Stop();
 
   // Number of open client connections.
