@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -19,7 +22,10 @@
 #include "event_loop.h"
 #include "mitos/config.h"
 #include "mitos/context.h"
+#include "mitos/log.h"
+#include "mitos/metrics.h"
 #include "mitos/status.h"
+#include "mitos_testing/faults.h"
 #include "mitos_testing/instance.h"
 
 #include <atomic>
@@ -626,6 +632,253 @@ TEST_F(GroupCommitTest, CommittedWritesAreVisibleToReadersAndDurable) {
   db_.reset();
   SQLite::Database raw((dir_.path() / "g.db").string());
   EXPECT_EQ(raw.execAndGet("SELECT v FROM t WHERE k = 'x'").getInt(), 7);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
+
+// --- Storage failures ------------------------------------------------------
+
+namespace mitos::sqlite {
+namespace {
+
+using ::testing::Not;
+
+// Returns mitos_db_errors_total{module, op, reason}.
+uint64_t Errors(const std::string& module, const char* op,
+                const char* reason) {
+  return metrics::Registry::Default()
+      .Counters("mitos_db_errors_total", "", {"module", "op", "reason"})
+      .With({module, op, reason})
+      .value();
+}
+
+// Returns the Status of the failure of `fn`, or nullopt if it succeeded.
+template <typename F>
+std::optional<Status> FailureOf(F&& fn) {
+  try {
+    fn();
+  } catch (const SQLite::Exception& e) {
+    return StatusFor(e);
+  }
+  return std::nullopt;
+}
+
+int64_t InsertKv(Connection& c, const std::string& k) {
+  auto& st = c.Prepare("INSERT INTO kv (k, v) VALUES (?, 'v')");
+  st.bind(1, k);
+  st.exec();
+  return c.db().getLastInsertRowid();
+}
+
+TEST(StatusForTest, ClassifiesEachKindOfFailure) {
+  const std::vector<std::pair<int, StatusCode>> cases = {
+      {SQLITE_FULL, StatusCode::kInsufficientStorage},
+      {SQLITE_BUSY, StatusCode::kStorageUnavailable},
+      {SQLITE_LOCKED, StatusCode::kStorageUnavailable},
+      {SQLITE_IOERR, StatusCode::kStorageUnavailable},
+      {SQLITE_IOERR_WRITE, StatusCode::kStorageUnavailable},
+      {SQLITE_IOERR_FSYNC, StatusCode::kStorageUnavailable},
+      {SQLITE_CANTOPEN, StatusCode::kStorageUnavailable},
+      {SQLITE_READONLY, StatusCode::kStorageReadOnly},
+      {SQLITE_READONLY_DBMOVED, StatusCode::kStorageReadOnly},
+      {SQLITE_PERM, StatusCode::kStorageReadOnly},
+      {SQLITE_CORRUPT, StatusCode::kStorageCorrupt},
+      {SQLITE_NOTADB, StatusCode::kStorageCorrupt},
+      {SQLITE_ERROR, StatusCode::kInternal},
+      {SQLITE_CONSTRAINT_CHECK, StatusCode::kInternal},
+      {SQLITE_MISUSE, StatusCode::kInternal},
+      {-1, StatusCode::kInternal},  // SQLiteCpp's own errors
+  };
+  for (const auto& [code, want] : cases) {
+    Status s =
+        StatusFor(SQLite::Exception("/data/users.db: disk I/O error", code));
+    EXPECT_EQ(s.code(), want) << code << ": " << s.ToString();
+    // The message is for clients: neither the file nor SQLite's words.
+    EXPECT_FALSE(s.message().empty()) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("/data"))) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("users.db"))) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("I/O error"))) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("SQLITE"))) << code;
+  }
+}
+
+TEST_F(DatabaseTest, ALockHeldPastTheBusyTimeoutIsStorageUnavailable) {
+  Options options;
+  options.name = "busy_test";
+  options.busy_timeout_ms = 0;  // fail at once instead of waiting
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("busy_test", "write", "busy");
+
+  SQLite::Database other(path_, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto failure = FailureOf(
+      [&] { db->WriteTx([](Connection& c) { return InsertKv(c, "k"); }); });
+  other.exec("ROLLBACK");
+  ASSERT_TRUE(failure) << "the write did not fail";
+  EXPECT_EQ(failure->code(), StatusCode::kStorageUnavailable);
+  EXPECT_EQ(Errors("busy_test", "write", "busy"), before + 1);
+
+  // The lock gone, the same writer writes again.
+  EXPECT_FALSE(FailureOf(
+      [&] { db->WriteTx([](Connection& c) { return InsertKv(c, "k"); }); }));
+}
+
+TEST_F(DatabaseTest, AUniquenessConflictIsNoStorageFailure) {
+  Options options;
+  options.name = "unique_test";
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  auto total = [] {
+    uint64_t n = 0;
+    for (const char* op : {"read", "write", "checkpoint"}) {
+      for (const char* r : {"full", "busy", "io", "read_only", "cant_open",
+                            "corrupt", "other"}) {
+        n += Errors("unique_test", op, r);
+      }
+    }
+    return n;
+  };
+  const uint64_t before = total();
+  db->WriteTx([](Connection& c) { return InsertKv(c, "k"); });
+  EXPECT_THROW(db->WriteTx([](Connection& c) { return InsertKv(c, "k"); }),
+               SQLite::Exception);
+  EXPECT_EQ(total(), before);
+  // A statement that cannot compile is a bug, counted as "other".
+  const uint64_t other = Errors("unique_test", "write", "other");
+  EXPECT_THROW(db->WriteTx([](Connection& c) {
+                 return c.db().exec("INSERT INTO nope VALUES (1)");
+               }),
+               SQLite::Exception);
+  EXPECT_EQ(Errors("unique_test", "write", "other"), other + 1);
+}
+
+TEST_F(DatabaseTest, AReadOnlyFileServesReadsAndFailsWritesAsReadOnly) {
+  Options options;
+  options.name = "read_only_test";
+  {
+    std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+    ASSERT_NE(db, nullptr);
+    db->WriteTx([](Connection& c) { return InsertKv(c, "k"); });
+  }
+  testing::ReadOnlyFile read_only(path_);
+  if (!read_only.error().empty()) {
+    GTEST_SKIP() << "cannot make the file read-only: " << read_only.error();
+  }
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("read_only_test", "write", "read_only");
+
+  auto failure = FailureOf(
+      [&] { db->WriteTx([](Connection& c) { return InsertKv(c, "j"); }); });
+  ASSERT_TRUE(failure) << "a write to a read-only file succeeded";
+  EXPECT_EQ(failure->code(), StatusCode::kStorageReadOnly);
+  EXPECT_EQ(Errors("read_only_test", "write", "read_only"), before + 1);
+  EXPECT_EQ(db->Read([](Connection& c) {
+    return c.db().execAndGet("SELECT count(*) FROM kv").getInt();
+  }),
+            1);
+}
+
+TEST_F(DatabaseTest, ADamagedFileIsStorageCorrupt) {
+  Options options;
+  options.name = "corrupt_test";
+  {
+    std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+    ASSERT_NE(db, nullptr);
+    for (int i = 0; i < 100; ++i) {
+      db->WriteTx(
+          [i](Connection& c) { return InsertKv(c, std::to_string(i)); });
+    }
+  }
+  // Closing copied the log into the file: overwrite the table's root page.
+  int root = 0, page_size = 0;
+  {
+    // Read-write: the last connection to close, it removes the log again.
+    SQLite::Database raw(path_, SQLite::OPEN_READWRITE);
+    root = raw.execAndGet("SELECT rootpage FROM sqlite_master WHERE name='kv'")
+               .getInt();
+    page_size = raw.execAndGet("PRAGMA page_size").getInt();
+  }
+  ASSERT_FALSE(std::filesystem::exists(path_ + "-wal"));
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(root - 1) * page_size);
+    const std::string garbage(static_cast<size_t>(page_size), '\xff');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("corrupt_test", "read", "corrupt");
+  auto failure = FailureOf([&] {
+    db->Read([](Connection& c) {
+      // Reads the table itself (a count would read the smaller index).
+      return c.db().execAndGet("SELECT group_concat(v) FROM kv").getString();
+    });
+  });
+  ASSERT_TRUE(failure) << "a damaged table was read";
+  EXPECT_EQ(failure->code(), StatusCode::kStorageCorrupt);
+  EXPECT_EQ(Errors("corrupt_test", "read", "corrupt"), before + 1);
+}
+
+// Returns the "storage error" lines of `module` in captured JSON log output.
+std::vector<nlohmann::json> StorageErrorLines(const std::string& out,
+                                              const std::string& module) {
+  std::vector<nlohmann::json> lines;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    auto j = nlohmann::json::parse(out.substr(start, end - start), nullptr,
+                                   /*allow_exceptions=*/false);
+    if (j.is_object() && j.value("msg", "") == "storage error" &&
+        j.value("module", "") == module) {
+      lines.push_back(std::move(j));
+    }
+    start = end + 1;
+  }
+  return lines;
+}
+
+TEST_F(DatabaseTest, AFailureIsLoggedWithTheFileAndSqlitesCodeAndMessage) {
+  Options options;
+  options.name = "log_test";
+  options.busy_timeout_ms = 0;
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("log_test", "write", "busy");
+  SQLite::Database other(path_, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto fail = [&] {
+    EXPECT_TRUE(FailureOf([&] {
+      db->WriteTx([](Connection& c) { return InsertKv(c, "k"); });
+    }));
+  };
+  log::Configure(log::Level::kInfo, log::Format::kJson);
+  ::testing::internal::CaptureStdout();
+  for (int i = 0; i < 3; ++i) fail();
+  // Past the rate limit, the next line says how many it left out.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  fail();
+  log::Flush();
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  other.exec("ROLLBACK");
+
+  std::vector<nlohmann::json> lines = StorageErrorLines(out, "log_test");
+  ASSERT_EQ(lines.size(), 2u) << out;
+  const nlohmann::json& l = lines[0];
+  EXPECT_EQ(l["level"], "warn");
+  EXPECT_EQ(l["file"], path_);
+  EXPECT_EQ(l["op"], "write");
+  EXPECT_EQ(l["reason"], "busy");
+  EXPECT_EQ(l["stage"], "begin");
+  EXPECT_EQ(l["sqlite_code"], SQLITE_BUSY);
+  EXPECT_THAT(l["error"].get<std::string>(), HasSubstr("locked"));
+  EXPECT_FALSE(l.contains("suppressed"));
+  EXPECT_EQ(lines[1]["suppressed"], 2);
+  // Every failure is counted, logged or not.
+  EXPECT_EQ(Errors("log_test", "write", "busy"), before + 4);
 }
 
 }  // namespace

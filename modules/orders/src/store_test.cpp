@@ -135,7 +135,7 @@ TEST_F(OrderStoreTest, LockedFileIsUnavailableAndWritesNothing) {
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   auto r = s->Insert(OrderOf(1, "a", 2), 0, "t");
-  EXPECT_EQ(r.status().code(), mitos::StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().code(), mitos::StatusCode::kStorageUnavailable);
   other.exec("ROLLBACK");
   EXPECT_TRUE(s->List(std::nullopt, 10, 0)->items.empty());
   EXPECT_TRUE(s->Insert(OrderOf(1, "a", 2), 0, "t").ok());
