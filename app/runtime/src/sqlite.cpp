@@ -195,6 +195,11 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
                               mode + ")");
     }
     w.exec("PRAGMA synchronous=NORMAL");
+    if (options.max_page_count > 0) {
+      // Per connection, and only the writer grows the file.
+      w.exec("PRAGMA max_page_count=" +
+             std::to_string(options.max_page_count));
+    }
 
     int version = w.execAndGet("PRAGMA user_version").getInt();
     int latest = migrations.empty() ? 0 : migrations.back().version;
@@ -503,50 +508,94 @@ void Database::WriterLoop() {
 
 void Database::CommitBatch(std::vector<std::unique_ptr<Op>>& batch) {
   std::lock_guard<std::mutex> lock(writer_mu_);
+  std::vector<Op*> ops;
+  for (const auto& o : batch) ops.push_back(o.get());
+  // Each round settles at least one operation, so this ends.
+  while (!ops.empty()) ops = CommitRound(ops);
+}
+
+std::vector<Database::Op*> Database::CommitRound(const std::vector<Op*>& ops) {
   Connection& c = *writer_;
+  sqlite3* handle = c.db().getHandle();
+  RollBackIfOpen();
+  for (Op* o : ops) {
+    o->error = nullptr;
+    o->stage = nullptr;
+  }
   try {
     c.Prepare("BEGIN IMMEDIATE").exec();
   } catch (...) {
     auto e = std::current_exception();
-    for (const auto& o : batch) {
+    for (Op* o : ops) {
       o->error = e;
       o->stage = "begin";
     }
     c.ResetAll();
-    return;
+    return {};
   }
-  for (const auto& o : batch) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Op& o = *ops[i];
     try {
       c.Prepare("SAVEPOINT op").exec();
-      o->run(c);
+      o.run(c);
       c.Prepare("RELEASE op").exec();
+      continue;
     } catch (...) {
-      o->error = std::current_exception();
-      o->stage = "write";
-      c.ResetAll();
+      o.error = std::current_exception();
+      o.stage = "write";
+    }
+    c.ResetAll();
+    bool undone = false;
+    if (!sqlite3_get_autocommit(handle)) {
       try {
         c.Prepare("ROLLBACK TO op").exec();
         c.Prepare("RELEASE op").exec();
+        undone = true;
       } catch (...) {
       }
     }
+    if (undone) continue;
+    // SQLite undid the whole transaction (it does on SQLITE_FULL, and may
+    // on an I/O error), or this savepoint would not roll back alone: the
+    // writes before this one were lost with it. This one failed; the
+    // others run again in a new transaction, then those not run yet.
+    // Left as it was, the next SAVEPOINT would start a transaction of its
+    // own and its RELEASE commit it, under the batch's failed COMMIT.
+    RollBackIfOpen();
+    std::vector<Op*> again(ops.begin(), ops.begin() + i);
+    again.insert(again.end(), ops.begin() + i + 1, ops.end());
+    return again;
   }
   // No statement may hold the transaction open past its end.
   c.ResetAll();
   try {
     c.Prepare("COMMIT").exec();
   } catch (...) {
+    // Nothing of the batch was written: a write that failed on its own
+    // keeps its own error (a taken email stays a 409), the others get the
+    // commit's.
     auto e = std::current_exception();
-    for (const auto& o : batch) {
+    for (Op* o : ops) {
+      if (o->error) continue;
       o->error = e;
       o->stage = "commit";
     }
-    try {
-      c.Prepare("ROLLBACK").exec();
-    } catch (...) {
-    }
+    RollBackIfOpen();
   }
   c.ResetAll();
+  return {};
+}
+
+void Database::RollBackIfOpen() {
+  Connection& c = *writer_;
+  if (sqlite3_get_autocommit(c.db().getHandle())) return;
+  c.ResetAll();
+  try {
+    c.Prepare("ROLLBACK").exec();
+  } catch (const SQLite::Exception& e) {
+    // The next batch tries again before it begins.
+    NoteFailure(kWriteOp, e, 0, "rollback");
+  }
 }
 
 void Database::NoteBatchFailures(

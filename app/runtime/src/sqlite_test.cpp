@@ -24,12 +24,22 @@
 #include "mitos/context.h"
 #include "mitos/log.h"
 #include "mitos/metrics.h"
+#include "mitos/observe.h"
 #include "mitos/status.h"
 #include "mitos_testing/faults.h"
 #include "mitos_testing/instance.h"
 
 #include <atomic>
 #include <thread>
+
+namespace mitos {
+
+// Failed expectations on a StatusCode print its name.
+inline void PrintTo(StatusCode code, std::ostream* os) {
+  *os << StatusCodeLabel(code);
+}
+
+}  // namespace mitos
 
 namespace mitos::sqlite {
 namespace {
@@ -879,6 +889,331 @@ TEST_F(DatabaseTest, AFailureIsLoggedWithTheFileAndSqlitesCodeAndMessage) {
   EXPECT_EQ(lines[1]["suppressed"], 2);
   // Every failure is counted, logged or not.
   EXPECT_EQ(Errors("log_test", "write", "busy"), before + 4);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
+
+// --- Failures inside a batch ----------------------------------------------
+
+namespace mitos::sqlite {
+namespace {
+
+// A VFS over the default one whose writes fail on demand, for failures a
+// test cannot provoke on a real disk at the moment it wants them: a full
+// disk or an I/O error at COMMIT (the writes of the log), or during a
+// checkpoint (the writes of the database file). It is the default VFS
+// while it lives, so the Database opened meanwhile uses it.
+class FaultyVfs {
+ public:
+  enum class Target { kNone, kLog, kFile };
+
+  FaultyVfs() {
+    base_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *base_;
+    vfs_.zName = "mitos-faulty";
+    vfs_.szOsFile = static_cast<int>(sizeof(File)) + base_->szOsFile;
+    vfs_.xOpen = &OpenFile;
+    vfs_.pNext = nullptr;
+    current_ = this;
+    sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
+  }
+  ~FaultyVfs() {
+    sqlite3_vfs_unregister(&vfs_);
+    sqlite3_vfs_register(base_, /*makeDflt=*/1);
+    current_ = nullptr;
+  }
+  FaultyVfs(const FaultyVfs&) = delete;
+  FaultyVfs& operator=(const FaultyVfs&) = delete;
+
+  // From now on, every write to `target` fails with `rc`.
+  void FailWrites(Target target, int rc) {
+    rc_ = rc;
+    target_ = target;
+  }
+  void Heal() { target_ = Target::kNone; }
+
+ private:
+  struct File {
+    sqlite3_file base;  // first: SQLite sees a File as an sqlite3_file
+    sqlite3_file* real;
+    Target target;
+  };
+
+  static sqlite3_file* Real(sqlite3_file* f) {
+    return reinterpret_cast<File*>(f)->real;
+  }
+
+  static int OpenFile(sqlite3_vfs*, const char* name, sqlite3_file* file,
+                      int flags, int* out_flags) {
+    auto* f = reinterpret_cast<File*>(file);
+    f->real = reinterpret_cast<sqlite3_file*>(f + 1);
+    f->target = (flags & SQLITE_OPEN_WAL)       ? Target::kLog
+                : (flags & SQLITE_OPEN_MAIN_DB) ? Target::kFile
+                                                : Target::kNone;
+    sqlite3_vfs* base = current_->base_;
+    int rc = base->xOpen(base, name, f->real, flags, out_flags);
+    f->base.pMethods = rc == SQLITE_OK ? &kMethods : nullptr;
+    return rc;
+  }
+
+  static int Write(sqlite3_file* file, const void* p, int n,
+                   sqlite3_int64 off) {
+    auto* f = reinterpret_cast<File*>(file);
+    if (f->target != Target::kNone && f->target == current_->target_.load()) {
+      return current_->rc_.load();
+    }
+    return f->real->pMethods->xWrite(f->real, p, n, off);
+  }
+
+  // The other methods forward to the real file.
+  static int Close(sqlite3_file* f) {
+    return Real(f)->pMethods->xClose(Real(f));
+  }
+  static int Read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+    return Real(f)->pMethods->xRead(Real(f), p, n, off);
+  }
+  static int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+    return Real(f)->pMethods->xTruncate(Real(f), size);
+  }
+  static int Sync(sqlite3_file* f, int flags) {
+    return Real(f)->pMethods->xSync(Real(f), flags);
+  }
+  static int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+    return Real(f)->pMethods->xFileSize(Real(f), size);
+  }
+  static int Lock(sqlite3_file* f, int level) {
+    return Real(f)->pMethods->xLock(Real(f), level);
+  }
+  static int Unlock(sqlite3_file* f, int level) {
+    return Real(f)->pMethods->xUnlock(Real(f), level);
+  }
+  static int CheckReservedLock(sqlite3_file* f, int* out) {
+    return Real(f)->pMethods->xCheckReservedLock(Real(f), out);
+  }
+  static int FileControl(sqlite3_file* f, int op, void* arg) {
+    return Real(f)->pMethods->xFileControl(Real(f), op, arg);
+  }
+  static int SectorSize(sqlite3_file* f) {
+    return Real(f)->pMethods->xSectorSize(Real(f));
+  }
+  static int DeviceCharacteristics(sqlite3_file* f) {
+    return Real(f)->pMethods->xDeviceCharacteristics(Real(f));
+  }
+  static int ShmMap(sqlite3_file* f, int region, int size, int extend,
+                    void volatile** p) {
+    return Real(f)->pMethods->xShmMap(Real(f), region, size, extend, p);
+  }
+  static int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
+    return Real(f)->pMethods->xShmLock(Real(f), offset, n, flags);
+  }
+  static void ShmBarrier(sqlite3_file* f) {
+    Real(f)->pMethods->xShmBarrier(Real(f));
+  }
+  static int ShmUnmap(sqlite3_file* f, int remove) {
+    return Real(f)->pMethods->xShmUnmap(Real(f), remove);
+  }
+  static int Fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** p) {
+    return Real(f)->pMethods->xFetch(Real(f), off, n, p);
+  }
+  static int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+    return Real(f)->pMethods->xUnfetch(Real(f), off, p);
+  }
+
+  static constexpr sqlite3_io_methods kMethods = {
+      3,         &Close,   &Read,   &Write,           &Truncate,
+      &Sync,     &FileSize, &Lock,  &Unlock,          &CheckReservedLock,
+      &FileControl, &SectorSize, &DeviceCharacteristics, &ShmMap,
+      &ShmLock,  &ShmBarrier, &ShmUnmap, &Fetch,       &Unfetch};
+
+  static inline FaultyVfs* current_ = nullptr;
+  sqlite3_vfs* base_;
+  sqlite3_vfs vfs_;
+  std::atomic<Target> target_{Target::kNone};
+  std::atomic<int> rc_{SQLITE_OK};
+};
+
+class BatchFaultTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    vfs_.Heal();
+    db_.reset();
+  }
+
+  // Opens b.db (table t) as module `name`.
+  void Open(const std::string& name, int64_t max_page_count = 0) {
+    Options options;
+    options.name = name;
+    options.max_page_count = max_page_count;
+    auto db = Database::Open(
+        (dir_.path() / "b.db").string(), options,
+        {{1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL)"}});
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+
+  // Queues an insert of (k, `bytes` bytes) and returns its answer to come,
+  // mapped as a store maps it.
+  std::future<Status> Insert(std::string k, size_t bytes = 8) {
+    auto answer = std::make_shared<std::promise<Status>>();
+    std::future<Status> f = answer->get_future();
+    db_->WriteTxAsync<Status>(
+        [k = std::move(k), bytes](Connection& c) {
+          auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+          st.bind(1, k);
+          st.bind(2, std::string(bytes, 'v'));
+          st.exec();
+          return Status::Ok();
+        },
+        [](const SQLite::Exception& e) {
+          return IsUniqueViolation(e) ? Status::AlreadyExists("taken")
+                                      : StatusFor(e);
+        },
+        [answer](Status s) { answer->set_value(std::move(s)); });
+    return f;
+  }
+
+  static Status Answer(std::future<Status>& f) {
+    if (f.wait_for(kGuard) != std::future_status::ready) {
+      return Status::Internal("no answer");
+    }
+    return f.get();
+  }
+
+  // Holds the writer thread inside a write of its own until the returned
+  // function is called, so that the writes queued meanwhile make one batch.
+  std::function<void()> HoldTheWriter() {
+    auto entered = std::make_shared<std::promise<void>>();
+    auto release = std::make_shared<std::promise<void>>();
+    db_->WriteTxAsync<Status>(
+        [entered, go = release->get_future().share()](Connection&) {
+          entered->set_value();
+          go.wait_for(kGuard);
+          return Status::Ok();
+        },
+        StatusFor, [](Status) {});
+    entered->get_future().wait_for(kGuard);
+    return [release] { release->set_value(); };
+  }
+
+  std::vector<std::string> Keys() {
+    return db_->Read([](Connection& c) {
+      std::vector<std::string> out;
+      SQLite::Statement q(c.db(), "SELECT k FROM t ORDER BY k");
+      while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+      return out;
+    });
+  }
+
+  std::string IntegrityCheck() {
+    return db_->Read([](Connection& c) {
+      return c.db().execAndGet("PRAGMA integrity_check").getString();
+    });
+  }
+
+  FaultyVfs vfs_;  // first: it must outlive every connection
+  testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(BatchFaultTest, AFullDiskAtCommitFailsEveryWriteOfTheBatch) {
+  Open("commit_full_test");
+  auto first = Insert("dup");
+  ASSERT_TRUE(Answer(first).ok());
+  const uint64_t before = Errors("commit_full_test", "write", "full");
+
+  auto release = HoldTheWriter();
+  auto a = Insert("a");
+  auto dup = Insert("dup");  // fails on its own, before the commit
+  auto b = Insert("b");
+  vfs_.FailWrites(FaultyVfs::Target::kLog, SQLITE_FULL);
+  release();
+
+  EXPECT_EQ(Answer(a).code(), StatusCode::kInsufficientStorage);
+  EXPECT_EQ(Answer(b).code(), StatusCode::kInsufficientStorage);
+  EXPECT_EQ(Answer(dup).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Errors("commit_full_test", "write", "full"), before + 2);
+  EXPECT_THAT(Keys(), ElementsAre("dup"));  // reads go on
+
+  // Space back, the same writer commits again.
+  vfs_.Heal();
+  auto c = Insert("c");
+  EXPECT_TRUE(Answer(c).ok());
+  EXPECT_THAT(Keys(), ElementsAre("c", "dup"));
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+TEST_F(BatchFaultTest, AnIoErrorAtCommitIsStorageUnavailableForTheBatch) {
+  Open("commit_io_test");
+  const uint64_t before = Errors("commit_io_test", "write", "io");
+  auto release = HoldTheWriter();
+  std::vector<std::future<Status>> answers;
+  for (int i = 0; i < 10; ++i) answers.push_back(Insert(std::to_string(i)));
+  vfs_.FailWrites(FaultyVfs::Target::kLog, SQLITE_IOERR_WRITE);
+  release();
+  for (auto& a : answers) {
+    EXPECT_EQ(Answer(a).code(), StatusCode::kStorageUnavailable);
+  }
+  EXPECT_EQ(Errors("commit_io_test", "write", "io"), before + 10);
+  EXPECT_TRUE(Keys().empty());
+
+  vfs_.Heal();
+  auto ok = Insert("x");
+  EXPECT_TRUE(Answer(ok).ok());
+  EXPECT_THAT(Keys(), ElementsAre("x"));
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+TEST_F(BatchFaultTest, AWriteThatFillsTheFileFailsAloneAndItsBatchCommits) {
+  Open("savepoint_full_test");
+  db_.reset();
+  // A limit below the file's size keeps the file at its size: small rows
+  // still fit in the table's page, a big one needs pages of its own.
+  Open("savepoint_full_test", /*max_page_count=*/1);
+  const uint64_t before = Errors("savepoint_full_test", "write", "full");
+
+  auto release = HoldTheWriter();
+  auto a = Insert("a");
+  auto big = Insert("big", 64 << 10);
+  auto c = Insert("c");
+  release();
+  // SQLite undoes the whole transaction on SQLITE_FULL; "a" ran again.
+  EXPECT_TRUE(Answer(a).ok());
+  EXPECT_EQ(Answer(big).code(), StatusCode::kInsufficientStorage);
+  EXPECT_TRUE(Answer(c).ok());
+  EXPECT_THAT(Keys(), ElementsAre("a", "c"));
+  EXPECT_EQ(Errors("savepoint_full_test", "write", "full"), before + 1);
+
+  // Room made, the same writer takes the big row too.
+  db_->Write([](Connection& w) { w.db().exec("PRAGMA max_page_count=100000"); });
+  auto again = Insert("big", 64 << 10);
+  EXPECT_TRUE(Answer(again).ok());
+  EXPECT_THAT(Keys(), ElementsAre("a", "big", "c"));
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+TEST_F(BatchFaultTest, AFailedCheckpointIsCountedAndWritesGoOn) {
+  Open("checkpoint_io_test");
+  const uint64_t before = Errors("checkpoint_io_test", "checkpoint", "io");
+  vfs_.FailWrites(FaultyVfs::Target::kFile, SQLITE_IOERR_WRITE);
+  // 1,500 rows of 4 KiB are about 3,000 log pages; past 1,000 the
+  // checkpointer copies the log into the file, whose writes fail.
+  std::vector<std::future<Status>> answers;
+  for (int i = 0; i < 1500; ++i) {
+    answers.push_back(Insert(std::to_string(i), 4096));
+  }
+  for (auto& a : answers) ASSERT_TRUE(Answer(a).ok());
+  const auto deadline = std::chrono::steady_clock::now() + kGuard;
+  while (Errors("checkpoint_io_test", "checkpoint", "io") == before &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(Errors("checkpoint_io_test", "checkpoint", "io"), before);
+  vfs_.Heal();
+  auto more = Insert("more");
+  EXPECT_TRUE(Answer(more).ok());
+  EXPECT_EQ(Keys().size(), 1501u);
+  EXPECT_EQ(IntegrityCheck(), "ok");
 }
 
 }  // namespace

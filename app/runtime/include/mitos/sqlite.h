@@ -40,6 +40,11 @@ struct Options {
   int busy_timeout_ms = 5000;  // how long a statement waits for a lock
   int readers = 4;             // reader connections in the pool
   int cache_kib = 512;         // page cache per connection
+  // The most pages the file may hold (PRAGMA max_page_count of the
+  // writer); 0 leaves SQLite's own limit. A write that would grow the file
+  // past it fails as on a full disk. A limit below the file's size keeps
+  // the file at its size.
+  int64_t max_page_count = 0;
 };
 
 // A connection with a cache of prepared statements.
@@ -110,7 +115,11 @@ class Database {
   // at once. Each fn runs in its own SAVEPOINT, so an exception undoes only
   // its own changes and is rethrown to its caller alone. Returns after the
   // shared transaction committed; if the commit fails, every caller of the
-  // batch gets that error. fn must not begin or end transactions itself.
+  // batch whose fn succeeded gets that error. fn must not begin or end
+  // transactions itself, and must change nothing but the database: when
+  // SQLite undoes the whole transaction on one fn's failure (it does on
+  // SQLITE_FULL), the others of the batch run again in a new one, and only
+  // their last run counts.
   // Blocks the calling thread; never call it from a WriteTxAsync `done`
   // that runs on the writer thread (it would wait for itself: it throws
   // std::logic_error instead).
@@ -242,6 +251,12 @@ class Database {
   void Enqueue(std::unique_ptr<Op> op);
   void WriterLoop();
   void CommitBatch(std::vector<std::unique_ptr<Op>>& batch);
+  // Runs `ops` in one transaction and commits it. Returns the operations to
+  // run again, in a new transaction, when SQLite undid this one on a
+  // failure of one of them.
+  std::vector<Op*> CommitRound(const std::vector<Op*>& ops);
+  // Rolls back what a failure left open, so that the next BEGIN succeeds.
+  void RollBackIfOpen();
   void NoteBatchFailures(const std::vector<std::unique_ptr<Op>>& batch);
 
   // Checkpoints (copying the WAL back into the file, and syncing it) run on
