@@ -655,6 +655,11 @@ void DeclareStorageConfig(config::Schema& schema, const std::string& module) {
              "How long a statement on " + module + ".db waits for a lock.");
   schema.Int(p + "cache_kib", 512, 64, 1 << 20,
              "Page cache per connection of " + module + ".db, in KiB.");
+  schema.Int(p + "max_page_count", 0, 0, 4294967294,
+             "Most pages " + module + ".db may hold (PRAGMA page_size "
+             "bytes each, 4096 by default); 0: no limit but the disk's. "
+             "Writes that would grow it further answer 507, as on a full "
+             "disk.");
 }
 
 Status StatusFor(const SQLite::Exception& e) {

@@ -395,18 +395,20 @@ TEST_F(DatabaseTest, IsBusyWhenAnotherWriterHoldsTheLock) {
   EXPECT_TRUE(threw);
 }
 
-TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
+TEST(DeclareStorageConfigTest, DeclaresTheFourKeys) {
   config::Schema schema;
   DeclareStorageConfig(schema, "users");
-  ASSERT_EQ(schema.keys().size(), 3u);
+  ASSERT_EQ(schema.keys().size(), 4u);
 
   const config::Key* readers = schema.Find("users.storage.readers");
   const config::Key* busy = schema.Find("users.storage.busy_timeout_ms");
   const config::Key* cache = schema.Find("users.storage.cache_kib");
+  const config::Key* pages = schema.Find("users.storage.max_page_count");
   ASSERT_NE(readers, nullptr);
   ASSERT_NE(busy, nullptr);
   ASSERT_NE(cache, nullptr);
-  for (const config::Key* k : {readers, busy, cache}) {
+  ASSERT_NE(pages, nullptr);
+  for (const config::Key* k : {readers, busy, cache, pages}) {
     EXPECT_EQ(k->type, config::Type::kInt) << k->path;
     EXPECT_FALSE(k->doc.empty()) << k->path;
   }
@@ -415,6 +417,8 @@ TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
   EXPECT_EQ(std::get<int64_t>(readers->default_value), defaults.readers);
   EXPECT_EQ(std::get<int64_t>(busy->default_value), defaults.busy_timeout_ms);
   EXPECT_EQ(std::get<int64_t>(cache->default_value), defaults.cache_kib);
+  EXPECT_EQ(std::get<int64_t>(pages->default_value), defaults.max_page_count);
+  EXPECT_EQ(defaults.max_page_count, 0);  // no limit unless asked for
   EXPECT_GE(readers->min, 1);  // a pool needs at least one reader
   EXPECT_TRUE(schema.IsSection("users.storage"));
 }
@@ -422,11 +426,17 @@ TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
 TEST(DeclareStorageConfigTest, KeysResolveFromEnvironment) {
   config::Schema schema;
   DeclareStorageConfig(schema, "orders");
-  config::Config c = config::Resolver(schema)
-                         .Env({{"MITOS_ORDERS__STORAGE__READERS", "8"}})
-                         .Build();
+  config::Config c =
+      config::Resolver(schema)
+          .Env({{"MITOS_ORDERS__STORAGE__READERS", "8"},
+                {"MITOS_ORDERS__STORAGE__MAX_PAGE_COUNT", "262144"}})
+          .Build();
   EXPECT_EQ(c.Int("orders.storage.readers"), 8);
   EXPECT_EQ(c.Int("orders.storage.busy_timeout_ms"), 5000);
+  EXPECT_EQ(c.Int("orders.storage.max_page_count"), 262144);
+  EXPECT_THROW(config::Resolver(schema).Flag("orders.storage.max_page_count",
+                                             "-1", "--set"),
+               config::ConfigError);
   EXPECT_THROW(
       config::Resolver(schema).Flag("orders.storage.readers", "0", "--set"),
       config::ConfigError);
@@ -436,7 +446,7 @@ TEST(DeclareStorageConfigTest, TwoModulesDoNotCollide) {
   config::Schema schema;
   DeclareStorageConfig(schema, "users");
   EXPECT_NO_THROW(DeclareStorageConfig(schema, "orders"));
-  EXPECT_EQ(schema.keys().size(), 6u);
+  EXPECT_EQ(schema.keys().size(), 8u);
   EXPECT_THROW(DeclareStorageConfig(schema, "users"), std::logic_error);
 }
 

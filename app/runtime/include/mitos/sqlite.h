@@ -310,8 +310,8 @@ class Database {
   std::vector<Connection*> idle_;
 };
 
-// Declares "<module>.storage.readers", ".busy_timeout_ms" and ".cache_kib",
-// which ModuleContext::OpenDatabase reads. Call it from a module's
+// Declares "<module>.storage.readers", ".busy_timeout_ms", ".cache_kib" and
+// ".max_page_count", which ModuleContext::OpenDatabase reads. Call it from a module's
 // declare_config when the module owns a database.
 void DeclareStorageConfig(config::Schema& schema, const std::string& module);
 
