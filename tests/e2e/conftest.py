@@ -464,6 +464,24 @@ def stall(split):
 
 
 @pytest.fixture
+def own_process(request, split, tmp_path):
+    """own_process(name, module, env) -> a Process of the test's own, beside
+    the topology (same binary and fault settings), started and ready; it is
+    stopped after the test."""
+    started = []
+
+    def start(name, module, env=None):
+        p = Process(_mitos_bin(request.config), name, tmp_path, module=module,
+                    env=dict(FAULT_ENV, **(env or {})))
+        started.append(p)
+        return p.start()
+
+    yield start
+    for p in reversed(started):
+        p.stop()
+
+
+@pytest.fixture
 def fault_env(split):
     """Leaves users running and un-stalled after a fault test, whatever
     happened in it."""

@@ -2,8 +2,6 @@
 
 #include <map>
 
-#include "mitos/observability/log.h"
-
 namespace orders {
 namespace {
 
@@ -21,15 +19,6 @@ Order Row(SQLite::Statement& st) {
   o.created_at = st.getColumn(4).getString();
   o.updated_at = st.getColumn(5).getString();
   return o;
-}
-
-mitos::Status StorageError(const SQLite::Exception& e, const char* op) {
-  if (mitos::sqlite::IsBusy(e)) {
-    return mitos::Status::Unavailable("The order store is busy; retry.");
-  }
-  mitos::log::Error("orders", "storage error",
-                    {{"op", op}, {"error", e.what()}});
-  return mitos::Status::Internal(e.what());
 }
 
 mitos::Status NoSuchOrder(int64_t id) {
@@ -179,7 +168,7 @@ mitos::StatusOr<Order> OrderStore::Insert(const NewOrder& in,
     return db_->WriteTx(
         [&](Connection& c) { return InsertRows(c, in, total_cents, now); });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "insert");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
@@ -189,7 +178,7 @@ void OrderStore::InsertAsync(NewOrder in, int64_t total_cents, std::string now,
       [in = std::move(in), total_cents, now = std::move(now)](Connection& c) {
         return InsertRows(c, in, total_cents, now);
       },
-      [](const SQLite::Exception& e) { return StorageError(e, "insert"); },
+      mitos::sqlite::StatusFor,
       std::move(done));
 }
 
@@ -207,7 +196,7 @@ mitos::StatusOr<Order> OrderStore::Find(int64_t id) {
           return o;
         });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "find");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
@@ -240,7 +229,7 @@ mitos::StatusOr<OrderPage> OrderStore::List(std::optional<int64_t> user_id,
       return page;
     });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "list");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
@@ -248,14 +237,14 @@ mitos::StatusOr<Order> OrderStore::Cancel(int64_t id, const std::string& now) {
   try {
     return db_->WriteTx([&](Connection& c) { return CancelRow(c, id, now); });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "cancel");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
 void OrderStore::CancelAsync(int64_t id, std::string now, Callback<Order> done) {
   db_->WriteTxAsync<mitos::StatusOr<Order>>(
       [id, now = std::move(now)](Connection& c) { return CancelRow(c, id, now); },
-      [](const SQLite::Exception& e) { return StorageError(e, "cancel"); },
+      mitos::sqlite::StatusFor,
       std::move(done));
 }
 

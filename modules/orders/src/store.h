@@ -39,7 +39,8 @@ class OrderStore {
 
   // Writes the order and its items in one transaction, with status
   // "placed". REQUIRES: fields already validated, total_cents computed.
-  // Returns Unavailable when the file stays locked, Internal otherwise.
+  // Every method returns what mitos::sqlite::StatusFor makes of a storage
+  // failure (InsufficientStorage on a full disk, say).
   mitos::StatusOr<Order> Insert(const NewOrder& o, int64_t total_cents,
                                 const std::string& now);
   // Returns the order with its items, or NotFound.

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "mitos_testing/instance.h"
 
 namespace orders {
@@ -10,9 +12,11 @@ namespace {
 
 class OrderStoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<OrderStore> Open(int busy_timeout_ms = 5000) {
+  std::unique_ptr<OrderStore> Open(int busy_timeout_ms = 5000,
+                                   int64_t max_page_count = 0) {
     mitos::sqlite::Options o;
     o.busy_timeout_ms = busy_timeout_ms;
+    o.max_page_count = max_page_count;
     auto db = mitos::sqlite::Database::Open(path(), o, OrderStore::Migrations());
     EXPECT_TRUE(db.ok()) << db.status().ToString();
     return std::make_unique<OrderStore>(std::move(*db));
@@ -130,12 +134,36 @@ TEST_F(OrderStoreTest, SchemaIsVersionedAndStatusIsChecked) {
                SQLite::Exception);
 }
 
+TEST_F(OrderStoreTest, AFullFileIsInsufficientStorageAndWritesNothing) {
+  Open().reset();
+  // The file may not grow: the order's row fits, its 200 items do not.
+  auto s = Open(5000, /*max_page_count=*/1);
+  NewOrder big{1, {}};
+  for (int i = 0; i < 200; ++i) {
+    big.items.push_back(Item{std::string(60, 'a') + std::to_string(i), 1, 1});
+  }
+  auto r = s->Insert(big, 200, "t");
+  EXPECT_EQ(r.status().code(), mitos::StatusCode::kInsufficientStorage);
+  std::promise<mitos::StatusOr<Order>> async;
+  s->InsertAsync(big, 200, "t", [&](mitos::StatusOr<Order> o) {
+    async.set_value(std::move(o));
+  });
+  EXPECT_EQ(async.get_future().get().status().code(),
+            mitos::StatusCode::kInsufficientStorage);
+  // Neither an order without its items, nor items without their order.
+  EXPECT_TRUE(s->List(std::nullopt, 10, 0)->items.empty());
+  EXPECT_EQ(SQLite::Database(path()).execAndGet(
+                "SELECT count(*) FROM order_items").getInt(), 0);
+  // What fits is still written.
+  EXPECT_TRUE(s->Insert(OrderOf(1, "a", 2), 0, "t").ok());
+}
+
 TEST_F(OrderStoreTest, LockedFileIsUnavailableAndWritesNothing) {
   auto s = Open(/*busy_timeout_ms=*/50);
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   auto r = s->Insert(OrderOf(1, "a", 2), 0, "t");
-  EXPECT_EQ(r.status().code(), mitos::StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().code(), mitos::StatusCode::kStorageUnavailable);
   other.exec("ROLLBACK");
   EXPECT_TRUE(s->List(std::nullopt, 10, 0)->items.empty());
   EXPECT_TRUE(s->Insert(OrderOf(1, "a", 2), 0, "t").ok());

@@ -1,7 +1,5 @@
 #include "store.h"
 
-#include "mitos/observability/log.h"
-
 namespace users {
 namespace {
 
@@ -17,15 +15,6 @@ User Row(SQLite::Statement& st) {
   return u;
 }
 
-mitos::Status StorageError(const SQLite::Exception& e, const char* op) {
-  if (mitos::sqlite::IsBusy(e)) {
-    return mitos::Status::Unavailable("The user store is busy; retry.");
-  }
-  mitos::log::Error("users", "storage error",
-                    {{"op", op}, {"error", e.what()}});
-  return mitos::Status::Internal(e.what());
-}
-
 mitos::Status EmailTaken() {
   return mitos::Status::AlreadyExists(
       "A user with this email already exists.",
@@ -37,10 +26,11 @@ mitos::Status NoSuchUser(int64_t id) {
                                  " does not exist.");
 }
 
-// What a failed insert or update returns: a taken email, or StorageError.
-mitos::Status WriteFailed(const SQLite::Exception& e, const char* op) {
+// What a failed insert or update returns: a taken email, or what the
+// storage layer makes of the failure (it has logged and counted it).
+mitos::Status WriteFailed(const SQLite::Exception& e) {
   if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
-  return StorageError(e, op);
+  return mitos::sqlite::StatusFor(e);
 }
 
 // The statements of each write, run by the synchronous and the
@@ -109,7 +99,7 @@ mitos::StatusOr<User> UserStore::Insert(const NewUser& in,
   try {
     return db_->WriteTx([&](Connection& c) { return InsertRow(c, in, now); });
   } catch (const SQLite::Exception& e) {
-    return WriteFailed(e, "insert");
+    return WriteFailed(e);
   }
 }
 
@@ -118,7 +108,7 @@ void UserStore::InsertAsync(NewUser in, std::string now, Callback<User> done) {
       [in = std::move(in), now = std::move(now)](Connection& c) {
         return InsertRow(c, in, now);
       },
-      [](const SQLite::Exception& e) { return WriteFailed(e, "insert"); },
+      [](const SQLite::Exception& e) { return WriteFailed(e); },
       std::move(done));
 }
 
@@ -133,7 +123,7 @@ mitos::StatusOr<User> UserStore::Find(int64_t id) {
       return Row(st);
     });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "find");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
@@ -154,7 +144,7 @@ mitos::StatusOr<UserPage> UserStore::List(int limit, int64_t after) {
       return page;
     });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "list");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
@@ -163,7 +153,7 @@ mitos::StatusOr<User> UserStore::Update(int64_t id, const UserPatch& p,
   try {
     return db_->WriteTx([&](Connection& c) { return UpdateRow(c, id, p, now); });
   } catch (const SQLite::Exception& e) {
-    return WriteFailed(e, "update");
+    return WriteFailed(e);
   }
 }
 
@@ -173,7 +163,7 @@ void UserStore::UpdateAsync(int64_t id, UserPatch p, std::string now,
       [id, p = std::move(p), now = std::move(now)](Connection& c) {
         return UpdateRow(c, id, p, now);
       },
-      [](const SQLite::Exception& e) { return WriteFailed(e, "update"); },
+      [](const SQLite::Exception& e) { return WriteFailed(e); },
       std::move(done));
 }
 
@@ -181,14 +171,14 @@ mitos::Status UserStore::Remove(int64_t id) {
   try {
     return db_->WriteTx([&](Connection& c) { return DeleteRow(c, id); });
   } catch (const SQLite::Exception& e) {
-    return StorageError(e, "delete");
+    return mitos::sqlite::StatusFor(e);
   }
 }
 
 void UserStore::RemoveAsync(int64_t id, std::function<void(mitos::Status)> done) {
   db_->WriteTxAsync<mitos::Status>(
       [id](Connection& c) { return DeleteRow(c, id); },
-      [](const SQLite::Exception& e) { return StorageError(e, "delete"); },
+      mitos::sqlite::StatusFor,
       std::move(done));
 }
 

@@ -25,7 +25,8 @@ class UserStore {
   explicit UserStore(std::unique_ptr<mitos::sqlite::Database> db);
 
   // REQUIRES: fields already validated. Returns AlreadyExists on a taken
-  // email, Unavailable when the file stays locked, Internal otherwise.
+  // email. Every method returns what mitos::sqlite::StatusFor makes of a
+  // storage failure (InsufficientStorage on a full disk, say).
   mitos::StatusOr<User> Insert(const NewUser& u, const std::string& now);
   mitos::StatusOr<User> Find(int64_t id);
   mitos::StatusOr<UserPage> List(int limit, int64_t after);

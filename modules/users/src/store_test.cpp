@@ -55,7 +55,7 @@ TEST_F(UserStoreTest, LockedFileIsUnavailableNotInternal) {
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   auto r = s->Insert({"A", "a@x.io"}, "t");
-  EXPECT_EQ(r.status().code(), mitos::StatusCode::kUnavailable);
+  EXPECT_EQ(r.status().code(), mitos::StatusCode::kStorageUnavailable);
   other.exec("ROLLBACK");
   EXPECT_TRUE(s->Insert({"A", "a@x.io"}, "t").ok());
 }

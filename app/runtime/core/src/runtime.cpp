@@ -270,6 +270,7 @@ class Runtime::Impl {
       o.busy_timeout_ms = static_cast<int>(rt_.config_.Int(p + "busy_timeout_ms"));
       o.readers = static_cast<int>(rt_.config_.Int(p + "readers"));
       o.cache_kib = static_cast<int>(rt_.config_.Int(p + "cache_kib"));
+      o.max_page_count = rt_.config_.Int(p + "max_page_count");
       auto path = std::filesystem::path(rt_.config_.String("data_dir")) /
                   (spec_.name + ".db");
       return sqlite::Database::Open(path.string(), o, migrations);

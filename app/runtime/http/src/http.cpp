@@ -89,6 +89,7 @@ const char* ReasonPhrase(int status) {
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
     default: return "Unknown";
   }
 }
@@ -180,6 +181,10 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kDeadlineExceeded: return 504;
     case StatusCode::kInternal: return 500;
+    case StatusCode::kInsufficientStorage: return 507;
+    case StatusCode::kStorageUnavailable: return 503;
+    case StatusCode::kStorageReadOnly: return 503;
+    case StatusCode::kStorageCorrupt: return 500;
   }
   return 500;
 }
@@ -207,6 +212,27 @@ void WriteStatus(Response& res, const Status& s) {
     case StatusCode::kDeadlineExceeded:
       WriteProblem(res, code, "urn:mitos:problem:deadline-exceeded",
                    "Deadline exceeded", s.message());
+      return;
+    case StatusCode::kInsufficientStorage:
+      // No Retry-After: space comes back when an operator frees it, not
+      // after a delay the server could name.
+      WriteProblem(res, code, "urn:mitos:problem:insufficient-storage",
+                   "Insufficient Storage", s.message());
+      return;
+    case StatusCode::kStorageUnavailable:
+      res.SetHeader("Retry-After", "1");
+      WriteProblem(res, code, "urn:mitos:problem:storage-unavailable",
+                   "Storage unavailable", s.message());
+      return;
+    case StatusCode::kStorageReadOnly:
+      // Retrying does not help until an operator makes the file writable
+      // and restarts the instance: no Retry-After.
+      WriteProblem(res, code, "urn:mitos:problem:storage-read-only",
+                   "Storage read-only", s.message());
+      return;
+    case StatusCode::kStorageCorrupt:
+      WriteProblem(res, code, "urn:mitos:problem:storage-corrupt",
+                   "Storage corrupt", s.message());
       return;
     case StatusCode::kInternal:
       // Never expose internal text to the client.

@@ -311,7 +311,41 @@ INSTANTIATE_TEST_SUITE_P(
                       StatusCase{Status::Unavailable("billing is down"), 503,
                                  "urn:mitos:problem:dependency-unavailable"},
                       StatusCase{Status::DeadlineExceeded("too slow"), 504,
-                                 "urn:mitos:problem:deadline-exceeded"}));
+                                 "urn:mitos:problem:deadline-exceeded"},
+                      StatusCase{Status::InsufficientStorage("disk full"), 507,
+                                 "urn:mitos:problem:insufficient-storage"},
+                      StatusCase{Status::StorageUnavailable("I/O error"), 503,
+                                 "urn:mitos:problem:storage-unavailable"},
+                      StatusCase{Status::StorageReadOnly("read-only"), 503,
+                                 "urn:mitos:problem:storage-read-only"},
+                      StatusCase{Status::StorageCorrupt("damaged"), 500,
+                                 "urn:mitos:problem:storage-corrupt"}));
+
+TEST(WriteStatusTest, InsufficientStorageIsTheRfc4918Problem) {
+  Response res;
+  WriteStatus(res, Status::InsufficientStorage("full"));
+  json body = json::parse(res.body);
+  EXPECT_EQ(body["title"], "Insufficient Storage");
+  EXPECT_STREQ(ReasonPhrase(507), "Insufficient Storage");
+  EXPECT_EQ(res.Header("Retry-After"), "");
+}
+
+TEST(WriteStatusTest, RetryAfterOnlyWhereARetryMayHelp) {
+  for (const Status& s : {Status::Unavailable("down"),
+                          Status::StorageUnavailable("busy")}) {
+    Response res;
+    WriteStatus(res, s);
+    EXPECT_EQ(res.Header("Retry-After"), "1") << s.ToString();
+  }
+  for (const Status& s : {Status::InsufficientStorage("full"),
+                          Status::StorageReadOnly("read-only"),
+                          Status::StorageCorrupt("damaged"),
+                          Status::Internal("bug")}) {
+    Response res;
+    WriteStatus(res, s);
+    EXPECT_EQ(res.Header("Retry-After"), "") << s.ToString();
+  }
+}
 
 TEST(WriteStatusTest, InvalidArgumentCarriesFieldErrors) {
   Response res;
@@ -361,6 +395,10 @@ TEST(HttpStatusForTest, MapsEveryCode) {
   EXPECT_EQ(HttpStatusFor(StatusCode::kUnavailable), 503);
   EXPECT_EQ(HttpStatusFor(StatusCode::kDeadlineExceeded), 504);
   EXPECT_EQ(HttpStatusFor(StatusCode::kInternal), 500);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kInsufficientStorage), 507);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kStorageUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kStorageReadOnly), 503);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kStorageCorrupt), 500);
 }
 
 // -------------------------------------------------------- ReadJsonObject

@@ -48,6 +48,10 @@ const char* StatusCodeLabel(StatusCode code) {
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kInsufficientStorage: return "insufficient_storage";
+    case StatusCode::kStorageUnavailable: return "storage_unavailable";
+    case StatusCode::kStorageReadOnly: return "storage_read_only";
+    case StatusCode::kStorageCorrupt: return "storage_corrupt";
   }
   return "unknown";
 }

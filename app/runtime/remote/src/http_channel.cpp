@@ -22,7 +22,9 @@ using std::chrono::milliseconds;
 // True iff the remote itself failed: a 502/503/504 that is not a Mitos
 // service reporting that one of *its* dependencies failed. A healthy
 // service saying "my dependency is down" must not open the breaker in front
-// of it, nor be retried (its own calls already were).
+// of it, nor be retried (its own calls already were). Its storage counts as
+// such a dependency: a service whose writes fail on a read-only or failing
+// disk still serves reads, which an open breaker would refuse too.
 bool RemoteFailed(int status, const std::string& content_type,
                   const std::string& body) {
   if (status != 502 && status != 503 && status != 504) return false;
@@ -33,7 +35,9 @@ bool RemoteFailed(int status, const std::string& content_type,
   }
   const std::string type = p["type"];
   return type != "urn:mitos:problem:dependency-unavailable" &&
-         type != "urn:mitos:problem:deadline-exceeded";
+         type != "urn:mitos:problem:deadline-exceeded" &&
+         type != "urn:mitos:problem:storage-unavailable" &&
+         type != "urn:mitos:problem:storage-read-only";
 }
 
 // The deadline the remote is given for one attempt: a little less than the

@@ -214,6 +214,28 @@ TEST_P(HttpChannelTest, ADependencyFailureReportedByAHealthyRemoteIsNotItsFailur
   EXPECT_EQ(calls.load(), 3) << "not retried: the remote already tried";
 }
 
+TEST_P(HttpChannelTest, AStorageFailureReportedByAHealthyRemoteIsNotItsFailure) {
+  // A remote whose writes fail on its disk still serves reads: an open
+  // breaker would refuse those too.
+  std::atomic<int> calls{0};
+  Upstream up([&](http::Request&, http::Response& res) {
+    ++calls;
+    http::WriteStatus(res, calls % 2 == 0
+                               ? Status::StorageReadOnly("read-only")
+                               : Status::StorageUnavailable("I/O error"));
+  });
+  auto o = Options(up.url());
+  o.breaker.failure_threshold = 1;
+  HttpChannel& ch = Make(o);
+  for (int i = 0; i < 4; ++i) {
+    auto r = Call(ch, Get("/"));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 503);
+  }
+  EXPECT_EQ(ch.breaker_state(), remote::BreakerState::kClosed);
+  EXPECT_EQ(calls.load(), 4);
+}
+
 TEST_P(HttpChannelTest, ABare503IsTheRemotesOwnFailure) {
   Upstream up([&](http::Request&, http::Response& res) {
     res.status = 503;
@@ -577,11 +599,30 @@ TEST(StatusFromResponse, MapsProblemsBackToStatuses) {
                             {409, StatusCode::kAlreadyExists},
                             {503, StatusCode::kUnavailable},
                             {504, StatusCode::kDeadlineExceeded},
+                            {507, StatusCode::kInsufficientStorage},
                             {500, StatusCode::kInternal},
                             {418, StatusCode::kInternal}}) {
     r.status = code;
     r.body = "not json";
     EXPECT_EQ(remote::StatusFromResponse(r).code(), want) << code;
+  }
+}
+
+TEST(StatusFromResponse, StorageProblemsRoundTrip) {
+  // What WriteStatus writes for a storage failure comes back as the same
+  // Status, so a module's HTTP client answers as its in-process form does.
+  for (const Status& s : {Status::InsufficientStorage("full"),
+                          Status::StorageUnavailable("I/O error"),
+                          Status::StorageReadOnly("read-only"),
+                          Status::StorageCorrupt("damaged")}) {
+    http::Response written;
+    http::WriteStatus(written, s);
+    remote::Response r;
+    r.status = written.status;
+    r.body = written.body;
+    Status back = remote::StatusFromResponse(r);
+    EXPECT_EQ(back.code(), s.code()) << s.ToString() << " -> " << back.ToString();
+    EXPECT_EQ(back.message(), s.message());
   }
 }
 

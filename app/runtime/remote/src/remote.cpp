@@ -36,8 +36,21 @@ Status StatusFromResponse(const Response& r) {
       }
       return Status::AlreadyExists(detail, std::move(fields));
     case 422: return Status::InvalidArgument(detail, std::move(fields));
-    case 503: return Status::Unavailable(detail);
+    case 503:
+      if (type == "urn:mitos:problem:storage-unavailable") {
+        return Status::StorageUnavailable(detail);
+      }
+      if (type == "urn:mitos:problem:storage-read-only") {
+        return Status::StorageReadOnly(detail);
+      }
+      return Status::Unavailable(detail);
     case 504: return Status::DeadlineExceeded(detail);
+    case 507: return Status::InsufficientStorage(detail);
+    case 500:
+      if (type == "urn:mitos:problem:storage-corrupt") {
+        return Status::StorageCorrupt(detail);
+      }
+      [[fallthrough]];
     default:
       return Status::Internal("unexpected answer " + std::to_string(r.status) +
                               " from a remote: " + detail);

@@ -5,8 +5,10 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -32,12 +34,64 @@ constexpr int kRestartPages = 4 * kCheckpointPages;
 // The database whose writer thread this is, if any.
 thread_local const Database* tl_writer_of = nullptr;
 
+// The kinds of storage failure, as mitos_db_errors_total{reason} names them.
+enum class Reason { kFull, kBusy, kIo, kReadOnly, kCantOpen, kCorrupt, kOther };
+constexpr std::array<const char*, 7> kReasonNames = {
+    "full", "busy", "io", "read_only", "cant_open", "corrupt", "other"};
+constexpr std::array<const char*, 3> kOpNames = {"read", "write", "checkpoint"};
+
+// Returns the kind of failure of a SQLite result, or nullopt for a
+// uniqueness conflict: an answer (409) its caller maps, not a failure.
+std::optional<Reason> ReasonOf(int code, int extended_code) {
+  if (extended_code == SQLITE_CONSTRAINT_UNIQUE ||
+      extended_code == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return std::nullopt;
+  }
+  // SQLiteCpp's own errors (a column out of range, say) carry -1.
+  if (code < 0) code = extended_code;
+  if (code < 0) return Reason::kOther;
+  switch (code & 0xff) {
+    case SQLITE_FULL: return Reason::kFull;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return Reason::kBusy;
+    case SQLITE_IOERR: return Reason::kIo;
+    case SQLITE_READONLY:
+    case SQLITE_PERM: return Reason::kReadOnly;
+    case SQLITE_CANTOPEN: return Reason::kCantOpen;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return Reason::kCorrupt;
+    default: return Reason::kOther;
+  }
+}
+
+std::optional<Reason> ReasonOf(const SQLite::Exception& e) {
+  return ReasonOf(e.getErrorCode(), e.getExtendedErrorCode());
+}
+
+// A log line at most this often per kind of failure: a full disk under
+// load fails thousands of writes a second, and the log may share the disk.
+constexpr std::chrono::seconds kLogEvery(1);
+
 }  // namespace
+
+struct Database::Faults {
+  // By op and reason, created at open so that every series exists from the
+  // first scrape (a rate over a series that appears late misses its start).
+  std::array<std::array<metrics::Counter*, kReasonNames.size()>,
+             kOpNames.size()>
+      errors{};
+  std::mutex log_mu;
+  std::array<std::optional<std::chrono::steady_clock::time_point>,
+             kReasonNames.size()>
+      logged_at;
+  std::array<uint64_t, kReasonNames.size()> suppressed{};
+};
 
 struct Database::Op {
   std::function<void(Connection&)> run;
   std::function<void(std::exception_ptr)> finish;
   std::exception_ptr error;
+  const char* stage = nullptr;  // "begin", "write" or "commit" on error
   // Where `finish` runs: this event loop, or the writer thread when null.
   internal::EventLoop* loop = nullptr;
   // The submitter's request and span, current again while `finish` runs.
@@ -89,12 +143,26 @@ void Connection::ResetAll() {
   for (auto& [sql, stmt] : cache_) stmt->tryReset();
 }
 
+Database::Database() : faults_(std::make_unique<Faults>()) {}
+
 StatusOr<std::unique_ptr<Database>> Database::Open(
     const std::string& path, const Options& options,
     const std::vector<Migration>& migrations) {
   std::unique_ptr<Database> db(new Database());
   db->path_ = path;
   auto& reg = metrics::Registry::Default();
+  auto& errors = reg.Counters(
+      "mitos_db_errors_total",
+      "Storage operations that failed, by operation (read, write, "
+      "checkpoint) and kind of SQLite failure (full, busy, io, read_only, "
+      "cant_open, corrupt, other).",
+      {"module", "op", "reason"});
+  for (size_t op = 0; op < kOpNames.size(); ++op) {
+    for (size_t r = 0; r < kReasonNames.size(); ++r) {
+      db->faults_->errors[op][r] =
+          &errors.With({options.name, kOpNames[op], kReasonNames[r]});
+    }
+  }
   db->busy_retries_ = &reg.Counters("mitos_db_busy_retries_total",
                                     "Waits for a database lock held by another "
                                     "connection.",
@@ -112,6 +180,12 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
         options, db->busy_retries_);
     SQLite::Database& w = db->writer_->db();
+    if (sqlite3_db_readonly(w.getHandle(), "main") == 1) {
+      // SQLite opens a file it may not write read-only, and says so only
+      // at the first write: say it now, once.
+      log::Warn(options.name, "database opened read-only; writes will fail",
+                {{"file", path}});
+    }
     // WAL lets readers proceed while the writer commits. NORMAL sync keeps
     // every committed transaction across a process crash (only a power loss
     // can drop the last ones).
@@ -121,6 +195,11 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
                               mode + ")");
     }
     w.exec("PRAGMA synchronous=NORMAL");
+    if (options.max_page_count > 0) {
+      // Per connection, and only the writer grows the file.
+      w.exec("PRAGMA max_page_count=" +
+             std::to_string(options.max_page_count));
+    }
 
     int version = w.execAndGet("PRAGMA user_version").getInt();
     int latest = migrations.empty() ? 0 : migrations.back().version;
@@ -215,8 +294,14 @@ void Database::CheckpointLoop() {
       // Passive: copies what it can without waiting for the writer or the
       // readers.
       std::lock_guard<std::mutex> run(checkpoint_run_mu_);
-      sqlite3_wal_checkpoint_v2(handle, nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                nullptr, nullptr);
+      int rc = sqlite3_wal_checkpoint_v2(handle, nullptr,
+                                         SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                         nullptr);
+      // BUSY: another connection is checkpointing, which is no failure.
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        NoteFailure(kCheckpointOp, rc, sqlite3_extended_errcode(handle),
+                    sqlite3_errmsg(handle), 1, nullptr);
+      }
     }
     lock.lock();
   }
@@ -233,8 +318,57 @@ void Database::RestartLogIfLong() {
   // and the next transaction starts the log afresh.
   std::lock_guard<std::mutex> run(checkpoint_run_mu_);
   std::lock_guard<std::mutex> lock(writer_mu_);
-  sqlite3_wal_checkpoint_v2(writer_->db().getHandle(), nullptr,
-                            SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+  sqlite3* handle = writer_->db().getHandle();
+  int rc = sqlite3_wal_checkpoint_v2(handle, nullptr,
+                                     SQLITE_CHECKPOINT_RESTART, nullptr,
+                                     nullptr);
+  // BUSY: a reader still uses the log's end; the next batch tries again.
+  if (rc == SQLITE_BUSY) return;
+  if (rc != SQLITE_OK) {
+    NoteFailure(kCheckpointOp, rc, sqlite3_extended_errcode(handle),
+                sqlite3_errmsg(handle), 1, nullptr);
+  }
+}
+
+void Database::NoteFailure(FailedOp op, const SQLite::Exception& e,
+                           size_t operations, const char* stage) {
+  NoteFailure(op, e.getErrorCode(), e.getExtendedErrorCode(), e.what(),
+              operations, stage);
+}
+
+void Database::NoteFailure(FailedOp op, int code, int extended_code,
+                           const std::string& message, size_t operations,
+                           const char* stage) {
+  std::optional<Reason> reason = ReasonOf(code, extended_code);
+  if (!reason) return;
+  const auto r = static_cast<size_t>(*reason);
+  if (metrics::Enabled() && operations > 0) {
+    faults_->errors[static_cast<size_t>(op)][r]->Inc(operations);
+  }
+  uint64_t suppressed;
+  {
+    std::lock_guard<std::mutex> lock(faults_->log_mu);
+    auto now = std::chrono::steady_clock::now();
+    auto& last = faults_->logged_at[r];
+    if (last && now - *last < kLogEvery) {
+      ++faults_->suppressed[r];
+      return;
+    }
+    last = now;
+    suppressed = std::exchange(faults_->suppressed[r], 0);
+  }
+  nlohmann::json fields = {
+      {"file", path_},
+      {"op", kOpNames[static_cast<size_t>(op)]},
+      {"reason", kReasonNames[r]},
+      {"sqlite_code", extended_code >= 0 ? extended_code : code},
+      {"error", message},
+      {"operations", operations}};
+  if (stage != nullptr) fields["stage"] = stage;
+  if (suppressed > 0) fields["suppressed"] = suppressed;
+  // A lock held past the busy timeout passes; the others need an operator.
+  log::Write(*reason == Reason::kBusy ? log::Level::kWarn : log::Level::kError,
+             options_.name, "storage error", fields);
 }
 
 Database::Observation::Observation(Database& db, bool write)
@@ -341,6 +475,7 @@ void Database::WriterLoop() {
     }
     lock.unlock();
     CommitBatch(batch);
+    NoteBatchFailures(batch);
     // The completions of one event loop go in one task: a loop is woken at
     // most once per batch, and formats and sends the answers itself.
     std::vector<std::pair<internal::EventLoop*,
@@ -373,42 +508,116 @@ void Database::WriterLoop() {
 
 void Database::CommitBatch(std::vector<std::unique_ptr<Op>>& batch) {
   std::lock_guard<std::mutex> lock(writer_mu_);
+  std::vector<Op*> ops;
+  for (const auto& o : batch) ops.push_back(o.get());
+  // Each round settles at least one operation, so this ends.
+  while (!ops.empty()) ops = CommitRound(ops);
+}
+
+std::vector<Database::Op*> Database::CommitRound(const std::vector<Op*>& ops) {
   Connection& c = *writer_;
+  sqlite3* handle = c.db().getHandle();
+  RollBackIfOpen();
+  for (Op* o : ops) {
+    o->error = nullptr;
+    o->stage = nullptr;
+  }
   try {
     c.Prepare("BEGIN IMMEDIATE").exec();
   } catch (...) {
-    for (const auto& o : batch) o->error = std::current_exception();
+    auto e = std::current_exception();
+    for (Op* o : ops) {
+      o->error = e;
+      o->stage = "begin";
+    }
     c.ResetAll();
-    return;
+    return {};
   }
-  for (const auto& o : batch) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Op& o = *ops[i];
     try {
       c.Prepare("SAVEPOINT op").exec();
-      o->run(c);
+      o.run(c);
       c.Prepare("RELEASE op").exec();
+      continue;
     } catch (...) {
-      o->error = std::current_exception();
-      c.ResetAll();
+      o.error = std::current_exception();
+      o.stage = "write";
+    }
+    c.ResetAll();
+    bool undone = false;
+    if (!sqlite3_get_autocommit(handle)) {
       try {
         c.Prepare("ROLLBACK TO op").exec();
         c.Prepare("RELEASE op").exec();
+        undone = true;
       } catch (...) {
       }
     }
+    if (undone) continue;
+    // SQLite undid the whole transaction (it does on SQLITE_FULL, and may
+    // on an I/O error), or this savepoint would not roll back alone: the
+    // writes before this one were lost with it. This one failed; the
+    // others run again in a new transaction, then those not run yet.
+    // Left as it was, the next SAVEPOINT would start a transaction of its
+    // own and its RELEASE commit it, under the batch's failed COMMIT.
+    RollBackIfOpen();
+    std::vector<Op*> again(ops.begin(), ops.begin() + i);
+    again.insert(again.end(), ops.begin() + i + 1, ops.end());
+    return again;
   }
   // No statement may hold the transaction open past its end.
   c.ResetAll();
   try {
     c.Prepare("COMMIT").exec();
   } catch (...) {
+    // Nothing of the batch was written: a write that failed on its own
+    // keeps its own error (a taken email stays a 409), the others get the
+    // commit's.
     auto e = std::current_exception();
-    for (const auto& o : batch) o->error = e;
-    try {
-      c.Prepare("ROLLBACK").exec();
-    } catch (...) {
+    for (Op* o : ops) {
+      if (o->error) continue;
+      o->error = e;
+      o->stage = "commit";
     }
+    RollBackIfOpen();
   }
   c.ResetAll();
+  return {};
+}
+
+void Database::RollBackIfOpen() {
+  Connection& c = *writer_;
+  if (sqlite3_get_autocommit(c.db().getHandle())) return;
+  c.ResetAll();
+  try {
+    c.Prepare("ROLLBACK").exec();
+  } catch (const SQLite::Exception& e) {
+    // The next batch tries again before it begins.
+    NoteFailure(kWriteOp, e, 0, "rollback");
+  }
+}
+
+void Database::NoteBatchFailures(
+    const std::vector<std::unique_ptr<Op>>& batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Op& o = *batch[i];
+    if (!o.error) continue;
+    // One failure of the batch's BEGIN or COMMIT fails every write of it:
+    // counted once per write, logged once.
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; ++j) seen = batch[j]->error == o.error;
+    if (seen) continue;
+    size_t n = 0;
+    for (size_t j = i; j < batch.size(); ++j) n += batch[j]->error == o.error;
+    try {
+      std::rethrow_exception(o.error);
+    } catch (const SQLite::Exception& e) {
+      NoteFailure(kWriteOp, e, n, o.stage);
+    } catch (...) {
+      // Not a storage failure: the write's own code threw.
+    }
+  }
 }
 
 Database::Lease::Lease(Database& d) : db(d) {
@@ -446,6 +655,34 @@ void DeclareStorageConfig(config::Schema& schema, const std::string& module) {
              "How long a statement on " + module + ".db waits for a lock.");
   schema.Int(p + "cache_kib", 512, 64, 1 << 20,
              "Page cache per connection of " + module + ".db, in KiB.");
+  schema.Int(p + "max_page_count", 0, 0, 4294967294,
+             "Most pages " + module + ".db may hold (PRAGMA page_size "
+             "bytes each, 4096 by default); 0: no limit but the disk's. "
+             "Writes that would grow it further answer 507, as on a full "
+             "disk.");
+}
+
+Status StatusFor(const SQLite::Exception& e) {
+  std::optional<Reason> reason = ReasonOf(e);
+  switch (reason.value_or(Reason::kOther)) {
+    case Reason::kFull:
+      return Status::InsufficientStorage(
+          "There is no storage space left; the change was not saved.");
+    case Reason::kBusy:
+      return Status::StorageUnavailable("The storage is busy; retry shortly.");
+    case Reason::kIo:
+    case Reason::kCantOpen:
+      return Status::StorageUnavailable(
+          "The storage failed to read or write; retry shortly.");
+    case Reason::kReadOnly:
+      return Status::StorageReadOnly(
+          "The storage is read-only; changes cannot be saved.");
+    case Reason::kCorrupt:
+      return Status::StorageCorrupt("The stored data is damaged.");
+    case Reason::kOther:
+      break;
+  }
+  return Status::Internal("The storage operation failed.");
 }
 
 bool IsBusy(const SQLite::Exception& e) {

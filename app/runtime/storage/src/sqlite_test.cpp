@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -22,10 +25,23 @@
 #include "mitos/config/config.h"
 #include "mitos/io/event_loop.h"
 #include "mitos/io/task.h"
+#include "mitos/observability/log.h"
+#include "mitos/observability/metrics.h"
+#include "mitos/observability/observe.h"
+#include "mitos_testing/faults.h"
 #include "mitos_testing/instance.h"
 
 #include <atomic>
 #include <thread>
+
+namespace mitos {
+
+// Failed expectations on a StatusCode print its name.
+inline void PrintTo(StatusCode code, std::ostream* os) {
+  *os << StatusCodeLabel(code);
+}
+
+}  // namespace mitos
 
 namespace mitos::sqlite {
 namespace {
@@ -381,18 +397,20 @@ TEST_F(DatabaseTest, IsBusyWhenAnotherWriterHoldsTheLock) {
   EXPECT_TRUE(threw);
 }
 
-TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
+TEST(DeclareStorageConfigTest, DeclaresTheFourKeys) {
   config::Schema schema;
   DeclareStorageConfig(schema, "users");
-  ASSERT_EQ(schema.keys().size(), 3u);
+  ASSERT_EQ(schema.keys().size(), 4u);
 
   const config::Key* readers = schema.Find("users.storage.readers");
   const config::Key* busy = schema.Find("users.storage.busy_timeout_ms");
   const config::Key* cache = schema.Find("users.storage.cache_kib");
+  const config::Key* pages = schema.Find("users.storage.max_page_count");
   ASSERT_NE(readers, nullptr);
   ASSERT_NE(busy, nullptr);
   ASSERT_NE(cache, nullptr);
-  for (const config::Key* k : {readers, busy, cache}) {
+  ASSERT_NE(pages, nullptr);
+  for (const config::Key* k : {readers, busy, cache, pages}) {
     EXPECT_EQ(k->type, config::Type::kInt) << k->path;
     EXPECT_FALSE(k->doc.empty()) << k->path;
   }
@@ -401,6 +419,8 @@ TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
   EXPECT_EQ(std::get<int64_t>(readers->default_value), defaults.readers);
   EXPECT_EQ(std::get<int64_t>(busy->default_value), defaults.busy_timeout_ms);
   EXPECT_EQ(std::get<int64_t>(cache->default_value), defaults.cache_kib);
+  EXPECT_EQ(std::get<int64_t>(pages->default_value), defaults.max_page_count);
+  EXPECT_EQ(defaults.max_page_count, 0);  // no limit unless asked for
   EXPECT_GE(readers->min, 1);  // a pool needs at least one reader
   EXPECT_TRUE(schema.IsSection("users.storage"));
 }
@@ -408,11 +428,17 @@ TEST(DeclareStorageConfigTest, DeclaresTheThreeKeys) {
 TEST(DeclareStorageConfigTest, KeysResolveFromEnvironment) {
   config::Schema schema;
   DeclareStorageConfig(schema, "orders");
-  config::Config c = config::Resolver(schema)
-                         .Env({{"MITOS_ORDERS__STORAGE__READERS", "8"}})
-                         .Build();
+  config::Config c =
+      config::Resolver(schema)
+          .Env({{"MITOS_ORDERS__STORAGE__READERS", "8"},
+                {"MITOS_ORDERS__STORAGE__MAX_PAGE_COUNT", "262144"}})
+          .Build();
   EXPECT_EQ(c.Int("orders.storage.readers"), 8);
   EXPECT_EQ(c.Int("orders.storage.busy_timeout_ms"), 5000);
+  EXPECT_EQ(c.Int("orders.storage.max_page_count"), 262144);
+  EXPECT_THROW(config::Resolver(schema).Flag("orders.storage.max_page_count",
+                                             "-1", "--set"),
+               config::ConfigError);
   EXPECT_THROW(
       config::Resolver(schema).Flag("orders.storage.readers", "0", "--set"),
       config::ConfigError);
@@ -422,7 +448,7 @@ TEST(DeclareStorageConfigTest, TwoModulesDoNotCollide) {
   config::Schema schema;
   DeclareStorageConfig(schema, "users");
   EXPECT_NO_THROW(DeclareStorageConfig(schema, "orders"));
-  EXPECT_EQ(schema.keys().size(), 6u);
+  EXPECT_EQ(schema.keys().size(), 8u);
   EXPECT_THROW(DeclareStorageConfig(schema, "users"), std::logic_error);
 }
 
@@ -680,6 +706,578 @@ TEST_F(GroupCommitTest, CommittedWritesAreVisibleToReadersAndDurable) {
   db_.reset();
   SQLite::Database raw((dir_.path() / "g.db").string());
   EXPECT_EQ(raw.execAndGet("SELECT v FROM t WHERE k = 'x'").getInt(), 7);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
+
+// --- Storage failures ------------------------------------------------------
+
+namespace mitos::sqlite {
+namespace {
+
+using ::testing::Not;
+
+// Returns mitos_db_errors_total{module, op, reason}.
+uint64_t Errors(const std::string& module, const char* op,
+                const char* reason) {
+  return metrics::Registry::Default()
+      .Counters("mitos_db_errors_total", "", {"module", "op", "reason"})
+      .With({module, op, reason})
+      .value();
+}
+
+// Returns the Status of the failure of `fn`, or nullopt if it succeeded.
+template <typename F>
+std::optional<Status> FailureOf(F&& fn) {
+  try {
+    fn();
+  } catch (const SQLite::Exception& e) {
+    return StatusFor(e);
+  }
+  return std::nullopt;
+}
+
+int64_t InsertKv(Connection& c, const std::string& k) {
+  auto& st = c.Prepare("INSERT INTO kv (k, v) VALUES (?, 'v')");
+  st.bind(1, k);
+  st.exec();
+  return c.db().getLastInsertRowid();
+}
+
+TEST(StatusForTest, ClassifiesEachKindOfFailure) {
+  const std::vector<std::pair<int, StatusCode>> cases = {
+      {SQLITE_FULL, StatusCode::kInsufficientStorage},
+      {SQLITE_BUSY, StatusCode::kStorageUnavailable},
+      {SQLITE_LOCKED, StatusCode::kStorageUnavailable},
+      {SQLITE_IOERR, StatusCode::kStorageUnavailable},
+      {SQLITE_IOERR_WRITE, StatusCode::kStorageUnavailable},
+      {SQLITE_IOERR_FSYNC, StatusCode::kStorageUnavailable},
+      {SQLITE_CANTOPEN, StatusCode::kStorageUnavailable},
+      {SQLITE_READONLY, StatusCode::kStorageReadOnly},
+      {SQLITE_READONLY_DBMOVED, StatusCode::kStorageReadOnly},
+      {SQLITE_PERM, StatusCode::kStorageReadOnly},
+      {SQLITE_CORRUPT, StatusCode::kStorageCorrupt},
+      {SQLITE_NOTADB, StatusCode::kStorageCorrupt},
+      {SQLITE_ERROR, StatusCode::kInternal},
+      {SQLITE_CONSTRAINT_CHECK, StatusCode::kInternal},
+      {SQLITE_MISUSE, StatusCode::kInternal},
+      {-1, StatusCode::kInternal},  // SQLiteCpp's own errors
+  };
+  for (const auto& [code, want] : cases) {
+    Status s =
+        StatusFor(SQLite::Exception("/data/users.db: disk I/O error", code));
+    EXPECT_EQ(s.code(), want) << code << ": " << s.ToString();
+    // The message is for clients: neither the file nor SQLite's words.
+    EXPECT_FALSE(s.message().empty()) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("/data"))) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("users.db"))) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("I/O error"))) << code;
+    EXPECT_THAT(s.message(), Not(HasSubstr("SQLITE"))) << code;
+  }
+}
+
+TEST_F(DatabaseTest, ALockHeldPastTheBusyTimeoutIsStorageUnavailable) {
+  Options options;
+  options.name = "busy_test";
+  options.busy_timeout_ms = 0;  // fail at once instead of waiting
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("busy_test", "write", "busy");
+
+  SQLite::Database other(path_, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto failure = FailureOf(
+      [&] { db->WriteTx([](Connection& c) { return InsertKv(c, "k"); }); });
+  other.exec("ROLLBACK");
+  ASSERT_TRUE(failure) << "the write did not fail";
+  EXPECT_EQ(failure->code(), StatusCode::kStorageUnavailable);
+  EXPECT_EQ(Errors("busy_test", "write", "busy"), before + 1);
+
+  // The lock gone, the same writer writes again.
+  EXPECT_FALSE(FailureOf(
+      [&] { db->WriteTx([](Connection& c) { return InsertKv(c, "k"); }); }));
+}
+
+TEST_F(DatabaseTest, AUniquenessConflictIsNoStorageFailure) {
+  Options options;
+  options.name = "unique_test";
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  auto total = [] {
+    uint64_t n = 0;
+    for (const char* op : {"read", "write", "checkpoint"}) {
+      for (const char* r : {"full", "busy", "io", "read_only", "cant_open",
+                            "corrupt", "other"}) {
+        n += Errors("unique_test", op, r);
+      }
+    }
+    return n;
+  };
+  const uint64_t before = total();
+  db->WriteTx([](Connection& c) { return InsertKv(c, "k"); });
+  EXPECT_THROW(db->WriteTx([](Connection& c) { return InsertKv(c, "k"); }),
+               SQLite::Exception);
+  EXPECT_EQ(total(), before);
+  // A statement that cannot compile is a bug, counted as "other".
+  const uint64_t other = Errors("unique_test", "write", "other");
+  EXPECT_THROW(db->WriteTx([](Connection& c) {
+                 return c.db().exec("INSERT INTO nope VALUES (1)");
+               }),
+               SQLite::Exception);
+  EXPECT_EQ(Errors("unique_test", "write", "other"), other + 1);
+}
+
+TEST_F(DatabaseTest, AReadOnlyFileServesReadsAndFailsWritesAsReadOnly) {
+  Options options;
+  options.name = "read_only_test";
+  {
+    std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+    ASSERT_NE(db, nullptr);
+    db->WriteTx([](Connection& c) { return InsertKv(c, "k"); });
+  }
+  testing::ReadOnlyFile read_only(path_);
+  if (!read_only.error().empty()) {
+    GTEST_SKIP() << "cannot make the file read-only: " << read_only.error();
+  }
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("read_only_test", "write", "read_only");
+
+  auto failure = FailureOf(
+      [&] { db->WriteTx([](Connection& c) { return InsertKv(c, "j"); }); });
+  ASSERT_TRUE(failure) << "a write to a read-only file succeeded";
+  EXPECT_EQ(failure->code(), StatusCode::kStorageReadOnly);
+  EXPECT_EQ(Errors("read_only_test", "write", "read_only"), before + 1);
+  EXPECT_EQ(db->Read([](Connection& c) {
+    return c.db().execAndGet("SELECT count(*) FROM kv").getInt();
+  }),
+            1);
+}
+
+TEST_F(DatabaseTest, ADamagedFileIsStorageCorrupt) {
+  Options options;
+  options.name = "corrupt_test";
+  {
+    std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+    ASSERT_NE(db, nullptr);
+    for (int i = 0; i < 100; ++i) {
+      db->WriteTx(
+          [i](Connection& c) { return InsertKv(c, std::to_string(i)); });
+    }
+  }
+  // Closing copied the log into the file: overwrite the table's root page.
+  int root = 0, page_size = 0;
+  {
+    // Read-write: the last connection to close, it removes the log again.
+    SQLite::Database raw(path_, SQLite::OPEN_READWRITE);
+    root = raw.execAndGet("SELECT rootpage FROM sqlite_master WHERE name='kv'")
+               .getInt();
+    page_size = raw.execAndGet("PRAGMA page_size").getInt();
+  }
+  ASSERT_FALSE(std::filesystem::exists(path_ + "-wal"));
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(root - 1) * page_size);
+    const std::string garbage(static_cast<size_t>(page_size), '\xff');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("corrupt_test", "read", "corrupt");
+  auto failure = FailureOf([&] {
+    db->Read([](Connection& c) {
+      // Reads the table itself (a count would read the smaller index).
+      return c.db().execAndGet("SELECT group_concat(v) FROM kv").getString();
+    });
+  });
+  ASSERT_TRUE(failure) << "a damaged table was read";
+  EXPECT_EQ(failure->code(), StatusCode::kStorageCorrupt);
+  EXPECT_EQ(Errors("corrupt_test", "read", "corrupt"), before + 1);
+}
+
+// Returns the "storage error" lines of `module` in captured JSON log output.
+std::vector<nlohmann::json> StorageErrorLines(const std::string& out,
+                                              const std::string& module) {
+  std::vector<nlohmann::json> lines;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    auto j = nlohmann::json::parse(out.substr(start, end - start), nullptr,
+                                   /*allow_exceptions=*/false);
+    if (j.is_object() && j.value("msg", "") == "storage error" &&
+        j.value("module", "") == module) {
+      lines.push_back(std::move(j));
+    }
+    start = end + 1;
+  }
+  return lines;
+}
+
+TEST_F(DatabaseTest, AFailureIsLoggedWithTheFileAndSqlitesCodeAndMessage) {
+  Options options;
+  options.name = "log_test";
+  options.busy_timeout_ms = 0;
+  std::unique_ptr<Database> db = OpenOk(KvMigrations(), options);
+  ASSERT_NE(db, nullptr);
+  const uint64_t before = Errors("log_test", "write", "busy");
+  SQLite::Database other(path_, SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto fail = [&] {
+    EXPECT_TRUE(FailureOf([&] {
+      db->WriteTx([](Connection& c) { return InsertKv(c, "k"); });
+    }));
+  };
+  log::Configure(log::Level::kInfo, log::Format::kJson);
+  ::testing::internal::CaptureStdout();
+  for (int i = 0; i < 3; ++i) fail();
+  // Past the rate limit, the next line says how many it left out.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  fail();
+  log::Flush();
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  other.exec("ROLLBACK");
+
+  std::vector<nlohmann::json> lines = StorageErrorLines(out, "log_test");
+  ASSERT_EQ(lines.size(), 2u) << out;
+  const nlohmann::json& l = lines[0];
+  EXPECT_EQ(l["level"], "warn");
+  EXPECT_EQ(l["file"], path_);
+  EXPECT_EQ(l["op"], "write");
+  EXPECT_EQ(l["reason"], "busy");
+  EXPECT_EQ(l["stage"], "begin");
+  EXPECT_EQ(l["sqlite_code"], SQLITE_BUSY);
+  EXPECT_THAT(l["error"].get<std::string>(), HasSubstr("locked"));
+  EXPECT_FALSE(l.contains("suppressed"));
+  EXPECT_EQ(lines[1]["suppressed"], 2);
+  // Every failure is counted, logged or not.
+  EXPECT_EQ(Errors("log_test", "write", "busy"), before + 4);
+}
+
+}  // namespace
+}  // namespace mitos::sqlite
+
+// --- Failures inside a batch ----------------------------------------------
+
+namespace mitos::sqlite {
+namespace {
+
+// A VFS over the default one whose writes fail on demand, for failures a
+// test cannot provoke on a real disk at the moment it wants them: a full
+// disk or an I/O error at COMMIT (the writes of the log), or during a
+// checkpoint (the writes of the database file). It is the default VFS
+// while it lives, so the Database opened meanwhile uses it.
+class FaultyVfs {
+ public:
+  enum class Target { kNone, kLog, kFile };
+
+  FaultyVfs() {
+    base_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *base_;
+    vfs_.zName = "mitos-faulty";
+    vfs_.szOsFile = static_cast<int>(sizeof(File)) + base_->szOsFile;
+    vfs_.xOpen = &OpenFile;
+    vfs_.pNext = nullptr;
+    current_ = this;
+    sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
+  }
+  ~FaultyVfs() {
+    sqlite3_vfs_unregister(&vfs_);
+    sqlite3_vfs_register(base_, /*makeDflt=*/1);
+    current_ = nullptr;
+  }
+  FaultyVfs(const FaultyVfs&) = delete;
+  FaultyVfs& operator=(const FaultyVfs&) = delete;
+
+  // From now on, every write to `target` fails with `rc`.
+  void FailWrites(Target target, int rc) {
+    rc_ = rc;
+    target_ = target;
+  }
+  void Heal() { target_ = Target::kNone; }
+
+ private:
+  struct File {
+    sqlite3_file base;  // first: SQLite sees a File as an sqlite3_file
+    sqlite3_file* real;
+    Target target;
+  };
+
+  static sqlite3_file* Real(sqlite3_file* f) {
+    return reinterpret_cast<File*>(f)->real;
+  }
+
+  static int OpenFile(sqlite3_vfs*, const char* name, sqlite3_file* file,
+                      int flags, int* out_flags) {
+    auto* f = reinterpret_cast<File*>(file);
+    f->real = reinterpret_cast<sqlite3_file*>(f + 1);
+    f->target = (flags & SQLITE_OPEN_WAL)       ? Target::kLog
+                : (flags & SQLITE_OPEN_MAIN_DB) ? Target::kFile
+                                                : Target::kNone;
+    sqlite3_vfs* base = current_->base_;
+    int rc = base->xOpen(base, name, f->real, flags, out_flags);
+    f->base.pMethods = rc == SQLITE_OK ? &kMethods : nullptr;
+    return rc;
+  }
+
+  static int Write(sqlite3_file* file, const void* p, int n,
+                   sqlite3_int64 off) {
+    auto* f = reinterpret_cast<File*>(file);
+    if (f->target != Target::kNone && f->target == current_->target_.load()) {
+      return current_->rc_.load();
+    }
+    return f->real->pMethods->xWrite(f->real, p, n, off);
+  }
+
+  // The other methods forward to the real file.
+  static int Close(sqlite3_file* f) {
+    return Real(f)->pMethods->xClose(Real(f));
+  }
+  static int Read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+    return Real(f)->pMethods->xRead(Real(f), p, n, off);
+  }
+  static int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+    return Real(f)->pMethods->xTruncate(Real(f), size);
+  }
+  static int Sync(sqlite3_file* f, int flags) {
+    return Real(f)->pMethods->xSync(Real(f), flags);
+  }
+  static int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+    return Real(f)->pMethods->xFileSize(Real(f), size);
+  }
+  static int Lock(sqlite3_file* f, int level) {
+    return Real(f)->pMethods->xLock(Real(f), level);
+  }
+  static int Unlock(sqlite3_file* f, int level) {
+    return Real(f)->pMethods->xUnlock(Real(f), level);
+  }
+  static int CheckReservedLock(sqlite3_file* f, int* out) {
+    return Real(f)->pMethods->xCheckReservedLock(Real(f), out);
+  }
+  static int FileControl(sqlite3_file* f, int op, void* arg) {
+    return Real(f)->pMethods->xFileControl(Real(f), op, arg);
+  }
+  static int SectorSize(sqlite3_file* f) {
+    return Real(f)->pMethods->xSectorSize(Real(f));
+  }
+  static int DeviceCharacteristics(sqlite3_file* f) {
+    return Real(f)->pMethods->xDeviceCharacteristics(Real(f));
+  }
+  static int ShmMap(sqlite3_file* f, int region, int size, int extend,
+                    void volatile** p) {
+    return Real(f)->pMethods->xShmMap(Real(f), region, size, extend, p);
+  }
+  static int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
+    return Real(f)->pMethods->xShmLock(Real(f), offset, n, flags);
+  }
+  static void ShmBarrier(sqlite3_file* f) {
+    Real(f)->pMethods->xShmBarrier(Real(f));
+  }
+  static int ShmUnmap(sqlite3_file* f, int remove) {
+    return Real(f)->pMethods->xShmUnmap(Real(f), remove);
+  }
+  static int Fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** p) {
+    return Real(f)->pMethods->xFetch(Real(f), off, n, p);
+  }
+  static int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
+    return Real(f)->pMethods->xUnfetch(Real(f), off, p);
+  }
+
+  static constexpr sqlite3_io_methods kMethods = {
+      3,         &Close,   &Read,   &Write,           &Truncate,
+      &Sync,     &FileSize, &Lock,  &Unlock,          &CheckReservedLock,
+      &FileControl, &SectorSize, &DeviceCharacteristics, &ShmMap,
+      &ShmLock,  &ShmBarrier, &ShmUnmap, &Fetch,       &Unfetch};
+
+  static inline FaultyVfs* current_ = nullptr;
+  sqlite3_vfs* base_;
+  sqlite3_vfs vfs_;
+  std::atomic<Target> target_{Target::kNone};
+  std::atomic<int> rc_{SQLITE_OK};
+};
+
+class BatchFaultTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    vfs_.Heal();
+    db_.reset();
+  }
+
+  // Opens b.db (table t) as module `name`.
+  void Open(const std::string& name, int64_t max_page_count = 0) {
+    Options options;
+    options.name = name;
+    options.max_page_count = max_page_count;
+    auto db = Database::Open(
+        (dir_.path() / "b.db").string(), options,
+        {{1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL)"}});
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+
+  // Queues an insert of (k, `bytes` bytes) and returns its answer to come,
+  // mapped as a store maps it.
+  std::future<Status> Insert(std::string k, size_t bytes = 8) {
+    auto answer = std::make_shared<std::promise<Status>>();
+    std::future<Status> f = answer->get_future();
+    db_->WriteTxAsync<Status>(
+        [k = std::move(k), bytes](Connection& c) {
+          auto& st = c.Prepare("INSERT INTO t (k, v) VALUES (?, ?)");
+          st.bind(1, k);
+          st.bind(2, std::string(bytes, 'v'));
+          st.exec();
+          return Status::Ok();
+        },
+        [](const SQLite::Exception& e) {
+          return IsUniqueViolation(e) ? Status::AlreadyExists("taken")
+                                      : StatusFor(e);
+        },
+        [answer](Status s) { answer->set_value(std::move(s)); });
+    return f;
+  }
+
+  static Status Answer(std::future<Status>& f) {
+    if (f.wait_for(kGuard) != std::future_status::ready) {
+      return Status::Internal("no answer");
+    }
+    return f.get();
+  }
+
+  // Holds the writer thread inside a write of its own until the returned
+  // function is called, so that the writes queued meanwhile make one batch.
+  std::function<void()> HoldTheWriter() {
+    auto entered = std::make_shared<std::promise<void>>();
+    auto release = std::make_shared<std::promise<void>>();
+    db_->WriteTxAsync<Status>(
+        [entered, go = release->get_future().share()](Connection&) {
+          entered->set_value();
+          go.wait_for(kGuard);
+          return Status::Ok();
+        },
+        StatusFor, [](Status) {});
+    entered->get_future().wait_for(kGuard);
+    return [release] { release->set_value(); };
+  }
+
+  std::vector<std::string> Keys() {
+    return db_->Read([](Connection& c) {
+      std::vector<std::string> out;
+      SQLite::Statement q(c.db(), "SELECT k FROM t ORDER BY k");
+      while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+      return out;
+    });
+  }
+
+  std::string IntegrityCheck() {
+    return db_->Read([](Connection& c) {
+      return c.db().execAndGet("PRAGMA integrity_check").getString();
+    });
+  }
+
+  FaultyVfs vfs_;  // first: it must outlive every connection
+  testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(BatchFaultTest, AFullDiskAtCommitFailsEveryWriteOfTheBatch) {
+  Open("commit_full_test");
+  auto first = Insert("dup");
+  ASSERT_TRUE(Answer(first).ok());
+  const uint64_t before = Errors("commit_full_test", "write", "full");
+
+  auto release = HoldTheWriter();
+  auto a = Insert("a");
+  auto dup = Insert("dup");  // fails on its own, before the commit
+  auto b = Insert("b");
+  vfs_.FailWrites(FaultyVfs::Target::kLog, SQLITE_FULL);
+  release();
+
+  EXPECT_EQ(Answer(a).code(), StatusCode::kInsufficientStorage);
+  EXPECT_EQ(Answer(b).code(), StatusCode::kInsufficientStorage);
+  EXPECT_EQ(Answer(dup).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Errors("commit_full_test", "write", "full"), before + 2);
+  EXPECT_THAT(Keys(), ElementsAre("dup"));  // reads go on
+
+  // Space back, the same writer commits again.
+  vfs_.Heal();
+  auto c = Insert("c");
+  EXPECT_TRUE(Answer(c).ok());
+  EXPECT_THAT(Keys(), ElementsAre("c", "dup"));
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+TEST_F(BatchFaultTest, AnIoErrorAtCommitIsStorageUnavailableForTheBatch) {
+  Open("commit_io_test");
+  const uint64_t before = Errors("commit_io_test", "write", "io");
+  auto release = HoldTheWriter();
+  std::vector<std::future<Status>> answers;
+  for (int i = 0; i < 10; ++i) answers.push_back(Insert(std::to_string(i)));
+  vfs_.FailWrites(FaultyVfs::Target::kLog, SQLITE_IOERR_WRITE);
+  release();
+  for (auto& a : answers) {
+    EXPECT_EQ(Answer(a).code(), StatusCode::kStorageUnavailable);
+  }
+  EXPECT_EQ(Errors("commit_io_test", "write", "io"), before + 10);
+  EXPECT_TRUE(Keys().empty());
+
+  vfs_.Heal();
+  auto ok = Insert("x");
+  EXPECT_TRUE(Answer(ok).ok());
+  EXPECT_THAT(Keys(), ElementsAre("x"));
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+TEST_F(BatchFaultTest, AWriteThatFillsTheFileFailsAloneAndItsBatchCommits) {
+  Open("savepoint_full_test");
+  db_.reset();
+  // A limit below the file's size keeps the file at its size: small rows
+  // still fit in the table's page, a big one needs pages of its own.
+  Open("savepoint_full_test", /*max_page_count=*/1);
+  const uint64_t before = Errors("savepoint_full_test", "write", "full");
+
+  auto release = HoldTheWriter();
+  auto a = Insert("a");
+  auto big = Insert("big", 64 << 10);
+  auto c = Insert("c");
+  release();
+  // SQLite undoes the whole transaction on SQLITE_FULL; "a" ran again.
+  EXPECT_TRUE(Answer(a).ok());
+  EXPECT_EQ(Answer(big).code(), StatusCode::kInsufficientStorage);
+  EXPECT_TRUE(Answer(c).ok());
+  EXPECT_THAT(Keys(), ElementsAre("a", "c"));
+  EXPECT_EQ(Errors("savepoint_full_test", "write", "full"), before + 1);
+
+  // Room made, the same writer takes the big row too.
+  db_->Write([](Connection& w) { w.db().exec("PRAGMA max_page_count=100000"); });
+  auto again = Insert("big", 64 << 10);
+  EXPECT_TRUE(Answer(again).ok());
+  EXPECT_THAT(Keys(), ElementsAre("a", "big", "c"));
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+TEST_F(BatchFaultTest, AFailedCheckpointIsCountedAndWritesGoOn) {
+  Open("checkpoint_io_test");
+  const uint64_t before = Errors("checkpoint_io_test", "checkpoint", "io");
+  vfs_.FailWrites(FaultyVfs::Target::kFile, SQLITE_IOERR_WRITE);
+  // 1,500 rows of 4 KiB are about 3,000 log pages; past 1,000 the
+  // checkpointer copies the log into the file, whose writes fail.
+  std::vector<std::future<Status>> answers;
+  for (int i = 0; i < 1500; ++i) {
+    answers.push_back(Insert(std::to_string(i), 4096));
+  }
+  for (auto& a : answers) ASSERT_TRUE(Answer(a).ok());
+  const auto deadline = std::chrono::steady_clock::now() + kGuard;
+  while (Errors("checkpoint_io_test", "checkpoint", "io") == before &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(Errors("checkpoint_io_test", "checkpoint", "io"), before);
+  vfs_.Heal();
+  auto more = Insert("more");
+  EXPECT_TRUE(Answer(more).ok());
+  EXPECT_EQ(Keys().size(), 1501u);
+  EXPECT_EQ(IntegrityCheck(), "ok");
 }
 
 }  // namespace

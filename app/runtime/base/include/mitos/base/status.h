@@ -23,7 +23,12 @@ enum class StatusCode {
   kFailedPrecondition, // the entity is in a state that forbids the call (409)
   kUnavailable,        // a dependency cannot be reached right now (503)
   kDeadlineExceeded,   // the caller's deadline passed (504)
-  kInternal,           // a bug or an unexpected storage failure (500)
+  kInternal,           // a bug or an unexpected failure (500)
+  // The module's own storage failed (see mitos::sqlite::StatusFor):
+  kInsufficientStorage,  // no space left for the change (507)
+  kStorageUnavailable,   // busy or an I/O error; a retry may succeed (503)
+  kStorageReadOnly,      // can be read but not written (503)
+  kStorageCorrupt,       // the file is damaged (500)
 };
 
 // One rejected input field, reported back to the client as-is.
@@ -62,6 +67,18 @@ class Status {
   }
   static Status Internal(std::string msg) {
     return Status(StatusCode::kInternal, std::move(msg));
+  }
+  static Status InsufficientStorage(std::string msg) {
+    return Status(StatusCode::kInsufficientStorage, std::move(msg));
+  }
+  static Status StorageUnavailable(std::string msg) {
+    return Status(StatusCode::kStorageUnavailable, std::move(msg));
+  }
+  static Status StorageReadOnly(std::string msg) {
+    return Status(StatusCode::kStorageReadOnly, std::move(msg));
+  }
+  static Status StorageCorrupt(std::string msg) {
+    return Status(StatusCode::kStorageCorrupt, std::move(msg));
   }
 
   bool ok() const { return code_ == StatusCode::kOk; }

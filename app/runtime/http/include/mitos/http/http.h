@@ -109,8 +109,14 @@ void WriteProblem(Response& res, int status, std::string_view type,
 
 // The single mapping from a module Status to HTTP. REQUIRES: !status.ok()
 //   InvalidArgument -> 422, NotFound -> 404, AlreadyExists -> 409,
-//   FailedPrecondition -> 409, Unavailable -> 503, DeadlineExceeded -> 504,
-//   Internal -> 500 (the message is replaced by a generic one).
+//   FailedPrecondition -> 409, Unavailable -> 503 (Retry-After: 1),
+//   DeadlineExceeded -> 504,
+//   Internal -> 500 (the message is replaced by a generic one),
+//   InsufficientStorage -> 507 urn:mitos:problem:insufficient-storage,
+//   StorageUnavailable -> 503 urn:mitos:problem:storage-unavailable
+//     (Retry-After: 1),
+//   StorageReadOnly -> 503 urn:mitos:problem:storage-read-only,
+//   StorageCorrupt -> 500 urn:mitos:problem:storage-corrupt.
 void WriteStatus(Response& res, const Status& status);
 
 // Returns the HTTP status code that WriteStatus would use.

@@ -82,7 +82,11 @@ std::shared_ptr<Channel> NewHttpChannel(const std::string& url);
 // Maps an error response of a Mitos service back to a Status: 404 ->
 // NotFound, 409 -> AlreadyExists (or FailedPrecondition when the problem
 // type says invalid-state), 422 -> InvalidArgument with the field errors,
-// 503 -> Unavailable, 504 -> DeadlineExceeded, anything else -> Internal.
+// 503 -> Unavailable (StorageUnavailable or StorageReadOnly when the type
+// says so), 504 -> DeadlineExceeded, 507 -> InsufficientStorage, 500 with
+// the storage-corrupt type -> StorageCorrupt, anything else -> Internal. So
+// a module's HTTP client returns the Status its in-process implementation
+// would.
 Status StatusFromResponse(const Response& response);
 
 }  // namespace mitos::remote

@@ -41,6 +41,11 @@ struct Options {
   int busy_timeout_ms = 5000;  // how long a statement waits for a lock
   int readers = 4;             // reader connections in the pool
   int cache_kib = 512;         // page cache per connection
+  // The most pages the file may hold (PRAGMA max_page_count of the
+  // writer); 0 leaves SQLite's own limit. A write that would grow the file
+  // past it fails as on a full disk. A limit below the file's size keeps
+  // the file at its size.
+  int64_t max_page_count = 0;
 };
 
 // A connection with a cache of prepared statements.
@@ -97,7 +102,12 @@ class Database {
       Connection& c;
       ~Reset() { c.ResetAll(); }
     } reset{*writer_};
-    return fn(*writer_);
+    try {
+      return fn(*writer_);
+    } catch (const SQLite::Exception& e) {
+      NoteFailure(kWriteOp, e);
+      throw;
+    }
   }
 
   // Runs fn(Connection&) on the writer connection inside a transaction
@@ -106,7 +116,11 @@ class Database {
   // at once. Each fn runs in its own SAVEPOINT, so an exception undoes only
   // its own changes and is rethrown to its caller alone. Returns after the
   // shared transaction committed; if the commit fails, every caller of the
-  // batch gets that error. fn must not begin or end transactions itself.
+  // batch whose fn succeeded gets that error. fn must not begin or end
+  // transactions itself, and must change nothing but the database: when
+  // SQLite undoes the whole transaction on one fn's failure (it does on
+  // SQLITE_FULL), the others of the batch run again in a new one, and only
+  // their last run counts.
   // Blocks the calling thread; never call it from a WriteTxAsync `done`
   // that runs on the writer thread (it would wait for itself: it throws
   // std::logic_error instead).
@@ -126,7 +140,9 @@ class Database {
   // `fn` runs on the writer thread and may only use what it owns (capture
   // by value). If fn throws a SQLite::Exception, or the commit fails,
   // `done` receives on_error(that exception) instead; any other exception
-  // becomes R(Status::Internal(...)).
+  // becomes R(Status::Internal(...)). on_error may be StatusFor, or map
+  // what the caller expects (a uniqueness conflict) and leave the rest to
+  // StatusFor.
   //
   // Where `done` runs: called on a server event loop, on that same loop
   // (with the caller's request context and span current again); elsewhere,
@@ -163,8 +179,13 @@ class Database {
   template <typename F>
   auto Read(F&& fn) {
     Observation obs(*this, /*write=*/false);
-    Lease lease(*this);
-    return fn(*lease.conn);
+    try {
+      Lease lease(*this);
+      return fn(*lease.conn);
+    } catch (const SQLite::Exception& e) {
+      NoteFailure(kReadOp, e);
+      throw;
+    }
   }
 
   // Returns the schema version currently applied.
@@ -172,7 +193,10 @@ class Database {
   const std::string& path() const { return path_; }
 
  private:
-  Database() = default;
+  Database();
+
+  // What a failure is counted and logged as: mitos_db_errors_total{op}.
+  enum FailedOp { kReadOp, kWriteOp, kCheckpointOp };
 
   // One group of statements (one Read, Write or WriteTx call), waits
   // included: a span "<module>.db read|write" and a latency observation.
@@ -204,6 +228,18 @@ class Database {
     }
   }
 
+  // Counts a failed operation in mitos_db_errors_total and logs it with the
+  // file and SQLite's code and message (at most once a second per kind of
+  // failure, saying how many it left out). A uniqueness conflict is an
+  // answer its caller maps, neither counted nor logged. `operations` > 1:
+  // one failure shared by that many writes (the batch's BEGIN or COMMIT);
+  // 0: logged only. `stage`, if given, says where in the batch it failed.
+  void NoteFailure(FailedOp op, const SQLite::Exception& e,
+                   size_t operations = 1, const char* stage = nullptr);
+  void NoteFailure(FailedOp op, int code, int extended_code,
+                   const std::string& message, size_t operations,
+                   const char* stage);
+
   // One operation for the writer thread: `run` inside the batch's
   // transaction, then `finish` with the operation's or the commit's error
   // (null on success).
@@ -216,6 +252,13 @@ class Database {
   void Enqueue(std::unique_ptr<Op> op);
   void WriterLoop();
   void CommitBatch(std::vector<std::unique_ptr<Op>>& batch);
+  // Runs `ops` in one transaction and commits it. Returns the operations to
+  // run again, in a new transaction, when SQLite undid this one on a
+  // failure of one of them.
+  std::vector<Op*> CommitRound(const std::vector<Op*>& ops);
+  // Rolls back what a failure left open, so that the next BEGIN succeeds.
+  void RollBackIfOpen();
+  void NoteBatchFailures(const std::vector<std::unique_ptr<Op>>& batch);
 
   // Checkpoints (copying the WAL back into the file, and syncing it) run on
   // their own thread and connection, so that the writer does not wait for
@@ -235,6 +278,8 @@ class Database {
 
   std::string path_;
   Options options_;
+  struct Faults;  // the error counters and the log's rate limit
+  std::unique_ptr<Faults> faults_;
   metrics::Counter* busy_retries_ = nullptr;
   metrics::Histogram* read_latency_ = nullptr;
   metrics::Histogram* write_latency_ = nullptr;
@@ -266,10 +311,21 @@ class Database {
   std::vector<Connection*> idle_;
 };
 
-// Declares "<module>.storage.readers", ".busy_timeout_ms" and ".cache_kib",
-// which ModuleContext::OpenDatabase reads. Call it from a module's
+// Declares "<module>.storage.readers", ".busy_timeout_ms", ".cache_kib" and
+// ".max_page_count", which ModuleContext::OpenDatabase reads. Call it from a module's
 // declare_config when the module owns a database.
 void DeclareStorageConfig(config::Schema& schema, const std::string& module);
+
+// Returns what a failed storage operation means to the client, by SQLite's
+// result code, with a message that names neither the file nor SQLite (the
+// Database has logged those):
+//   SQLITE_FULL                         -> InsufficientStorage
+//   SQLITE_BUSY, SQLITE_LOCKED (past the busy timeout), SQLITE_IOERR*,
+//   SQLITE_CANTOPEN                     -> StorageUnavailable
+//   SQLITE_READONLY*, SQLITE_PERM       -> StorageReadOnly
+//   SQLITE_CORRUPT*, SQLITE_NOTADB      -> StorageCorrupt
+//   anything else, a constraint the caller did not map included, -> Internal
+Status StatusFor(const SQLite::Exception& e);
 
 // Returns true iff e is a UNIQUE constraint violation.
 bool IsUniqueViolation(const SQLite::Exception& e);
