@@ -27,6 +27,7 @@ MODULE_API = {
     "mitos/config/config.h",
     "mitos/core/module.h",
     "mitos/http/http.h",
+    "mitos/http/rest.h",
     "mitos/http/validation.h",
     "mitos/io/task.h",
     "mitos/observability/log.h",

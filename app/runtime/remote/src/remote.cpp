@@ -57,4 +57,8 @@ Status StatusFromResponse(const Response& r) {
   }
 }
 
+Status DecodedEmpty(const Response& r) {
+  return r.status == 204 ? Status::Ok() : StatusFromResponse(r);
+}
+
 }  // namespace mitos::remote

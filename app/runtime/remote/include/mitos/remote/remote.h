@@ -16,6 +16,7 @@
 
 #include "mitos/base/status.h"
 #include "mitos/http/http.h"
+#include "mitos/http/rest.h"
 #include "mitos/io/task.h"
 
 namespace mitos::remote {
@@ -88,6 +89,49 @@ std::shared_ptr<Channel> NewHttpChannel(const std::string& url);
 // a module's HTTP client returns the Status its in-process implementation
 // would.
 Status StatusFromResponse(const Response& response);
+
+// The remote side of mitos/http/rest.h, for the clients generated from
+// contracts: the value of an answer with status `expected`, the Status its
+// problem maps to, or Internal(`malformed`) when its body does not decode.
+template <typename T>
+StatusOr<T> Decoded(const Response& r, int expected, http::Decoder<T> decode,
+                    const std::string& malformed) {
+  if (r.status != expected) return StatusFromResponse(r);
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_object()) return Status::Internal(malformed);
+  T out;
+  std::vector<FieldError> errors;
+  decode(j, "", &out, &errors, nullptr);
+  if (!errors.empty()) return Status::Internal(malformed);
+  return out;
+}
+
+// As Decoded, for a page of T.
+template <typename T>
+StatusOr<Page<T>> DecodedPage(const Response& r, http::Decoder<T> decode,
+                              const std::string& malformed) {
+  if (r.status != 200) return StatusFromResponse(r);
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_object() || !j.contains("items") || !j["items"].is_array()) {
+    return Status::Internal(malformed);
+  }
+  Page<T> page;
+  for (const auto& item : j["items"]) {
+    if (!item.is_object()) return Status::Internal(malformed);
+    T v;
+    std::vector<FieldError> errors;
+    decode(item, "", &v, &errors, nullptr);
+    if (!errors.empty()) return Status::Internal(malformed);
+    page.items.push_back(std::move(v));
+  }
+  if (j.contains("next_after") && j["next_after"].is_number_integer()) {
+    page.next_after = j["next_after"].get<int64_t>();
+  }
+  return page;
+}
+
+// As Decoded, for an answer without a body (204).
+Status DecodedEmpty(const Response& r);
 
 }  // namespace mitos::remote
 
