@@ -13,12 +13,15 @@
 FROM debian:bookworm-slim AS build
 
 # The build dependencies of .ci/deps.sh, without the Python test tools.
-# curl, ss and ps are for the tests of the binary and the server.
+# python3 with jinja2 and yaml runs the contract generator and the checks
+# of tests/arch and tests/cli; curl, ss and ps are for the tests of the
+# binary and the server.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
       libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev \
       libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev \
+      python3 python3-jinja2 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -107,6 +107,11 @@ struct ModuleSpec {
   std::vector<std::string> route_prefixes;
   // Declares the module's config keys, all under "<name>.".
   std::function<void(config::Schema&)> declare_config;
+  // The module's part of the OpenAPI 3.1 document, as JSON
+  // {"paths": {...}, "components": {"schemas": {...}}}, or empty. Generated
+  // from the module's contract; GET /openapi.json serves the parts of the
+  // modules an instance runs or routes.
+  std::string openapi;
   // Creates the module from the resolved configuration.
   std::function<std::unique_ptr<Module>(const config::Config&)> create;
 
