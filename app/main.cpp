@@ -4,12 +4,14 @@
 #include "gateway/module.h"
 #include "mitos/core/main.h"
 #include "orders/module.h"
+#include "products/module.h"
 #include "users/module.h"
 
 int main(int argc, char** argv) {
   return mitos::Main(argc, argv, {
                                      users::Spec(),
                                      orders::Spec(),
+                                     products::Spec(),
                                      gateway::Spec(),
                                  });
 }

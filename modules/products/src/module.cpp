@@ -1,0 +1,38 @@
+#include "products/module.h"
+
+#include "mitos/observability/log.h"
+#include "products/contract.h"
+#include "service.h"
+
+namespace products {
+namespace {
+
+class ProductsModule : public mitos::Module {
+ public:
+  mitos::Status Start(mitos::ModuleContext& ctx) override {
+    auto db = ctx.OpenDatabase(ProductsService::Migrations());
+    if (!db.ok()) return db.status();
+    service_ = std::make_shared<ProductsService>(std::move(*db),
+                                                 mitos::log::NowRfc3339);
+    contract::Provide(ctx, service_);
+    return mitos::Status::Ok();
+  }
+  void RegisterRoutes(mitos::http::Router& router) override {
+    contract::RegisterRoutes(*service_, router);
+  }
+  bool Ready() const override { return service_ != nullptr; }
+  void Stop() override { service_.reset(); }
+
+ private:
+  std::shared_ptr<ProductsService> service_;
+};
+
+}  // namespace
+
+mitos::ModuleSpec Spec() {
+  return contract::Spec([](const mitos::config::Config&) {
+    return std::make_unique<ProductsModule>();
+  });
+}
+
+}  // namespace products
