@@ -18,9 +18,15 @@ ERRORS = {
 }
 
 
+def ref(c, type_name):
+    """The schema of a contract type; named after the module, so that two
+    modules' types of the same name do not collide in one document."""
+    return {"$ref": "#/components/schemas/%s.%s" % (c["module"], type_name)}
+
+
 def _schema(c, f):
     if f["type"] == "list":
-        return {"type": "array", "items": {"$ref": "#/components/schemas/%s" % f["of"]}}
+        return {"type": "array", "items": ref(c, f["of"])}
     s = dict(contract_lib.SCALARS[f["type"]][2])
     if f["format"]:
         s["format"] = f["format"]
@@ -44,7 +50,7 @@ def fragment(c):
             del s["required"]
         if t["doc"]:
             s["description"] = t["doc"]
-        schemas[t["name"]] = s
+        schemas["%s.%s" % (c["module"], t["name"])] = s
     paths = {}
     for op in c["operations"]:
         o = {"operationId": "%s.%s" % (c["module"], op["name"]),
@@ -70,18 +76,16 @@ def fragment(c):
             o["parameters"] = params
         if op["body"]:
             o["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/%s" % op["body"]["type"]}}}}
+                "schema": ref(c, op["body"]["type"])}}}
         ok = {"description": "OK"}
         if op["page"]:
             ok["content"] = {"application/json": {"schema": {
                 "type": "object", "required": ["items", "next_after"],
                 "properties": {
-                    "items": {"type": "array",
-                              "items": {"$ref": "#/components/schemas/%s" % op["returns"]}},
+                    "items": {"type": "array", "items": ref(c, op["returns"])},
                     "next_after": {"type": ["integer", "null"], "format": "int64"}}}}}
         elif op["returns"]:
-            ok["content"] = {"application/json": {"schema": {
-                "$ref": "#/components/schemas/%s" % op["returns"]}}}
+            ok["content"] = {"application/json": {"schema": ref(c, op["returns"])}}
         if op["created"]:
             ok["description"] = "Created"
             ok["headers"] = {"Location": {"schema": {"type": "string"},

@@ -89,5 +89,20 @@ TEST_F(ProductsHttpTest, ListsInPagesAndRefusesBadPaging) {
             (std::vector<std::string>{"after", "limit"}));
 }
 
+TEST_F(ProductsHttpTest, OpenApiDocumentsTheRuntimeAndTheModule) {
+  auto r = client_->Get("/openapi.json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto doc = json::parse(r->body);
+  EXPECT_EQ(doc["openapi"], "3.1.0");
+  for (const char* path : {"/products", "/products/{id}", "/livez", "/readyz",
+                           "/health", "/metrics", "/modules", "/openapi.json"}) {
+    EXPECT_TRUE(doc["paths"].contains(path)) << path;
+  }
+  EXPECT_TRUE(doc["paths"]["/products"].contains("post"));
+  EXPECT_TRUE(doc["components"]["schemas"].contains("products.Product"));
+  EXPECT_TRUE(doc["components"]["schemas"].contains("Problem"));
+}
+
 }  // namespace
 }  // namespace products

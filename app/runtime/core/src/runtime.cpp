@@ -453,6 +453,7 @@ class Runtime::Impl {
     for (const auto* spec : specs_) {
       if (NeverWaitsOnNetwork(*spec, 0)) on_loop_.insert(spec->name);
     }
+    openapi_ = OpenApiDocument();
     state_ = State::kServing;
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started_at_)
@@ -853,7 +854,7 @@ class Runtime::Impl {
     const RequestContext& ctx = RequestContext::Current();
     if (std::string_view own = RuntimeRoute(req.path); !own.empty()) {
       served.route = own;
-      served.quiet = req.path != "/modules";
+      served.quiet = req.path != "/modules" && req.path != "/openapi.json";
       if (req.method != "GET" && req.method != "HEAD") {
         res.SetHeader("Allow", "GET, HEAD");
         http::WriteProblem(res, 405, "about:blank", "",
@@ -867,6 +868,8 @@ class Runtime::Impl {
         res.body = metrics::Registry::Default().Expose();
       } else if (req.path == "/modules") {
         res.Json(200, Introspect());
+      } else if (req.path == "/openapi.json") {
+        res.JsonText(200, openapi_);
       } else {
         Probe(req.path, res);
       }
@@ -918,9 +921,84 @@ class Runtime::Impl {
     return served;
   }
 
+  // The OpenAPI 3.1 document of what this instance serves: the runtime's
+  // own paths, and the part of every module whose routes the router holds,
+  // the modules that run here and those a gateway here routes to. Built
+  // once, when the routes are all registered.
+  std::string OpenApiDocument() const {
+    using nlohmann::json;
+    auto plain = [](const char* what, const char* type) {
+      return json{{"description", what},
+                  {"content", {{type, {{"schema", {{"type", "string"}}}}}}}};
+    };
+    auto object = [](const char* what) {
+      return json{{"description", what},
+                  {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+    };
+    auto get = [](const char* summary, json ok) {
+      return json{{"get", {{"summary", summary}, {"tags", {"runtime"}},
+                           {"responses", {{"200", std::move(ok)}}}}}};
+    };
+    json paths = {
+        {"/livez", get("Liveness", plain("The process serves.", "text/plain"))},
+        {"/readyz", get("Readiness: 503 while starting or draining",
+                        object("Every local module is ready."))},
+        {"/health", get("Modules, remotes, version and uptime",
+                        object("The instance's state."))},
+        {"/metrics", get("Prometheus metrics",
+                         plain("Text exposition format.", "text/plain"))},
+        {"/modules", get("What runs where", object("The known modules."))},
+        {"/openapi.json", get("This document", object("OpenAPI 3.1."))},
+    };
+    paths["/readyz"]["get"]["responses"]["503"] = object("Not ready.");
+    json schemas = {
+        {"Problem",
+         {{"type", "object"},
+          {"description", "RFC 9457 problem details."},
+          {"required", {"type", "title", "status"}},
+          {"properties",
+           {{"type", {{"type", "string"}}},
+            {"title", {{"type", "string"}}},
+            {"status", {{"type", "integer"}}},
+            {"detail", {{"type", "string"}}},
+            {"errors",
+             {{"type", "array"},
+              {"items",
+               {{"type", "object"},
+                {"required", {"field", "message"}},
+                {"properties",
+                 {{"field", {{"type", "string"}}},
+                  {"message", {{"type", "string"}}}}}}}}}}}}}};
+    for (const auto& spec : catalog_) {
+      if (spec.openapi.empty()) continue;
+      bool routed = false;
+      for (const auto& route : router_.routes()) {
+        for (const auto& prefix : spec.route_prefixes) {
+          if (route.pattern == prefix ||
+              route.pattern.compare(0, prefix.size() + 1, prefix + "/") == 0) {
+            routed = true;
+          }
+        }
+      }
+      if (!routed) continue;
+      json part = json::parse(spec.openapi, nullptr, false);
+      if (!part.is_object()) continue;
+      for (auto& [path, item] : part["paths"].items()) paths[path] = item;
+      for (auto& [name, schema] : part["components"]["schemas"].items()) {
+        schemas[name] = schema;
+      }
+    }
+    json doc = {{"openapi", "3.1.0"},
+                {"info", {{"title", "Mitos"}, {"version", kVersion}}},
+                {"paths", std::move(paths)},
+                {"components", {{"schemas", std::move(schemas)}}}};
+    return doc.dump();
+  }
+
   // Returns `path` when the runtime itself serves it, else "".
   static std::string_view RuntimeRoute(std::string_view path) {
-    for (std::string_view r : {"/livez", "/readyz", "/health", "/metrics", "/modules"}) {
+    for (std::string_view r :
+         {"/livez", "/readyz", "/health", "/metrics", "/modules", "/openapi.json"}) {
       if (r == path) return r;
     }
     return {};
@@ -1031,6 +1109,7 @@ class Runtime::Impl {
   // Modules whose handlers run on the event loops (set before serving).
   std::unordered_set<std::string> on_loop_;
   http::Router router_;
+  std::string openapi_;  // set before serving, read only afterwards
   std::vector<std::pair<const ModuleSpec*, std::unique_ptr<Module>>> modules_;
   std::atomic<State> state_{State::kStarting};
   std::chrono::steady_clock::time_point started_at_;
