@@ -649,6 +649,26 @@ INSTANTIATE_TEST_SUITE_P(
                 "chunked\r\n\r\n0\r\n\r\n")),
     CaseName);
 
+// Found by fuzz_request_parser on the parser before its line-by-line head:
+// a read that ended between the CR and the LF of an empty line before a
+// request made the parser take the line as the end of an empty head (400).
+TEST(RequestParserTest, AnEmptyLineCutBetweenItsCrAndLfIsSkipped) {
+  RequestParser p(SmallLimits());
+  std::string in = "\r";
+  ASSERT_EQ(p.Parse(in), Result::kNeedMore);
+  EXPECT_FALSE(p.started());
+  in += "\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_EQ(p.Parse(in), Result::kDone);
+  EXPECT_EQ(p.request().path, "/a");
+  p.Reset();
+  in = "\r\n\r";
+  ASSERT_EQ(p.Parse(in), Result::kNeedMore);
+  in += "\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_EQ(p.Parse(in), Result::kDone);
+  EXPECT_EQ(p.request().path, "/b");
+  EXPECT_TRUE(in.empty());
+}
+
 TEST(RequestParserTest, AnOverlongHeadFailsBeforeItEnds) {
   RequestParser p(SmallLimits());
   std::string in = "GET / HTTP/1.1\r\nX: " + std::string(2000, 'a');
