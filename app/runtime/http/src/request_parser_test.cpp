@@ -676,5 +676,27 @@ TEST(RequestParserTest, AnOverlongHeadFailsBeforeItEnds) {
   EXPECT_EQ(p.status(), 431);
 }
 
+// Seen while writing fuzz_chunked, which shows it when it sends the body a
+// byte at a time: a chunk size line of the longest accepted length (1024
+// bytes) was refused as too long when a read ended between its CR and LF.
+TEST(RequestParserTest, AChunkSizeLineOfTheLongestLengthPassesWhenCut) {
+  const std::string head =
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  RequestParser p(SmallLimits());
+  std::string in = head + "1;" + std::string(1022, 'e') + "\r";
+  ASSERT_EQ(p.Parse(in), Result::kNeedMore);
+  in += "\nx\r\n0\r\n\r\n";
+  ASSERT_EQ(p.Parse(in), Result::kDone);
+  EXPECT_EQ(p.request().body, "x");
+
+  // One byte longer is too long, whether or not its CR has come.
+  for (const char* end : {"", "\r", "\r\n"}) {
+    RequestParser q(SmallLimits());
+    in = head + "1;" + std::string(1023, 'e') + end;
+    ASSERT_EQ(q.Parse(in), Result::kError) << end;
+    EXPECT_EQ(q.status(), 400);
+  }
+}
+
 }  // namespace
 }  // namespace mitos::internal
