@@ -61,7 +61,12 @@ StringList SplitList(const std::string& text) {
   return out;
 }
 
-std::string Quote(const std::string& s) { return nlohmann::json(s).dump(); }
+// A config file or variable may hold bytes that are not UTF-8: they are
+// shown as U+FFFD rather than make the message itself fail.
+std::string Quote(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false,
+                                nlohmann::json::error_handler_t::replace);
+}
 
 std::string Render(const Key& k, const Value& v) {
   if (k.secret) {

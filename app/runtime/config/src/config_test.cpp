@@ -645,6 +645,30 @@ TEST(ConfigTest, ToYamlIsValidYamlWithTheResolvedValues) {
   EXPECT_THAT(back.List("modules"), ElementsAre("x", "y"));
 }
 
+// Found by fuzz_config: the message of a bad value quoted it as JSON, which
+// threw (and aborted `mitos config check`) when the value was not UTF-8.
+TEST(ResolverErrorTest, ABadValueThatIsNotUtf8IsAConfigError) {
+  Schema s = TestSchema();
+  for (const char* yaml :
+       {"workers: 4\xbd\n", "server:\n  port: \"\xbd\"\n",
+        "log:\n  level: \"x\xff\"\n", "server:\n  tls: \xc3\n"}) {
+    ConfigError e =
+        ExpectConfigError([&] { Resolver(s).Text(yaml, "f.yaml"); });
+    EXPECT_THAT(e.what(), HasSubstr("\xef\xbf\xbd")) << yaml;  // U+FFFD
+    EXPECT_THAT(e.what(), HasSubstr("f.yaml:")) << yaml;
+  }
+  ConfigError e = ExpectConfigError([&] {
+    Resolver(s).Env({{"MITOS_WORKERS", "\xbd"}});
+  });
+  EXPECT_EQ(e.key(), "workers");
+}
+
+TEST(ConfigTest, ToYamlShowsAValueThatIsNotUtf8) {
+  Schema s = TestSchema();
+  Config c = Resolver(s).Text("server:\n  host: \"a\xbd\"\n", "f.yaml").Build();
+  EXPECT_THAT(c.ToYaml(), HasSubstr("host: \"a\xef\xbf\xbd\""));
+}
+
 TEST(ConfigErrorTest, MessageCombinesKeyProblemAndWhere) {
   ConfigError e("server.port", "f.yaml:2:9", "must be an integer");
   EXPECT_STREQ(e.what(), "server.port: must be an integer (f.yaml:2:9)");
