@@ -325,7 +325,8 @@ Resolver& Resolver::Text(const std::string& yaml, const std::string& name) {
       // are handles), never by reference.
       const YAML::Node k = it->first;
       const YAML::Node val = it->second;
-      if (!k.IsScalar()) {
+      // A NUL ("\0" in a quoted key) would cut the message at the key.
+      if (!k.IsScalar() || k.Scalar().find('\0') != std::string::npos) {
         throw ConfigError(prefix, Where(name, k.Mark()),
                           "keys must be plain names");
       }

@@ -669,6 +669,16 @@ TEST(ConfigTest, ToYamlShowsAValueThatIsNotUtf8) {
   EXPECT_THAT(c.ToYaml(), HasSubstr("host: \"a\xef\xbf\xbd\""));
 }
 
+// Found by fuzz_config: a key with a NUL byte (the YAML escape "\0") ended
+// the message at the NUL, so that `mitos config check` printed nothing.
+TEST(ResolverErrorTest, AKeyWithANulIsNoPlainName) {
+  Schema s = TestSchema();
+  ConfigError e = ExpectConfigError(
+      [&] { Resolver(s).Text("server:\n  \"\\0port\": 1\n", "f.yaml"); });
+  EXPECT_EQ(e.key(), "server");
+  EXPECT_STREQ(e.what(), "server: keys must be plain names (f.yaml:2:3)");
+}
+
 TEST(ConfigErrorTest, MessageCombinesKeyProblemAndWhere) {
   ConfigError e("server.port", "f.yaml:2:9", "must be an integer");
   EXPECT_STREQ(e.what(), "server.port: must be an integer (f.yaml:2:9)");
