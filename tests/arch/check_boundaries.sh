@@ -3,9 +3,9 @@
 #  - a module includes another module only through "<other>/api.h";
 #  - no module names another module's database file;
 #  - only the composition root (app/) includes a module's entry header.
-# Tests (*_test.cpp) assemble instances of several modules, as app/ does,
-# so they may also include "<other>/module.h" and the shared fakes in
-# "<other>/testing/".
+# Tests (*_test.cpp) and fuzz targets (*_fuzz.cpp) assemble instances of
+# several modules, as app/ does, so they may also include
+# "<other>/module.h" and the shared fakes in "<other>/testing/".
 set -euo pipefail
 root=$1
 cd "$root"
@@ -16,7 +16,7 @@ for m in $modules; do
     [[ $m == "$other" ]] && continue
     bad=$(grep -rnE "#include [<\"]$other/" "modules/$m" \
       | grep -vE "#include [<\"]$other/api\.h[>\"]" \
-      | grep -vE "_test\.cpp:[0-9]+:#include [<\"]$other/(module\.h|testing/)" || true)
+      | grep -vE "_(test|fuzz)\.cpp:[0-9]+:#include [<\"]$other/(module\.h|testing/)" || true)
     if [[ -n $bad ]]; then
       echo "module $m includes internals of $other:"; echo "$bad"; status=1
     fi
@@ -26,7 +26,7 @@ for m in $modules; do
     fi
   done
   bad=$(grep -rnE "#include [<\"]$m/module\.h[>\"]" modules app/runtime \
-      | grep -v "^modules/$m/" | grep -vE "_test\.cpp:" || true)
+      | grep -v "^modules/$m/" | grep -vE "_(test|fuzz)\.cpp:" || true)
   if [[ -n $bad ]]; then
     echo "only app/ may include $m/module.h:"; echo "$bad"; status=1
   fi
