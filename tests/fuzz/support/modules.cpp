@@ -213,9 +213,9 @@ std::optional<http::Response> Modules::Serve(http::Request& req) {
     Fail(std::string("the handler threw: ") + e.what(), req);
   }
   std::unique_lock<std::mutex> lock(answer->mu);
-  if (!answer->cv.wait_for(lock, std::chrono::seconds(30),
+  if (!answer->cv.wait_for(lock, std::chrono::seconds(10),
                            [&] { return answer->res.has_value(); })) {
-    Fail("the handler did not answer within 30 s", req);
+    Fail("the handler did not answer within 10 s", req);
   }
   return std::move(*answer->res);
 }

@@ -33,7 +33,7 @@ class Modules {
   // (the route, path parameters and request id set in `req`, the request's
   // context current), and returns its answer, waiting for an asynchronous
   // handler's. Returns nullopt when no route matches. Aborts when the
-  // handler throws, answers twice, or has not answered within 30 seconds.
+  // handler throws, answers twice, or has not answered within 10 seconds.
   std::optional<http::Response> Serve(http::Request& req);
 
  private:
