@@ -15,15 +15,17 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-10}
 shift || true
-all=(request_parser chunked config users_decode orders_decode)
+all=(request_parser chunked config users_decode orders_decode
+     products_decode)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all[@]}")
 
 # Per target: the longest input, and the dictionary.
 declare -A max_len=([request_parser]=4096 [chunked]=4096 [config]=4096
-                    [users_decode]=2048 [orders_decode]=4096)
+                    [users_decode]=2048 [orders_decode]=4096
+                    [products_decode]=2048)
 declare -A dict=([request_parser]=http [chunked]=http [config]=yaml
-                 [users_decode]=api [orders_decode]=api)
+                 [users_decode]=api [orders_decode]=api [products_decode]=api)
 for t in "${targets[@]}"; do
   if [[ -z ${max_len[$t]:-} ]]; then
     echo "fuzz: unknown target $t (known: ${all[*]})" >&2

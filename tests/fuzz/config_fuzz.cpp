@@ -24,6 +24,7 @@
 #include "mitos/config/config.h"
 #include "mitos/core/runtime.h"
 #include "orders/module.h"
+#include "products/module.h"
 #include "users/module.h"
 
 namespace {
@@ -48,7 +49,8 @@ struct Known {
 const Known& TheBinary() {
   static const Known* known = [] {
     auto* k = new Known;
-    k->catalog = {users::Spec(), orders::Spec(), gateway::Spec()};
+    k->catalog = {users::Spec(), orders::Spec(), products::Spec(),
+                  gateway::Spec()};
     mitos::DeclareConfig(k->catalog, &k->schema);
     return k;
   }();
