@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -248,13 +249,17 @@ RequestParser::Result RequestParser::TrailersTooLarge() {
                        std::to_string(limits_.max_header_bytes) + " bytes.");
 }
 
-bool RequestParser::FindLineEnd(const std::string& in, size_t* eol, Result* r) {
+bool RequestParser::FindLineEnd(const std::string& in, size_t limit,
+                                size_t* eol, Result* r) {
   // Resumes where the last call stopped, so that a line arriving a byte at
   // a time is still read once; a CR is looked at again once its next byte
-  // is here.
+  // is here. Bytes past a limit are not looked at, so that a line that
+  // crosses it is too long however the reads cut it, rather than refused
+  // for what a larger read brought beyond it.
   const size_t from = scanned_;
+  const size_t end = std::min(in.size(), limit);
   const char* begin = in.data() + from;
-  const size_t n = in.size() - from;
+  const size_t n = end > from ? end - from : 0;
   const void* cr = std::memchr(begin, '\r', n);
   const size_t upto = cr == nullptr ? n : static_cast<const char*>(cr) - begin;
   if (std::memchr(begin, '\n', upto) != nullptr) {
@@ -262,7 +267,7 @@ bool RequestParser::FindLineEnd(const std::string& in, size_t* eol, Result* r) {
     return false;
   }
   const size_t at = from + upto;
-  if (cr == nullptr || at + 1 == in.size()) {
+  if (cr == nullptr || at + 1 == end) {
     scanned_ = at;
     *r = Result::kNeedMore;
     return false;
@@ -297,7 +302,7 @@ RequestParser::Result RequestParser::ParseHeadLines(std::string& in) {
   for (;;) {
     size_t eol = 0;
     Result r = Result::kNeedMore;
-    if (!FindLineEnd(in, &eol, &r)) {
+    if (!FindLineEnd(in, limits_.max_header_bytes + 1, &eol, &r)) {
       if (r != Result::kNeedMore) return r;
       if (in.size() > limits_.max_header_bytes) return HeadTooLarge();
       // A field line starting with whitespace is refused whatever follows.
@@ -600,7 +605,7 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
       case Phase::kChunkSize: {
         size_t eol = 0;
         Result r = Result::kNeedMore;
-        if (!FindLineEnd(in, &eol, &r)) {
+        if (!FindLineEnd(in, in.size(), &eol, &r)) {
           // scanned_ leaves out a CR at the end, which may begin the line's
           // CRLF: a line of the longest length passes however reads cut it.
           if (r == Result::kNeedMore && scanned_ > kMaxChunkLine) {
@@ -634,7 +639,10 @@ RequestParser::Result RequestParser::ParseBody(std::string& in) {
         // dropped (see the header); an empty line ends them.
         size_t eol = 0;
         Result r = Result::kNeedMore;
-        if (!FindLineEnd(in, &eol, &r)) {
+        // Both counts stay within the limit (checked below).
+        const size_t left =
+            limits_.max_header_bytes - head_bytes_ - trailer_bytes_;
+        if (!FindLineEnd(in, left + 1, &eol, &r)) {
           if (r == Result::kNeedMore &&
               head_bytes_ + trailer_bytes_ + in.size() >
                   limits_.max_header_bytes) {

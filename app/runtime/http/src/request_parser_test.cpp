@@ -698,5 +698,28 @@ TEST(RequestParserTest, AChunkSizeLineOfTheLongestLengthPassesWhenCut) {
   }
 }
 
+// Found by fuzz_request_parser: the head's and the trailers' limit was met
+// or not depending on how reads cut the bytes. A read that brought the
+// whole line at once had it refused for a bare CR or LF beyond the limit
+// (400); one that ended before had it refused as too large (431).
+TEST(RequestParserTest, ALineOverTheLimitIsTooLargeHoweverReadsCutIt) {
+  const std::string big(2000, 'a');
+  const std::string to_limit(1024 - 19, 'a');  // after "GET / HTTP/1.1\r\nX: "
+  for (const std::string& wire : {
+           "GET / HTTP/1.1\r\nX: " + big + "\nY: 1\r\n\r\n",
+           "GET / HTTP/1.1\r\nX: " + to_limit + "\rY: 1\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "0\r\nT: " +
+               big + "\nU: 1\r\n\r\n",
+       }) {
+    for (size_t step : {size_t{1}, size_t{7}, wire.size()}) {
+      RequestParser p(SmallLimits());
+      Feeder feed(wire, step);
+      ASSERT_EQ(feed.Next(p), Result::kError) << step;
+      EXPECT_EQ(p.status(), 431) << "step " << step << ": " << p.detail();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mitos::internal

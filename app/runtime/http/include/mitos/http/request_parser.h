@@ -106,10 +106,12 @@ class RequestParser {
   Result CheckHost();
   Result ParseChunkLine(std::string_view line);
   // Finds the CRLF that ends the line being read (which starts at or
-  // before scanned_): true with its offset in *eol, scanned_ moved past
-  // it; false with *r kNeedMore (not all here yet) or kError (a bare CR or
-  // LF).
-  bool FindLineEnd(const std::string& in, size_t* eol, Result* r);
+  // before scanned_), looking at no byte at or past offset `limit`: true
+  // with its offset in *eol, scanned_ moved past it; false with *r
+  // kNeedMore (not all here yet, or not before `limit`) or kError (a bare
+  // CR or LF).
+  bool FindLineEnd(const std::string& in, size_t limit, size_t* eol,
+                   Result* r);
   // Moves up to remaining_ bytes of body from `in`; true once none remain.
   bool TakeBody(std::string& in);
   Result ParseBody(std::string& in);
