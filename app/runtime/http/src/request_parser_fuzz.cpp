@@ -91,7 +91,11 @@ void CheckRequest(RequestParser& p, const RequestParser::Limits& limits,
   if (r.path.empty() || r.path[0] != '/') {
     Fail("path does not start with /", r.path);
   }
-  if (r.headers.size() > limits.max_fields) Fail("more fields than max_fields");
+  // An absolute-form target's authority may add the Host field it stands
+  // in for, which was not sent.
+  if (r.headers.size() > limits.max_fields + 1) {
+    Fail("more fields than max_fields");
+  }
   // The head as sent was at least the request line and the fields (their
   // values trimmed), each ended by CRLF, and the empty line.
   size_t head = r.method.size() + 1 + r.target.size() + 1 + 8 + 2 + 2;
