@@ -59,7 +59,9 @@ std::optional<std::pair<std::string, size_t>> Dechunk(std::string_view s) {
     if (eol == std::string_view::npos) return std::nullopt;
     std::string_view digits = s.substr(pos, eol - pos);
     digits = TrimOws(digits.substr(0, digits.find(';')));
-    if (digits.empty() || digits.size() > 15) return std::nullopt;
+    if (digits.empty()) return std::nullopt;
+    while (digits.size() > 1 && digits[0] == '0') digits.remove_prefix(1);
+    if (digits.size() > 15) return std::nullopt;  // beyond any body limit
     size_t size = 0;
     for (char c : digits) {
       int d;

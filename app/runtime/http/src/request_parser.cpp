@@ -300,17 +300,17 @@ RequestParser::Result RequestParser::ParseHeadLines(std::string& in) {
   // Each line is checked as soon as it is complete, so that a bad one is
   // answered at once; the head leaves `in` only when all of it is here.
   for (;;) {
+    // A field line starting with whitespace is refused whatever follows,
+    // even what would make the head too large: that is how it goes when
+    // the line's first byte comes alone.
+    if (have_request_line_ && line_start_ < in.size() &&
+        (in[line_start_] == ' ' || in[line_start_] == '\t')) {
+      return Fail(400, "Folded header lines are not accepted.");
+    }
     size_t eol = 0;
     Result r = Result::kNeedMore;
     if (!FindLineEnd(in, limits_.max_header_bytes + 1, &eol, &r)) {
       if (r != Result::kNeedMore) return r;
-      // A field line starting with whitespace is refused whatever follows,
-      // even what would make the head too large: that is how it goes when
-      // the line's first byte comes alone.
-      if (have_request_line_ && line_start_ < in.size() &&
-          (in[line_start_] == ' ' || in[line_start_] == '\t')) {
-        return Fail(400, "Folded header lines are not accepted.");
-      }
       if (in.size() > limits_.max_header_bytes) return HeadTooLarge();
       return r;
     }

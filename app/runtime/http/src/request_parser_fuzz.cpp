@@ -97,12 +97,15 @@ void CheckRequest(RequestParser& p, const RequestParser::Limits& limits,
     Fail("more fields than max_fields");
   }
   // The head as sent was at least the request line and the fields (their
-  // values trimmed), each ended by CRLF, and the empty line.
+  // values trimmed), each ended by CRLF, and the empty line. Host is left
+  // out: an absolute-form target's authority may stand in for it.
   size_t head = r.method.size() + 1 + r.target.size() + 1 + 8 + 2 + 2;
   const std::string* content_length = nullptr;
   bool chunked = false;
   for (const auto& [name, value] : r.headers) {
-    head += name.size() + 1 + value.size() + 2;
+    if (!http::EqualsIgnoreCase(name, "Host")) {
+      head += name.size() + 1 + value.size() + 2;
+    }
     if (!IsToken(name)) Fail("field name is not a token", name);
     for (unsigned char c : value) {
       if ((c < 0x20 && c != '\t') || c == 0x7f) {

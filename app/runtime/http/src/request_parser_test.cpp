@@ -725,13 +725,19 @@ TEST(RequestParserTest, ALineOverTheLimitIsTooLargeHoweverReadsCutIt) {
 // (400) when its first byte came in a read of its own, and as too large
 // (431) when one read also brought more than the head's limit.
 TEST(RequestParserTest, AFoldedLineIsRefusedAsSuchHoweverReadsCutIt) {
-  const std::string wire =
-      "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n " + std::string(2000, 'b');
-  for (size_t step : {size_t{1}, size_t{7}, wire.size()}) {
-    RequestParser p(SmallLimits());
-    Feeder feed(wire, step);
-    ASSERT_EQ(feed.Next(p), Result::kError) << step;
-    EXPECT_EQ(p.status(), 400) << "step " << step << ": " << p.detail();
+  // Folds that run past the limit (1024 bytes), and one that starts just
+  // before it and ends after it.
+  const std::string head = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+  for (const std::string& wire : {
+           head + "a\r\n " + std::string(2000, 'b'),
+           head + std::string(1022 - head.size() - 2, 'a') + "\r\n\t\r\n\r\n",
+       }) {
+    for (size_t step : {size_t{1}, size_t{7}, wire.size()}) {
+      RequestParser p(SmallLimits());
+      Feeder feed(wire, step);
+      ASSERT_EQ(feed.Next(p), Result::kError) << step;
+      EXPECT_EQ(p.status(), 400) << "step " << step << ": " << p.detail();
+    }
   }
 }
 
