@@ -15,6 +15,7 @@
 
 #include "mitos/base/context.h"
 #include "mitos/base/version.h"
+#include "mitos/core/bindings.h"
 #include "mitos/http/request_id.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -264,16 +265,7 @@ class Runtime::Impl {
 
     StatusOr<std::unique_ptr<sqlite::Database>> OpenDatabase(
         const std::vector<sqlite::Migration>& migrations) override {
-      const std::string p = spec_.name + ".storage.";
-      sqlite::Options o;
-      o.name = spec_.name;
-      o.busy_timeout_ms = static_cast<int>(rt_.config_.Int(p + "busy_timeout_ms"));
-      o.readers = static_cast<int>(rt_.config_.Int(p + "readers"));
-      o.cache_kib = static_cast<int>(rt_.config_.Int(p + "cache_kib"));
-      o.max_page_count = rt_.config_.Int(p + "max_page_count");
-      auto path = std::filesystem::path(rt_.config_.String("data_dir")) /
-                  (spec_.name + ".db");
-      return sqlite::Database::Open(path.string(), o, migrations);
+      return OpenModuleDatabase(rt_.config_, spec_.name, migrations);
     }
 
     bool IsLocal(std::string_view name) const override {
@@ -307,33 +299,12 @@ class Runtime::Impl {
    protected:
     std::shared_ptr<void> Lookup(std::string_view name,
                                  std::type_index type) override {
-      if (std::find(spec_.needs.begin(), spec_.needs.end(), name) ==
-          spec_.needs.end()) {
-        throw std::logic_error("module " + spec_.name + " asked for " +
-                               std::string(name) + " without declaring it");
-      }
-      std::shared_ptr<void> api;
-      {
-        std::lock_guard<std::mutex> lock(rt_.mu_);
-        auto it = rt_.apis_.find(std::string(name));
-        if (it == rt_.apis_.end()) return nullptr;
-        if (it->second.first != type) {
-          throw std::logic_error("module " + std::string(name) +
-                                 " offers another API type than requested");
-        }
-        api = it->second.second;
-      }
-      for (const auto& spec : rt_.catalog_) {
-        if (spec.name == name && spec.observe) {
-          return spec.observe(std::move(api), CallSiteFor(name));
-        }
-      }
-      return api;
+      return rt_.apis_.Lookup(spec_, name, type,
+                              [&] { return CallSiteFor(name); });
     }
 
     void Offer(std::type_index type, std::shared_ptr<void> api) override {
-      std::lock_guard<std::mutex> lock(rt_.mu_);
-      rt_.apis_.insert_or_assign(spec_.name, std::make_pair(type, std::move(api)));
+      rt_.apis_.Offer(spec_.name, type, std::move(api));
     }
 
    private:
@@ -622,9 +593,7 @@ class Runtime::Impl {
       AddChannelMetrics(spec.name, channel);
       if (spec.remote_api) {
         auto binding = spec.remote_api(channel);
-        std::lock_guard<std::mutex> lock(mu_);
-        apis_.insert_or_assign(spec.name,
-                               std::make_pair(binding.type, binding.api));
+        apis_.Offer(spec.name, binding.type, binding.api);
       }
       log::Info(kLog, "remote module", {{"remote_module", spec.name},
                                         {"url", url->second}});
@@ -637,10 +606,7 @@ class Runtime::Impl {
       it->second->Stop();
     }
     modules_.clear();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      apis_.clear();  // the last references: databases close here
-    }
+    apis_.Clear();  // the last references: databases close here
     state_ = State::kStopped;
     if (tracer_started_) {
       trace::StopTracer();  // sends what is queued
@@ -1114,7 +1080,7 @@ class Runtime::Impl {
   std::atomic<State> state_{State::kStarting};
   std::chrono::steady_clock::time_point started_at_;
   std::mutex mu_;
-  std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>> apis_;
+  ApiRegistry apis_{catalog_};
   // Guarded by mu_: modules asked for by Channel() that run neither here
   // nor at a known URL.
   std::set<std::string> unconfigured_;
