@@ -44,10 +44,20 @@ def test_a_good_contract_generates_every_file(tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     for f in ("api/things/api.h", "module/things/contract.h", "things_codec.cpp",
-              "things_contract.cpp", "things_contract_test.cpp"):
+              "things_contract.cpp", "things_contract_test.cpp", "things_fuzz.cpp",
+              "fuzz_seeds/Create", "fuzz_seeds/Get"):
         assert (out / f).is_file(), f
     api = (out / "api/things/api.h").read_text()
     assert "virtual mitos::Task<mitos::StatusOr<Thing>> Create(NewThing thing) = 0;" in api
+
+
+def test_the_fuzz_seeds_are_requests_built_from_the_examples(tmp_path):
+    r = run(tmp_path, GOOD.replace("      name: {type: string}\noperations",
+                                   "      name: {type: string, example: \"a thing\"}\noperations"))
+    assert r.returncode == 0, r.stderr
+    seeds = tmp_path / "out" / "fuzz_seeds"
+    assert (seeds / "Create").read_text() == 'POST /things\napplication/json\n{"name":"a thing"}'
+    assert (seeds / "Get").read_text() == "GET /things/1\n\n"
 
 
 @pytest.mark.parametrize("old,new,line,message", [
