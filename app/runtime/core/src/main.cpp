@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -82,8 +81,6 @@ void CheckConsistency(const config::Config& c) {
                               "must be shorter than shutdown.timeout_ms");
   }
 }
-
-std::atomic<int> g_signals{0};
 
 int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
   log::Level level = log::Level::kInfo;
