@@ -358,7 +358,11 @@ gw_port=$(awk '$1 == "gateway" {print $3}' "$work/play.list")
 [[ -n $gw_port ]] || fail "the split overlay has no Service gateway"
 gw=http://127.0.0.1:$gw_port
 wait_ready "$gw" 60 >/dev/null || { podman pod logs --tail 20 2>&1 | tail -40; fail "gateway not ready"; }
-for path in /users /orders; do
+# Every module's routes, /<module>, through the gateway (a Service's name is
+# its module's, with '-' for '_').
+for svc in $(cut -d' ' -f1 "$work/play.list"); do
+  [[ $svc == gateway ]] && continue
+  path=/${svc//-/_}
   deadline=$((SECONDS + 60))
   until [[ $(curl -s -o /dev/null -w '%{http_code}' "$gw$path?limit=1") == 200 ]]; do
     [[ $SECONDS -lt $deadline ]] || fail "GET $path through the gateway never answered 200"
