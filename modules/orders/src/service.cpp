@@ -132,7 +132,10 @@ mitos::Status OrdersService::Admit(const NewOrder& in, int64_t* total_cents) {
                                           std::move(errors));
   }
 
-  auto user = users_->Get(in.user_id);
+  // Until Place is a coroutine itself, it waits for the users API here:
+  // in process, Get answers without waiting, and with users remote this
+  // runs on a worker thread, which may block.
+  auto user = mitos::Wait(users_->Get(in.user_id));
   if (!user.ok()) {
     switch (user.status().code()) {
       case mitos::StatusCode::kNotFound:

@@ -41,53 +41,33 @@ class FakeUsers : public UsersApi {
   // Number of calls of any method so far.
   int calls() const { return calls_.load(); }
 
-  mitos::StatusOr<User> Create(const NewUser& in) override {
+  // The operations answer at once: no call waits.
+  mitos::Task<mitos::StatusOr<User>> Create(NewUser in) override {
     ++calls_;
-    return Add(in.name, in.email);
+    co_return Add(in.name, in.email);
   }
 
-  mitos::StatusOr<User> Get(int64_t id) override {
+  mitos::Task<mitos::StatusOr<User>> Get(int64_t id) override {
     ++calls_;
     ++get_calls_;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (forced_get_) return *forced_get_;
-    auto it = users_.find(id);
-    if (it == users_.end()) return NotFound(id);
-    return it->second;
+    co_return Find(id);
   }
 
-  mitos::StatusOr<UserPage> List(int limit, int64_t after) override {
+  mitos::Task<mitos::StatusOr<mitos::Page<User>>> List(
+      mitos::PageRequest page) override {
     ++calls_;
-    if (limit < 1 || limit > kMaxPageSize || after < 0) {
-      return mitos::Status::InvalidArgument("Invalid paging parameters.");
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    UserPage page;
-    for (auto it = users_.upper_bound(after); it != users_.end(); ++it) {
-      if (static_cast<int>(page.items.size()) == limit) {
-        page.next_after = page.items.back().id;
-        break;
-      }
-      page.items.push_back(it->second);
-    }
-    return page;
+    co_return ListNow(page);
   }
 
-  mitos::StatusOr<User> Update(int64_t id, const UserPatch& patch) override {
+  mitos::Task<mitos::StatusOr<User>> Update(int64_t id,
+                                            UserPatch patch) override {
     ++calls_;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = users_.find(id);
-    if (it == users_.end()) return NotFound(id);
-    if (patch.name) it->second.name = *patch.name;
-    if (patch.email) it->second.email = *patch.email;
-    return it->second;
+    co_return UpdateNow(id, patch);
   }
 
-  mitos::Status Remove(int64_t id) override {
+  mitos::Task<mitos::Status> Remove(int64_t id) override {
     ++calls_;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (users_.erase(id) == 0) return NotFound(id);
-    return mitos::Status::Ok();
+    co_return RemoveNow(id);
   }
 
  private:
@@ -96,6 +76,45 @@ class FakeUsers : public UsersApi {
   static mitos::Status NotFound(int64_t id) {
     return mitos::Status::NotFound("User " + std::to_string(id) +
                                    " does not exist.");
+  }
+
+  mitos::StatusOr<User> Find(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (forced_get_) return *forced_get_;
+    auto it = users_.find(id);
+    if (it == users_.end()) return NotFound(id);
+    return it->second;
+  }
+
+  mitos::StatusOr<mitos::Page<User>> ListNow(mitos::PageRequest page) {
+    if (page.limit < 1 || page.limit > 100 || page.after < 0) {
+      return mitos::Status::InvalidArgument("Invalid paging parameters.");
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    mitos::Page<User> out;
+    for (auto it = users_.upper_bound(page.after); it != users_.end(); ++it) {
+      if (static_cast<int>(out.items.size()) == page.limit) {
+        out.next_after = out.items.back().id;
+        break;
+      }
+      out.items.push_back(it->second);
+    }
+    return out;
+  }
+
+  mitos::StatusOr<User> UpdateNow(int64_t id, const UserPatch& patch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = users_.find(id);
+    if (it == users_.end()) return NotFound(id);
+    if (patch.name) it->second.name = *patch.name;
+    if (patch.email) it->second.email = *patch.email;
+    return it->second;
+  }
+
+  mitos::Status RemoveNow(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (users_.erase(id) == 0) return NotFound(id);
+    return mitos::Status::Ok();
   }
 
   mutable std::mutex mu_;
