@@ -155,6 +155,24 @@ def fuzz_seed(c, op):
     return seed
 
 
+def encoder_name(op):
+    """The routes' encoder of an operation's result type, in its key order."""
+    return ("EncodeSorted%s" if op["key_order"] == "sorted" else "Encode%s") % op["returns"]
+
+
+def encoders(c):
+    """The routes' encoders: (name, type, the codec's function), once each."""
+    out = []
+    for op in c["operations"]:
+        if not op["returns"]:
+            continue
+        e = (encoder_name(op), op["returns"],
+             "AppendSortedJson" if op["key_order"] == "sorted" else "AppendJson")
+        if e not in out:
+            out.append(e)
+    return out
+
+
 def write(path, text):
     path = pathlib.Path(path)
     if path.exists() and path.read_text() == text:
@@ -181,6 +199,7 @@ def main(argv):
     env.globals.update(cpp_type=lambda f: cpp_type(c, f), field_default=field_default,
                        result_type=result_type, signature=signature, params=params,
                        arg_names=arg_names, moved_args=moved_args, path_expr=path_expr,
+                       encoder_name=encoder_name, encoders=lambda: encoders(c),
                        cpp_string=lambda s: json.dumps(s))
     doc = openapi.fragment(c)
     for op in c["operations"]:
