@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -93,6 +94,45 @@ TEST(TaskTest, UnstartedTasksAreFreed) {
 
 // On an event loop: the task suspends, the loop goes on, and the task
 // resumes on the loop when the completion is posted back to it.
+// A wait that, on an event loop, suspends and completes through the loop
+// (as sqlite::Write and remote::Call do), and elsewhere completes in place.
+Task<StatusOr<int>> ThroughTheLoop(int v) {
+  auto start = [v](std::function<void(int)> done) {
+    if (internal::OnEventLoop()) {
+      EventLoop::Current()->Post([v, done] { done(v); });
+    } else {
+      done(v);
+    }
+  };
+  int got = co_await Completion<int>(start);
+  co_return got;
+}
+
+TEST(TaskTest, WaitOnAnEventLoopBlocksItInsteadOfSuspending) {
+  // Leaked if the test fails: the loop's thread would be stuck for good.
+  auto* loop = new EventLoop();
+  std::thread t([loop] { loop->Run(); });
+  std::promise<std::string> result;
+  loop->Post([&] {
+    EXPECT_TRUE(internal::OnEventLoop());
+    auto r = Wait(ThroughTheLoop(5));
+    EXPECT_TRUE(internal::OnEventLoop()) << "the loop suspends again after Wait";
+    // A task started (not waited for) on the loop still suspends.
+    Start<StatusOr<int>>(ThroughTheLoop(6), [&result, r](StatusOr<int> later) {
+      result.set_value(std::to_string(*r) + " then " + std::to_string(*later));
+    });
+  });
+  auto answer = result.get_future();
+  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    t.detach();
+    FAIL() << "Wait on the event loop waited for the loop itself";
+  }
+  EXPECT_EQ(answer.get(), "5 then 6");
+  loop->Quit();
+  t.join();
+  delete loop;
+}
+
 TEST(TaskTest, ResumesOnTheLoopAndRestoresTheLoopsContext) {
   EventLoop loop;
   std::thread t([&] { loop.Run(); });

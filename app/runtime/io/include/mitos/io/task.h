@@ -61,8 +61,18 @@ class AmbientScope {
 Status StatusFromCurrentException();
 
 // Returns true iff the calling thread runs a server event loop, where a
-// wait must suspend rather than block.
+// wait must suspend rather than block: false inside a BlockingScope.
 bool OnEventLoop();
+
+// While one lives, waits on this thread block it even on an event loop
+// (OnEventLoop() is false): for Wait, which has nothing to suspend to.
+class BlockingScope {
+ public:
+  BlockingScope();
+  ~BlockingScope();
+  BlockingScope(const BlockingScope&) = delete;
+  BlockingScope& operator=(const BlockingScope&) = delete;
+};
 
 // The coroutine the running resume loop continues with; set only inside
 // Resume.
@@ -177,8 +187,13 @@ void Start(Task<T> task, std::function<void(T)> done) {
 }
 
 // Runs `task` to completion and returns its result, blocking the calling
-// thread while it waits. REQUIRES: not called on a server event loop (a
-// wait that resumes on the loop would wait for itself).
+// thread while it waits. On a server event loop that thread is the loop's:
+// the waits inside block it as they would any other thread (a write waits
+// for its commit, a remote call is made in place), so a synchronous
+// handler may run an operation that waits on nothing, or on its own
+// database, at the cost of holding the loop meanwhile. A wait of its own
+// that resumes through the loop without asking OnEventLoop() would wait
+// for itself.
 template <typename T>
 T Wait(Task<T> task);
 
@@ -210,6 +225,7 @@ template <typename T>
 T Wait(Task<T> task) {
   std::optional<T> result;
   internal::Latch latch;
+  internal::BlockingScope blocking;
   Start<T>(std::move(task), [&](T r) {
     result.emplace(std::move(r));
     latch.Set();
