@@ -86,6 +86,31 @@ TEST(TaskTest, ACompletionInPlaceGoesOnWithoutSuspending) {
   EXPECT_TRUE(called);
 }
 
+// Awaits a task made by Ready.
+Task<StatusOr<int>> PlusOne(Task<StatusOr<int>> ready) {
+  auto r = co_await std::move(ready);
+  if (!r.ok()) co_return r.status();
+  co_return *r + 1;
+}
+
+TEST(TaskTest, ReadyTasksGiveTheirResultAtOnce) {
+  EXPECT_TRUE(Ready<StatusOr<int>>(3).ready());
+  EXPECT_FALSE(Answer(3).ready());
+  EXPECT_EQ(*Wait(Ready<StatusOr<int>>(3)), 3);
+  EXPECT_EQ(Wait(Ready(Status::NotFound("none"))).code(), StatusCode::kNotFound);
+  bool answered = false;
+  Start<StatusOr<int>>(Ready<StatusOr<int>>(4), [&](StatusOr<int> r) {
+    answered = true;
+    EXPECT_EQ(*r, 4);
+  });
+  EXPECT_TRUE(answered) << "before Start returned";
+  EXPECT_EQ(*Wait(PlusOne(Ready<StatusOr<int>>(5))), 6);
+  // Moved, it keeps its result.
+  Task<StatusOr<int>> a = Ready<StatusOr<int>>(7);
+  Task<StatusOr<int>> b = std::move(a);
+  EXPECT_EQ(*Wait(std::move(b)), 7);
+}
+
 TEST(TaskTest, UnstartedTasksAreFreed) {
   // Nothing runs and nothing leaks (the sanitizer build checks the frame).
   auto t = Sum(3);
