@@ -80,7 +80,7 @@ def test_sorted_keys_get_their_own_encoder(tmp_path):
     assert "AppendSortedJson(const NewThing" not in codec
     routes = (out / "things_contract.cpp").read_text()
     assert "mitos::http::AppendPage(p, out, &EncodeSortedThing);" in routes
-    assert "mitos::http::Reply(answer, 200, r, &EncodeThing);" in routes
+    assert "mitos::http::Reply(res, 200, r, &EncodeThing);" in routes
     test = (out / "things_contract_test.cpp").read_text()
     assert "ThingSortedKeysAreAJsonTreesOrder" in test
 

@@ -696,27 +696,28 @@ class Runtime::Impl {
   // the handler hands over its response, on whichever thread that is.
   void DispatchAsync(http::Request& in, http::Router::Match& m,
                      const internal::HttpServer::Responder& r) {
-    auto ex = std::make_shared<Exchange>();
-    auto req = std::make_shared<http::Request>(std::move(in));
-    Begin(*req, *ex);
-    ContextScope scope(&ex->ctx);
-    ex->served.module = m.route->module;
-    ex->served.route = m.route->pattern;
-    if (ex->ctx.Expired()) {
+    auto p = std::make_shared<Pending>(std::move(in), r);
+    Exchange& ex = p->ex;
+    http::Request& req = p->req;
+    Begin(req, ex);
+    ContextScope scope(&ex.ctx);
+    ex.served.module = m.route->module;
+    ex.served.route = m.route->pattern;
+    if (ex.ctx.Expired()) {
       http::Response res;
       http::WriteStatus(res, Status::DeadlineExceeded(
                                  "The caller's deadline passed on arrival."));
-      End(*req, *ex, res);
+      End(req, ex, res);
       r.Send(std::move(res));
       return;
     }
-    req->route = m.route->pattern;
-    req->path_params = std::move(m.params);
-    m.route->async_handler(*req, [this, ex, req, r](http::Response&& res) {
-      End(*req, *ex, res);
-      r.Send(std::move(res));
+    req.route = m.route->pattern;
+    req.path_params = std::move(m.params);
+    m.route->async_handler(req, [this, p](http::Response&& res) {
+      End(p->req, p->ex, res);
+      p->responder.Send(std::move(res));
     });
-    ex->span->Detach();  // ends with the exchange, after the answer
+    ex.span->Detach();  // ends with the exchange, after the answer
   }
 
   struct Served {
@@ -733,6 +734,16 @@ class Runtime::Impl {
     std::optional<trace::Span> span;  // made by Begin
     bool counted = false;
     Served served;
+  };
+
+  // What an asynchronous route's answer needs until it comes, in one
+  // allocation.
+  struct Pending {
+    Pending(http::Request&& in, const internal::HttpServer::Responder& r)
+        : req(std::move(in)), responder(r) {}
+    Exchange ex;
+    http::Request req;
+    internal::HttpServer::Responder responder;
   };
 
   // The request's identity, trace and deadline, for module calls and
