@@ -92,15 +92,15 @@ const std::vector<mitos::sqlite::Migration>& UserStore::Migrations() {
 UserStore::UserStore(std::unique_ptr<mitos::sqlite::Database> db)
     : db_(std::move(db)) {}
 
-mitos::Task<mitos::StatusOr<User>> UserStore::Insert(NewUser in,
-                                                    std::string now) {
+mitos::Completion<mitos::StatusOr<User>> UserStore::Insert(NewUser in,
+                                                          std::string now) {
   // The writer thread runs `insert` after this frame may have gone: it owns
   // what it uses.
   auto insert = [in = std::move(in), now = std::move(now)](Connection& c) {
     return InsertRow(c, in, now);
   };
-  co_return co_await mitos::sqlite::Write<mitos::StatusOr<User>>(
-      *db_, insert, &WriteFailed);
+  return mitos::sqlite::Write<mitos::StatusOr<User>>(*db_, std::move(insert),
+                                                     &WriteFailed);
 }
 
 mitos::StatusOr<User> UserStore::Find(int64_t id) {
@@ -139,20 +139,20 @@ mitos::StatusOr<mitos::Page<User>> UserStore::List(mitos::PageRequest page) {
   }
 }
 
-mitos::Task<mitos::StatusOr<User>> UserStore::Update(int64_t id,
-                                                    UserPatch patch,
-                                                    std::string now) {
+mitos::Completion<mitos::StatusOr<User>> UserStore::Update(int64_t id,
+                                                          UserPatch patch,
+                                                          std::string now) {
   auto update = [id, patch = std::move(patch), now = std::move(now)](Connection& c) {
     return UpdateRow(c, id, patch, now);
   };
-  co_return co_await mitos::sqlite::Write<mitos::StatusOr<User>>(
-      *db_, update, &WriteFailed);
+  return mitos::sqlite::Write<mitos::StatusOr<User>>(*db_, std::move(update),
+                                                     &WriteFailed);
 }
 
-mitos::Task<mitos::Status> UserStore::Remove(int64_t id) {
+mitos::Completion<mitos::Status> UserStore::Remove(int64_t id) {
   auto remove = [id](Connection& c) { return DeleteRow(c, id); };
-  co_return co_await mitos::sqlite::Write<mitos::Status>(
-      *db_, remove, &mitos::sqlite::StatusFor);
+  return mitos::sqlite::Write<mitos::Status>(*db_, std::move(remove),
+                                             &mitos::sqlite::StatusFor);
 }
 
 }  // namespace users

@@ -23,9 +23,12 @@ class UserStore {
 
   explicit UserStore(std::unique_ptr<mitos::sqlite::Database> db);
 
+  // The writes are awaited in place (co_await store.Insert(...)): each is
+  // one wait for its commit, with no coroutine frame of its own.
+  //
   // REQUIRES: fields already validated, the name trimmed. Returns
   // AlreadyExists on a taken email (ignoring case).
-  mitos::Task<mitos::StatusOr<User>> Insert(NewUser user, std::string now);
+  mitos::Completion<mitos::StatusOr<User>> Insert(NewUser user, std::string now);
   // Returns the user, or NotFound.
   mitos::StatusOr<User> Find(int64_t id);
   // Returns up to page.limit users with id > page.after, in id order.
@@ -33,10 +36,10 @@ class UserStore {
   mitos::StatusOr<mitos::Page<User>> List(mitos::PageRequest page);
   // Sets the fields the patch holds and updated_at = now. REQUIRES: as
   // Insert. Returns NotFound, or AlreadyExists on a taken email.
-  mitos::Task<mitos::StatusOr<User>> Update(int64_t id, UserPatch patch,
-                                            std::string now);
+  mitos::Completion<mitos::StatusOr<User>> Update(int64_t id, UserPatch patch,
+                                                  std::string now);
   // Returns NotFound if there is no such user.
-  mitos::Task<mitos::Status> Remove(int64_t id);
+  mitos::Completion<mitos::Status> Remove(int64_t id);
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;
