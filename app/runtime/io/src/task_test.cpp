@@ -77,6 +77,23 @@ TEST(TaskTest, WaitBlocksUntilACompletionOnAnotherThread) {
   EXPECT_EQ(*r, 42);
 }
 
+TEST(TaskTest, WaitOnABareCompletionBlocksUntilItsCallback) {
+  auto start = [](std::function<void(StatusOr<int>)> done) {
+    std::thread([done = std::move(done)] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      done(StatusOr<int>(9));
+    }).detach();
+  };
+  auto r = Wait(Completion<StatusOr<int>>(start));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 9);
+  auto in_place = [](std::function<void(StatusOr<int>)> done) {
+    done(Status::NotFound("none"));
+  };
+  EXPECT_EQ(Wait(Completion<StatusOr<int>>(in_place)).status().code(),
+            StatusCode::kNotFound);
+}
+
 TEST(TaskTest, ACompletionInPlaceGoesOnWithoutSuspending) {
   bool called = false;
   Start<StatusOr<int>>(InPlace(5), [&](StatusOr<int> r) {

@@ -292,6 +292,15 @@ class Completion {
   std::atomic<int> state_{kStarting};
 };
 
+// As Wait(Task), for a wait awaited in place rather than wrapped in a task
+// (a store's write, say), where the caller is no coroutine: a test, or a
+// synchronous handler.
+template <typename R>
+R Wait(Completion<R>&& wait) {
+  auto run = [](Completion<R>& w) -> Task<R> { co_return co_await w; };
+  return Wait(run(wait));
+}
+
 }  // namespace mitos
 
 #endif  // MITOS_IO_TASK_H_
