@@ -26,6 +26,8 @@ MODULE_API = {
     "mitos/base/status.h",
     "mitos/config/config.h",
     "mitos/core/module.h",
+    "mitos/events/bus.h",
+    "mitos/events/event.h",
     "mitos/http/http.h",
     "mitos/http/rest.h",
     "mitos/http/validation.h",

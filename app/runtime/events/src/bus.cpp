@@ -1,0 +1,425 @@
+#include "mitos/events/bus.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "mitos/observability/log.h"
+#include "mitos/observability/metrics.h"
+#include "mitos/observability/trace.h"
+
+namespace mitos::events {
+namespace {
+
+constexpr char kLog[] = "events";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Thrown inside a subscriber's transaction so that its savepoint, and with
+// it what the handler wrote, is rolled back.
+struct HandlerFailed {
+  Status status;
+};
+
+struct Metrics {
+  metrics::ChildFamily<metrics::Counter>& effects =
+      metrics::Registry::Default().Counters(
+          "mitos_events_effects_total",
+          "Events whose effect a subscriber committed (once per event id).",
+          {"subscriber", "type"});
+  metrics::ChildFamily<metrics::Counter>& duplicates =
+      metrics::Registry::Default().Counters(
+          "mitos_events_duplicates_total",
+          "Deliveries of an event a subscriber had already handled (skipped).",
+          {"subscriber", "type"});
+  metrics::ChildFamily<metrics::Counter>& failures =
+      metrics::Registry::Default().Counters(
+          "mitos_events_delivery_failures_total",
+          "Failed deliveries to a subscriber (each is retried or dead-lettered).",
+          {"subscriber", "type"});
+  metrics::ChildFamily<metrics::Counter>& dead =
+      metrics::Registry::Default().Counters(
+          "mitos_events_dead_lettered_total",
+          "Events dead-lettered after their last failed attempt, by producer.",
+          {"module", "type"});
+  metrics::ChildFamily<metrics::Histogram>& lag =
+      metrics::Registry::Default().Histograms(
+          "mitos_events_lag_seconds",
+          "Time from an event's publication to its subscriber's commit.",
+          {"subscriber", "type"});
+};
+
+Metrics& M() {
+  static Metrics m;
+  return m;
+}
+
+struct Row {
+  int64_t seq;
+  Event event;
+  int64_t attempts;
+  int64_t next_attempt_ms;
+};
+
+struct Outcome {
+  int64_t seq;
+  bool delivered;
+  int64_t attempts;
+  int64_t next_attempt_ms;
+  std::string error;
+};
+
+}  // namespace
+
+void DeclareConfig(config::Schema& s) {
+  s.Int("events.max_attempts", 8, 1, 1000,
+        "Failed deliveries of an event after which it is dead-lettered.");
+  s.Int("events.backoff_base_ms", 100, 1, 600000,
+        "Backoff ceiling before an event's first retry; it doubles per retry.");
+  s.Int("events.backoff_max_ms", 30000, 1, 3600000,
+        "Largest backoff between two attempts of an event.");
+  s.Int("events.poll_interval_ms", 200, 1, 60000,
+        "How often an outbox is read when nothing announced an event (events "
+        "written by another process, mitos events retry).");
+  s.Int("events.dispatch_delay_ms", 0, 0, 86400000,
+        "How long an event stays in the outbox before its first delivery.");
+  s.Int("events.batch_size", 256, 1, 100000,
+        "Events read from an outbox at once.");
+}
+
+BusOptions BusOptionsFrom(const config::Config& c) {
+  BusOptions o;
+  o.max_attempts = static_cast<int>(c.Int("events.max_attempts"));
+  o.backoff_base = std::chrono::milliseconds(c.Int("events.backoff_base_ms"));
+  o.backoff_max = std::chrono::milliseconds(c.Int("events.backoff_max_ms"));
+  o.poll_interval = std::chrono::milliseconds(c.Int("events.poll_interval_ms"));
+  o.dispatch_delay = std::chrono::milliseconds(c.Int("events.dispatch_delay_ms"));
+  o.batch_size = static_cast<int>(c.Int("events.batch_size"));
+  return o;
+}
+
+class Bus::Impl {
+ public:
+  struct Subscription {
+    std::string type;
+    std::string subscriber;
+    sqlite::Database* db;
+    Handler handler;
+  };
+
+  struct Source {
+    std::string module;
+    sqlite::Database* db;
+    std::thread thread;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool wake = false;
+  };
+
+  explicit Impl(BusOptions o) : options_(o) {}
+
+  Status Deliver(const Event& e, std::string_view subscriber) {
+    const Subscription* sub = nullptr;
+    for (const auto& s : subs_) {
+      if (s.type == e.type && s.subscriber == subscriber) sub = &s;
+    }
+    if (sub == nullptr) {
+      return Status::NotFound("no subscription of " + std::string(subscriber) +
+                              " to " + e.type);
+    }
+    trace::SpanContext parent;
+    trace::ParseTraceparent(e.traceparent, &parent);
+    trace::Span span("events.deliver " + e.type, trace::Kind::kServer, parent);
+    span.SetAttribute("messaging.system", "mitos");
+    span.SetAttribute("messaging.destination.name", e.type);
+    span.SetAttribute("messaging.message.id", e.id);
+    span.SetAttribute("mitos.subscriber", subscriber);
+    Status result;
+    try {
+      bool handled = sub->db->WriteTx([&](sqlite::Connection& c) {
+        SqliteInbox inbox(c);
+        if (inbox.Seen(sub->subscriber, e.id)) return false;
+        Status s = sub->handler(e, c);
+        if (!s.ok()) throw HandlerFailed{std::move(s)};
+        inbox.Record(sub->subscriber, e);
+        return true;
+      });
+      if (metrics::Enabled()) {
+        if (handled) {
+          M().effects.With({sub->subscriber, e.type}).Inc();
+          M().lag.With({sub->subscriber, e.type})
+              .Observe(std::max<int64_t>(0, NowMs() - e.created_ms) / 1000.0);
+        } else {
+          M().duplicates.With({sub->subscriber, e.type}).Inc();
+        }
+      }
+      return Status::Ok();
+    } catch (const HandlerFailed& f) {
+      result = f.status;
+    } catch (const SQLite::Exception& ex) {
+      result = sqlite::StatusFor(ex);
+    } catch (const std::exception& ex) {
+      result = Status::Internal(std::string("the handler threw: ") + ex.what());
+    } catch (...) {
+      result = Status::Internal("the handler threw a non-standard exception");
+    }
+    span.SetError(result.message());
+    if (metrics::Enabled()) M().failures.With({sub->subscriber, e.type}).Inc();
+    return result;
+  }
+
+  std::vector<std::string> SubscribersOf(std::string_view type) const {
+    std::vector<std::string> out;
+    for (const auto& s : subs_) {
+      if (s.type == type) out.push_back(s.subscriber);
+    }
+    return out;
+  }
+
+  void Start() {
+    if (started_) return;
+    started_ = true;
+    for (auto& src : sources_) {
+      Source* s = src.get();
+      s->thread = std::thread([this, s] { Dispatch(*s); });
+    }
+  }
+
+  void Stop() {
+    stopping_ = true;
+    for (auto& src : sources_) {
+      {
+        std::lock_guard<std::mutex> lock(src->mu);
+        src->wake = true;
+      }
+      src->cv.notify_all();
+      if (src->thread.joinable()) src->thread.join();
+    }
+  }
+
+  std::vector<OutboxStats> Stats() const {
+    std::vector<OutboxStats> out;
+    for (const auto& src : sources_) {
+      OutboxStats st;
+      st.module = src->module;
+      try {
+        src->db->Read([&](sqlite::Connection& c) {
+          auto& q = c.Prepare(
+              "SELECT state, count(*), min(created_ms) FROM mitos_outbox "
+              "GROUP BY state");
+          while (q.executeStep()) {
+            std::string state = q.getColumn(0).getString();
+            int64_t n = q.getColumn(1).getInt64();
+            if (state == "dead") {
+              st.dead = n;
+            } else {
+              st.pending += n;
+              st.oldest_pending_age_seconds =
+                  std::max<int64_t>(0, NowMs() - q.getColumn(2).getInt64()) / 1000.0;
+            }
+          }
+          return 0;
+        });
+      } catch (const SQLite::Exception& e) {
+        log::Warn(kLog, "cannot read the outbox",
+                  {{"outbox_module", src->module}, {"error", e.what()}});
+      }
+      out.push_back(std::move(st));
+    }
+    return out;
+  }
+
+  std::chrono::milliseconds Backoff(int64_t attempts) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    int64_t ceiling = options_.backoff_base.count();
+    for (int64_t i = 1; i < attempts && ceiling < options_.backoff_max.count(); ++i) {
+      ceiling *= 2;
+    }
+    ceiling = std::min<int64_t>(ceiling, options_.backoff_max.count());
+    // Half the ceiling at least, so that a retry never follows at once.
+    std::uniform_int_distribution<int64_t> d(ceiling / 2, ceiling);
+    return std::chrono::milliseconds(d(rng));
+  }
+
+  std::vector<Row> ReadPending(Source& s) {
+    return s.db->Read([&](sqlite::Connection& c) {
+      auto& q = c.Prepare(
+          "SELECT seq, id, type, key, payload, traceparent, created_ms, "
+          "attempts, next_attempt_ms FROM mitos_outbox WHERE state = 'pending' "
+          "ORDER BY seq LIMIT ?");
+      q.bind(1, options_.batch_size);
+      std::vector<Row> rows;
+      while (q.executeStep()) {
+        Row r;
+        r.seq = q.getColumn(0).getInt64();
+        r.event.id = q.getColumn(1).getString();
+        r.event.type = q.getColumn(2).getString();
+        r.event.key = q.getColumn(3).getString();
+        r.event.payload = q.getColumn(4).getString();
+        r.event.traceparent = q.getColumn(5).getString();
+        r.event.created_ms = q.getColumn(6).getInt64();
+        r.attempts = q.getColumn(7).getInt64();
+        r.next_attempt_ms = q.getColumn(8).getInt64();
+        rows.push_back(std::move(r));
+      }
+      return rows;
+    });
+  }
+
+  // Delivers `e` to every local subscriber of its type; returns "" or what
+  // failed.
+  std::string DeliverToAll(const Event& e) {
+    std::string error;
+    for (const auto& s : subs_) {
+      if (s.type != e.type) continue;
+      Status st = Deliver(e, s.subscriber);
+      if (!st.ok()) {
+        if (!error.empty()) error += "; ";
+        error += s.subscriber + ": " + st.message();
+      }
+    }
+    return error;
+  }
+
+  void Record(Source& s, const std::vector<Outcome>& outcomes) {
+    s.db->WriteTx([&](sqlite::Connection& c) {
+      for (const auto& o : outcomes) {
+        if (o.delivered) {
+          auto& d = c.Prepare("DELETE FROM mitos_outbox WHERE seq = ?");
+          d.bind(1, o.seq);
+          d.exec();
+          continue;
+        }
+        auto& u = c.Prepare(
+            "UPDATE mitos_outbox SET attempts = ?, next_attempt_ms = ?, "
+            "last_error = ?, state = ? WHERE seq = ? AND state = 'pending'");
+        u.bind(1, o.attempts);
+        u.bind(2, o.next_attempt_ms);
+        u.bind(3, o.error);
+        u.bind(4, o.attempts >= options_.max_attempts ? "dead" : "pending");
+        u.bind(5, o.seq);
+        u.exec();
+      }
+      return 0;
+    });
+  }
+
+  // One pass over the outbox. Returns when to look again at the latest.
+  std::chrono::milliseconds Pass(Source& s) {
+    std::vector<Row> rows = ReadPending(s);
+    const int64_t now = NowMs();
+    int64_t next_due = now + options_.poll_interval.count();
+    std::set<std::string> held;  // keys whose earlier event is not delivered
+    std::vector<Outcome> outcomes;
+    for (auto& r : rows) {
+      if (stopping_) break;
+      if (held.count(r.event.key)) continue;
+      int64_t due = std::max(r.next_attempt_ms,
+                             r.event.created_ms + options_.dispatch_delay.count());
+      if (due > now) {
+        held.insert(r.event.key);
+        next_due = std::min(next_due, due);
+        continue;
+      }
+      std::string error = DeliverToAll(r.event);
+      if (error.empty()) {
+        outcomes.push_back({r.seq, true, r.attempts + 1, 0, ""});
+        continue;
+      }
+      int64_t attempts = r.attempts + 1;
+      int64_t retry_at = NowMs() + Backoff(attempts).count();
+      outcomes.push_back({r.seq, false, attempts, retry_at, error});
+      if (attempts >= options_.max_attempts) {
+        log::Error(kLog, "event dead-lettered",
+                   {{"outbox_module", s.module}, {"event_id", r.event.id},
+                    {"event_type", r.event.type}, {"attempts", attempts},
+                    {"error", error}});
+        if (metrics::Enabled()) M().dead.With({s.module, r.event.type}).Inc();
+      } else {
+        log::Warn(kLog, "event delivery failed, will retry",
+                  {{"outbox_module", s.module}, {"event_id", r.event.id},
+                   {"event_type", r.event.type}, {"attempts", attempts},
+                   {"error", error}});
+        held.insert(r.event.key);
+        next_due = std::min(next_due, retry_at);
+      }
+    }
+    if (!outcomes.empty()) Record(s, outcomes);
+    if (static_cast<int>(rows.size()) == options_.batch_size &&
+        held.size() < rows.size()) {
+      return std::chrono::milliseconds(0);
+    }
+    return std::chrono::milliseconds(std::max<int64_t>(1, next_due - NowMs()));
+  }
+
+  void Dispatch(Source& s) {
+    while (!stopping_) {
+      std::chrono::milliseconds wait{0};
+      try {
+        wait = Pass(s);
+      } catch (const std::exception& e) {
+        // The outbox could not be read or updated (a full disk, a lock held
+        // past the timeout): the events stay where they are.
+        log::Warn(kLog, "outbox pass failed",
+                  {{"outbox_module", s.module}, {"error", e.what()}});
+        wait = options_.poll_interval;
+      }
+      std::unique_lock<std::mutex> lock(s.mu);
+      s.cv.wait_for(lock, wait, [&] { return s.wake || stopping_; });
+      s.wake = false;
+    }
+  }
+
+  BusOptions options_;
+  std::vector<std::unique_ptr<Source>> sources_;
+  std::vector<Subscription> subs_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+};
+
+Bus::Bus(BusOptions options) : impl_(std::make_unique<Impl>(options)) {}
+Bus::~Bus() { Stop(); }
+
+Notifier Bus::AddOutbox(std::string module, sqlite::Database* db) {
+  auto src = std::make_unique<Impl::Source>();
+  src->module = std::move(module);
+  src->db = db;
+  Impl::Source* s = src.get();
+  impl_->sources_.push_back(std::move(src));
+  return [s] {
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->wake = true;
+    }
+    s->cv.notify_one();
+  };
+}
+
+void Bus::Subscribe(std::string type, std::string subscriber,
+                    sqlite::Database* db, Handler handler) {
+  impl_->subs_.push_back(
+      {std::move(type), std::move(subscriber), db, std::move(handler)});
+}
+
+Status Bus::Deliver(const Event& event, std::string_view subscriber) {
+  return impl_->Deliver(event, subscriber);
+}
+
+std::vector<std::string> Bus::SubscribersOf(std::string_view type) const {
+  return impl_->SubscribersOf(type);
+}
+
+void Bus::Start() { impl_->Start(); }
+void Bus::Stop() { impl_->Stop(); }
+std::vector<Bus::OutboxStats> Bus::Stats() const { return impl_->Stats(); }
+
+}  // namespace mitos::events

@@ -1,0 +1,101 @@
+#include "mitos/events/event.h"
+
+#include <chrono>
+#include <random>
+
+#include "mitos/observability/trace.h"
+
+namespace mitos::events {
+
+std::string NewId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t v = rng();
+    for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(v >> (i * 4)) & 15];
+  }
+  return out;
+}
+
+Event Make(std::string type, std::string key, std::string payload) {
+  Event e;
+  e.id = NewId();
+  e.type = std::move(type);
+  e.key = std::move(key);
+  e.payload = std::move(payload);
+  const trace::SpanContext& span = trace::Current();
+  if (span.valid()) e.traceparent = span.Traceparent();
+  e.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  return e;
+}
+
+void SqliteOutbox::Append(const Event& e) {
+  auto& st = c_.Prepare(
+      "INSERT INTO mitos_outbox (id, type, key, payload, traceparent, "
+      "created_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING");
+  st.bind(1, e.id);
+  st.bind(2, e.type);
+  st.bind(3, e.key);
+  st.bind(4, e.payload);
+  st.bind(5, e.traceparent);
+  st.bind(6, static_cast<int64_t>(e.created_ms));
+  st.exec();
+}
+
+bool SqliteInbox::Seen(std::string_view subscriber, std::string_view event_id) {
+  auto& st = c_.Prepare(
+      "SELECT 1 FROM mitos_inbox WHERE subscriber = ? AND event_id = ?");
+  st.bind(1, std::string(subscriber));
+  st.bind(2, std::string(event_id));
+  return st.executeStep();
+}
+
+void SqliteInbox::Record(std::string_view subscriber, const Event& e) {
+  auto& st = c_.Prepare(
+      "INSERT INTO mitos_inbox (subscriber, event_id, type, handled_ms) "
+      "VALUES (?, ?, ?, ?)");
+  st.bind(1, std::string(subscriber));
+  st.bind(2, e.id);
+  st.bind(3, e.type);
+  st.bind(4, static_cast<int64_t>(
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count()));
+  st.exec();
+}
+
+sqlite::Migration OutboxMigration(int version) {
+  return {version, "event outbox (mitos_outbox)", R"sql(
+    CREATE TABLE mitos_outbox (
+      seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+      id              TEXT NOT NULL UNIQUE,
+      type            TEXT NOT NULL,
+      key             TEXT NOT NULL,
+      payload         TEXT NOT NULL,
+      traceparent     TEXT NOT NULL DEFAULT '',
+      created_ms      INTEGER NOT NULL,
+      attempts        INTEGER NOT NULL DEFAULT 0,
+      next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+      state           TEXT NOT NULL DEFAULT 'pending',
+      last_error      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX mitos_outbox_state ON mitos_outbox (state, seq);
+  )sql"};
+}
+
+sqlite::Migration InboxMigration(int version) {
+  return {version, "event inbox (mitos_inbox)", R"sql(
+    CREATE TABLE mitos_inbox (
+      subscriber TEXT NOT NULL,
+      event_id   TEXT NOT NULL,
+      type       TEXT NOT NULL,
+      handled_ms INTEGER NOT NULL,
+      PRIMARY KEY (subscriber, event_id)
+    ) WITHOUT ROWID;
+  )sql"};
+}
+
+}  // namespace mitos::events
