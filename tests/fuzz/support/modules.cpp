@@ -58,6 +58,7 @@ struct Modules::State {
   std::vector<std::unique_ptr<Module>> modules;  // in start order
   ApiRegistry apis{catalog};
   http::Router router;
+  events::Bus bus{events::BusOptions{}};
 };
 
 // What the runtime's module context gives a module, without the runtime:
@@ -86,6 +87,8 @@ class Modules::Context : public ModuleContext {
     return std::make_shared<CallSite>(spec_.name, std::string(name),
                                       /*remote=*/false);
   }
+
+  events::Bus& Events() override { return state_.bus; }
 
   std::vector<RoutePrefix> RoutePrefixes() const override {
     std::vector<RoutePrefix> out;
@@ -134,9 +137,11 @@ Modules::Modules(std::vector<ModuleSpec> catalog)
     state_->modules.push_back(std::move(m));
   }
   for (auto& m : state_->modules) m->RegisterRoutes(state_->router);
+  state_->bus.Start();
 }
 
 Modules::~Modules() {
+  state_->bus.Stop();
   for (auto it = state_->modules.rbegin(); it != state_->modules.rend(); ++it) {
     (*it)->Stop();
   }

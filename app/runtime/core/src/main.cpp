@@ -15,6 +15,7 @@
 
 #include "mitos/base/version.h"
 #include "mitos/core/runtime.h"
+#include "mitos/events/admin.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/trace.h"
 #include "scaffold.h"
@@ -163,6 +164,88 @@ int ConfigCheck(const config::Schema& schema, const Flags& f) {
   return 0;
 }
 
+// `mitos events list|retry|drop`: the dead-lettered events in the outboxes
+// of the modules' databases under data_dir.
+struct EventsCommand {
+  std::string action;  // list, retry or drop
+  std::string id;
+  std::string module;  // only this module's database, when set
+  bool json = false;
+};
+
+int Events(const std::vector<ModuleSpec>& catalog, const config::Config& cfg,
+           const EventsCommand& cmd) {
+  const std::string dir = cfg.String("data_dir");
+  std::vector<std::string> modules;
+  for (const auto& s : catalog) {
+    if (cmd.module.empty() || s.name == cmd.module) modules.push_back(s.name);
+  }
+  if (modules.empty()) {
+    std::string names;
+    for (const auto& s : catalog) names += (names.empty() ? "" : ", ") + s.name;
+    return Fail(kExitUsage, "events: unknown module \"" + cmd.module +
+                                "\" (known: " + names + ")");
+  }
+  auto path = [&](const std::string& m) {
+    return (std::filesystem::path(dir) / (m + ".db")).string();
+  };
+  if (cmd.action == "list") {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    bool any_file = false;
+    for (const auto& m : modules) {
+      auto dead = events::ListDead(path(m));
+      if (!dead.ok() && dead.status().code() == StatusCode::kNotFound) continue;
+      if (!dead.ok()) return Fail(kExitRuntime, "events: " + dead.status().message());
+      any_file = true;
+      for (const auto& e : *dead) {
+        out.push_back({{"module", m}, {"id", e.id}, {"type", e.type},
+                       {"key", e.key}, {"attempts", e.attempts},
+                       {"created_ms", e.created_ms}, {"last_error", e.last_error},
+                       {"payload", e.payload}});
+      }
+    }
+    if (!any_file) {
+      return Fail(kExitRuntime, "events: no module database under " + dir +
+                                    " (give the instance's --data-dir or --config)");
+    }
+    if (cmd.json) {
+      std::cout << out.dump(2) << "\n";
+      return 0;
+    }
+    if (out.empty()) {
+      std::cout << "no dead-lettered events under " << dir << "\n";
+      return 0;
+    }
+    std::printf("%-8s %-32s %-22s %-10s %-8s %s\n", "MODULE", "ID", "TYPE", "KEY",
+                "ATTEMPTS", "LAST ERROR");
+    for (const auto& e : out) {
+      std::printf("%-8s %-32s %-22s %-10s %-8lld %s\n",
+                  e["module"].get<std::string>().c_str(),
+                  e["id"].get<std::string>().c_str(),
+                  e["type"].get<std::string>().c_str(),
+                  e["key"].get<std::string>().c_str(),
+                  static_cast<long long>(e["attempts"].get<int64_t>()),
+                  e["last_error"].get<std::string>().c_str());
+    }
+    return 0;
+  }
+  for (const auto& m : modules) {
+    Status s = cmd.action == "retry" ? events::RetryDead(path(m), cmd.id)
+                                     : events::DropDead(path(m), cmd.id);
+    if (s.ok()) {
+      std::cout << (cmd.action == "retry" ? "retrying" : "dropped") << " event "
+                << cmd.id << " of module " << m << "\n";
+      return 0;
+    }
+    if (s.code() != StatusCode::kNotFound) {
+      return Fail(kExitRuntime, "events: " + s.message());
+    }
+  }
+  return Fail(kExitRuntime, "events: no dead-lettered event " + cmd.id +
+                                " under " + dir +
+                                " (mitos events list shows them)");
+}
+
 int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   config::Schema schema;
   DeclareConfig(catalog, &schema);
@@ -216,6 +299,20 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   bool no_register = false;
   new_module->add_flag("--no-register", no_register,
                        "Leave app/main.cpp alone (print what to add instead)");
+  auto* events_cmd = app.add_subcommand(
+      "events", "Dead-lettered events in the modules' outboxes (under data_dir)");
+  events_cmd->require_subcommand(1);
+  EventsCommand ev;
+  auto* ev_list = events_cmd->add_subcommand("list", "List the dead-lettered events");
+  ev_list->add_flag("--json", ev.json, "Print them as a JSON array");
+  auto* ev_retry = events_cmd->add_subcommand(
+      "retry", "Send a dead-lettered event back to delivery, its attempts reset");
+  ev_retry->add_option("ID", ev.id, "The event's id (from mitos events list)")->required();
+  auto* ev_drop = events_cmd->add_subcommand("drop", "Delete a dead-lettered event");
+  ev_drop->add_option("ID", ev.id, "The event's id (from mitos events list)")->required();
+  for (auto* sub : {ev_list, ev_retry, ev_drop}) {
+    sub->add_option("--module", ev.module, "Only this module's database");
+  }
   app.require_subcommand(0, 1);
 
   try {
@@ -261,6 +358,10 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
     if (*check) return ConfigCheck(schema, f);
     config::Config cfg = Resolve(schema, f, /*with_env=*/true);
     CheckConsistency(cfg);
+    if (*events_cmd) {
+      ev.action = *ev_list ? "list" : *ev_retry ? "retry" : "drop";
+      return Events(catalog, cfg, ev);
+    }
     if (*print) {
       std::cout << cfg.ToYaml();
       return 0;

@@ -16,6 +16,7 @@
 #include "mitos/base/context.h"
 #include "mitos/base/version.h"
 #include "mitos/core/bindings.h"
+#include "mitos/events/bus.h"
 #include "mitos/http/request_id.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -150,6 +151,7 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
             {"json", "text"});
   s->Bool("log.access", true,
           "Log one line per request (probes and scrapes at debug level).");
+  events::DeclareConfig(*s);
   for (const auto& spec : catalog) {
     if (spec.declare_config) spec.declare_config(*s);
   }
@@ -288,6 +290,8 @@ class Runtime::Impl {
                                         !IsLocal(name));
     }
 
+    events::Bus& Events() override { return *rt_.bus_; }
+
     std::vector<RoutePrefix> RoutePrefixes() const override {
       std::vector<RoutePrefix> out;
       for (const auto& spec : rt_.catalog_) {
@@ -318,7 +322,8 @@ class Runtime::Impl {
       : config_(config),
         catalog_(catalog),
         specs_(std::move(specs)),
-        remote_urls_(std::move(remotes)) {
+        remote_urls_(std::move(remotes)),
+        bus_(std::make_unique<events::Bus>(events::BusOptionsFrom(config))) {
     request_deadline_ =
         std::chrono::milliseconds(config.Int("server.request_deadline_ms"));
     access_log_ = config.Bool("log.access");
@@ -424,6 +429,9 @@ class Runtime::Impl {
     for (const auto* spec : specs_) {
       if (NeverWaitsOnNetwork(*spec, 0)) on_loop_.insert(spec->name);
     }
+    // Every subscriber exists now: no event is dispatched before them.
+    bus_->Start();
+    AddEventMetrics();
     openapi_ = OpenApiDocument();
     state_ = State::kServing;
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -559,6 +567,31 @@ class Runtime::Impl {
         });
   }
 
+  // The outboxes' sizes, read at scrape time.
+  void AddEventMetrics() {
+    auto& r = metrics::Registry::Default();
+    auto& size = r.Callbacks("mitos_events_outbox_events",
+                             "Events in a module's outbox, by state (pending "
+                             "or dead).",
+                             metrics::Type::kGauge, {"module", "state"});
+    auto& age = r.Callbacks("mitos_events_outbox_oldest_age_seconds",
+                            "Age of the oldest pending event of an outbox: "
+                            "how far its delivery lags.",
+                            metrics::Type::kGauge, {"module"});
+    events::Bus* bus = bus_.get();
+    sources_.emplace_back(&size, size.AddSource([bus](const auto& emit) {
+      for (const auto& st : bus->Stats()) {
+        emit({st.module, "pending"}, static_cast<double>(st.pending));
+        emit({st.module, "dead"}, static_cast<double>(st.dead));
+      }
+    }));
+    sources_.emplace_back(&age, age.AddSource([bus](const auto& emit) {
+      for (const auto& st : bus->Stats()) {
+        emit({st.module}, st.oldest_pending_age_seconds);
+      }
+    }));
+  }
+
   // Creates a channel for every remote module and offers the remote
   // binding of its API under its name, so that Get<Api>() cannot tell it
   // from the local one.
@@ -602,6 +635,7 @@ class Runtime::Impl {
 
   void StopEverything() {
     server_->Stop();
+    bus_->Stop();  // before the databases it reads and writes close
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
       it->second->Stop();
     }
@@ -1066,8 +1100,16 @@ class Runtime::Impl {
         remotes[name] = {{"url", nullptr}, {"state", "unconfigured"}};
       }
     }
+    nlohmann::json outboxes = nlohmann::json::object();
+    for (const auto& st : bus_->Stats()) {
+      outboxes[st.module] = {{"pending", st.pending},
+                             {"dead", st.dead},
+                             {"oldest_pending_age_seconds",
+                              st.oldest_pending_age_seconds}};
+    }
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
+              {"events", {{"outboxes", outboxes}}},
               {"remotes", remotes},
               {"state", StateName(st)},
               {"version", kVersion},
@@ -1081,6 +1123,9 @@ class Runtime::Impl {
   std::vector<const ModuleSpec*> specs_;
   std::map<std::string, std::string> remote_urls_;
   std::map<std::string, std::shared_ptr<internal::HttpChannel>> channels_;
+  // Declared before modules_: the notifiers it handed out stay valid
+  // until the modules are gone.
+  std::unique_ptr<events::Bus> bus_;
   std::chrono::milliseconds request_deadline_{10000};
   std::unique_ptr<internal::HttpServer> server_;
   // Modules whose handlers run on the event loops (set before serving).

@@ -16,6 +16,7 @@
 
 #include "mitos/base/status.h"
 #include "mitos/config/config.h"
+#include "mitos/events/bus.h"
 #include "mitos/http/http.h"
 #include "mitos/observability/observe.h"
 #include "mitos/remote/remote.h"
@@ -64,6 +65,12 @@ class ModuleContext {
   // not go through Get<Api> (the gateway's proxying): metrics and spans as
   // for API calls.
   virtual std::shared_ptr<CallSite> CallSiteFor(std::string_view name) = 0;
+
+  // The instance's event bus (mitos/events/bus.h): a module that publishes
+  // adds its database's outbox (Bus::AddOutbox), one that subscribes adds
+  // its handlers (Bus::Subscribe), both while starting. Dispatch begins once
+  // every module has started, and ends before any module stops.
+  virtual events::Bus& Events() = 0;
 
   struct RoutePrefix {
     std::string prefix;  // "/users"
