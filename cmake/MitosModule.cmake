@@ -32,7 +32,8 @@ function(mitos_module name)
     message(FATAL_ERROR "module ${name}: ${err}")
   endif()
 
-  set(outputs ${gen}/api/${name}/api.h ${gen}/module/${name}/contract.h
+  set(outputs ${gen}/api/${name}/api.h ${gen}/api/${name}/events.h
+              ${gen}/module/${name}/contract.h
               ${gen}/${name}_codec.cpp ${gen}/${name}_contract.cpp
               ${gen}/${name}_contract_test.cpp ${gen}/${name}_fuzz.cpp)
   add_custom_command(
@@ -43,7 +44,8 @@ function(mitos_module name)
     COMMENT "Generating the ${name} module's bindings from its contract"
     VERBATIM)
 
-  add_library(mitos_${name}_api INTERFACE ${gen}/api/${name}/api.h)
+  add_library(mitos_${name}_api INTERFACE ${gen}/api/${name}/api.h
+              ${gen}/api/${name}/events.h)
   add_library(mitos::${name}_api ALIAS mitos_${name}_api)
   target_include_directories(mitos_${name}_api INTERFACE ${gen}/api)
   target_link_libraries(mitos_${name}_api INTERFACE mitos::runtime)

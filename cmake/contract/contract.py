@@ -105,7 +105,7 @@ def load(path):
         raise ContractError("%s:1: the contract is empty" % path)
     top = r.mapping(root, "the contract",
                     {"module", "summary", "needs", "database", "checks", "not_found",
-                     "types", "operations"},
+                     "types", "events", "operations"},
                     required=("module", "summary", "operations"))
     c = {"path": path}
     c["module"] = r.string(top["module"], "module")
@@ -166,6 +166,7 @@ def load(path):
             if f["type"] != "list" and f["is_struct"]:
                 r.fail(f["node"], "a field of a contract type must be a list of it")
     c["types"] = types
+    c["events"] = _events(r, top, types, c)
 
     ops = []
     prefixes = []
@@ -252,6 +253,51 @@ def load(path):
     c["sorted_types"] = _reachable(types, [op["returns"] for op in ops
                                            if op["key_order"] == "sorted"])
     return c
+
+
+def _events(r, top, types, c):
+    """The `events:` section: the event types the module publishes. Each is a
+    record of scalar fields with a `key`, the field whose events are
+    delivered in publication order."""
+    out = []
+    if "events" not in top:
+        return out
+    if not isinstance(top["events"].value, dict):
+        r.fail(top["events"], "events must be a mapping of event type names")
+    if not c["database"]:
+        r.fail(top["events"], "a module that publishes events needs database: true "
+                              "(the outbox is a table of its database)")
+    for name, enode in top["events"].value.items():
+        if not IDENT.match(name) or not name[0].isupper():
+            r.fail(enode, "event name '%s' must be CamelCase" % name)
+        if name in types:
+            r.fail(enode, "event '%s' has the name of a type" % name)
+        e = r.mapping(enode, "event %s" % name, {"doc", "key", "fields"},
+                      required=("key", "fields"))
+        fields = []
+        for fname, fnode in e["fields"].value.items():
+            if not FIELD.match(fname):
+                r.fail(fnode, "field name '%s' must be snake_case" % fname)
+            f = r.mapping(fnode, "field %s.%s" % (name, fname),
+                          {"type", "optional", "doc", "format", "example"},
+                          required=("type",))
+            ftype = r.string(f["type"], "type")
+            if ftype not in SCALARS:
+                r.fail(f["type"], "an event field is one of %s" % ", ".join(sorted(SCALARS)))
+            fields.append({"name": fname, "type": ftype, "ref": ftype, "is_struct": False,
+                           "optional": r.boolean(f["optional"], "optional") if "optional" in f else False,
+                           "doc": r.string(f["doc"], "doc") if "doc" in f else "",
+                           "format": r.string(f["format"], "format") if "format" in f else None,
+                           "example": f["example"].value if "example" in f else None,
+                           "check": None, "of": None, "node": fnode})
+        key = r.string(e["key"], "key")
+        by_name = {f["name"]: f for f in fields}
+        if key not in by_name or by_name[key]["optional"]:
+            r.fail(e["key"], "key must name a field of %s that is not optional" % name)
+        out.append({"name": name, "doc": r.string(e["doc"], "doc") if "doc" in e else "",
+                    "key": by_name[key], "fields": fields,
+                    "type_name": "%s.%s" % (c["module"], name), "node": enode})
+    return out
 
 
 def _reachable(types, roots):

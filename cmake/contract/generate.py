@@ -7,6 +7,8 @@
 Into OUT_DIR it writes:
   api/<m>/api.h           the API other modules call: the types and the
                           interface (operations as mitos::Task coroutines)
+  api/<m>/events.h        the events it publishes: their types, codec, and
+                          typed helpers to publish and to subscribe
   module/<m>/contract.h   for the module itself: the JSON codec, routes, the
                           remote client, the observed decorator, the spec
   <m>_codec.cpp           the codec
@@ -210,6 +212,7 @@ def main(argv):
            "openapi": json.dumps(doc, separators=(",", ":"), sort_keys=True)}
     m = c["module"]
     write(out / "api" / m / "api.h", env.get_template("api.h.j2").render(ctx))
+    write(out / "api" / m / "events.h", env.get_template("events.h.j2").render(ctx))
     write(out / "module" / m / "contract.h", env.get_template("contract.h.j2").render(ctx))
     write(out / ("%s_codec.cpp" % m), env.get_template("codec.cpp.j2").render(ctx))
     write(out / ("%s_contract.cpp" % m), env.get_template("contract.cpp.j2").render(ctx))
