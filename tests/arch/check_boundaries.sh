@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Module boundaries, checked on the sources:
-#  - a module includes another module only through "<other>/api.h";
+#  - a module includes another module only through its API: "<other>/api.h"
+#    and "<other>/events.h" (the events it publishes);
 #  - no module names another module's database file;
 #  - only the composition root (app/) includes a module's entry header.
 # Tests (*_test.cpp) and fuzz targets (*_fuzz.cpp) assemble instances of
@@ -15,7 +16,7 @@ for m in $modules; do
   for other in $modules; do
     [[ $m == "$other" ]] && continue
     bad=$(grep -rnE "#include [<\"]$other/" "modules/$m" \
-      | grep -vE "#include [<\"]$other/api\.h[>\"]" \
+      | grep -vE "#include [<\"]$other/(api|events)\.h[>\"]" \
       | grep -vE "_(test|fuzz)\.cpp:[0-9]+:#include [<\"]$other/(module\.h|testing/)" || true)
     if [[ -n $bad ]]; then
       echo "module $m includes internals of $other:"; echo "$bad"; status=1

@@ -5,6 +5,7 @@
 #include "service.h"
 #include "store.h"
 #include "users/api.h"
+#include "users/events.h"
 
 namespace orders {
 namespace {
@@ -20,9 +21,16 @@ class OrdersModule : public mitos::Module {
           "module \"orders\" needs the API of module \"users\", which was "
           "not provided");
     }
+    auto store = std::make_unique<OrderStore>(std::move(*db));
+    // A deleted user's placed orders are cancelled, once per deletion.
+    users::events::Subscribe<users::UserDeleted>(
+        ctx.Events(), "orders", store->database(),
+        [](const users::UserDeleted& e, mitos::sqlite::Connection& c) {
+          OrderStore::CancelOrdersOfDeletedUser(c, e.id, mitos::log::NowRfc3339());
+          return mitos::Status::Ok();
+        });
     service_ = std::make_shared<OrdersService>(
-        std::make_unique<OrderStore>(std::move(*db)), std::move(users),
-        mitos::log::NowRfc3339);
+        std::move(store), std::move(users), mitos::log::NowRfc3339);
     contract::Provide(ctx, service_);
     return mitos::Status::Ok();
   }

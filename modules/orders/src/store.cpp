@@ -68,6 +68,17 @@ void LoadItems(Connection& c, std::vector<Order>& orders) {
 // transaction.
 mitos::StatusOr<Order> InsertRows(Connection& c, const NewOrder& in,
                                   int64_t total_cents, const std::string& now) {
+  // In the same transaction as the insert: the orders writer serialises it
+  // with the handling of the user's deletion, so either this order is in
+  // before and gets cancelled, or it is refused here.
+  auto& gone = c.Prepare("SELECT 1 FROM deleted_users WHERE user_id = ?");
+  gone.bind(1, in.user_id);
+  if (gone.executeStep()) {
+    gone.reset();
+    return mitos::Status::InvalidArgument(
+        "The order has invalid fields.", {{"user_id", "no user with this id"}});
+  }
+  gone.reset();
   auto& st = c.Prepare(
       "INSERT INTO orders (user_id, status, total_cents, created_at, "
       "updated_at) VALUES (?, 'placed', ?, ?, ?)");
@@ -154,8 +165,32 @@ const std::vector<mitos::sqlite::Migration>& OrderStore::Migrations() {
           PRIMARY KEY (order_id, line)
         ) WITHOUT ROWID;
       )sql"},
+      mitos::events::InboxMigration(2),
+      {3, "users known to be deleted (from users.UserDeleted)",
+       R"sql(
+        CREATE TABLE deleted_users (
+          user_id    INTEGER PRIMARY KEY,
+          deleted_at TEXT NOT NULL
+        );
+      )sql"},
   };
   return kMigrations;
+}
+
+int64_t OrderStore::CancelOrdersOfDeletedUser(Connection& c, int64_t user_id,
+                                              const std::string& now) {
+  auto& gone = c.Prepare(
+      "INSERT INTO deleted_users (user_id, deleted_at) VALUES (?, ?) "
+      "ON CONFLICT (user_id) DO NOTHING");
+  gone.bind(1, user_id);
+  gone.bind(2, now);
+  gone.exec();
+  auto& cancel = c.Prepare(
+      "UPDATE orders SET status = 'cancelled', updated_at = ? "
+      "WHERE user_id = ? AND status = 'placed'");
+  cancel.bind(1, now);
+  cancel.bind(2, user_id);
+  return cancel.exec();
 }
 
 OrderStore::OrderStore(std::unique_ptr<mitos::sqlite::Database> db)

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mitos/events/event.h"
 #include "mitos/storage/sqlite.h"
 #include "orders/api.h"
 
@@ -37,7 +38,9 @@ class OrderStore {
   explicit OrderStore(std::unique_ptr<mitos::sqlite::Database> db);
 
   // Writes the order and its items in one transaction, with status
-  // "placed". REQUIRES: fields already validated, total_cents computed.
+  // "placed". InvalidArgument ("user_id") when the user is known here to be
+  // deleted (a users.UserDeleted was handled). REQUIRES: fields already
+  // validated, total_cents computed.
   mitos::Task<mitos::StatusOr<Order>> Insert(NewOrder order,
                                              int64_t total_cents,
                                              std::string now);
@@ -52,6 +55,18 @@ class OrderStore {
   // NotFound, FailedPrecondition, the unchanged order, or the order
   // cancelled with updated_at = now.
   mitos::Task<mitos::StatusOr<Order>> Cancel(int64_t id, std::string now);
+
+  // The effect of users.UserDeleted, inside the caller's transaction on
+  // this store's database: remembers the user as deleted (so that no order
+  // is placed for it afterwards, even one whose check of the user raced the
+  // deletion) and cancels the user's placed orders with updated_at = now.
+  // Returns the number of orders cancelled.
+  static int64_t CancelOrdersOfDeletedUser(mitos::sqlite::Connection& c,
+                                           int64_t user_id,
+                                           const std::string& now);
+
+  // The database, for the event bus (its inbox is here).
+  mitos::sqlite::Database* database() { return db_.get(); }
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;

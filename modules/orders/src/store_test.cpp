@@ -178,5 +178,27 @@ TEST_F(OrderStoreTest, LockedFileIsUnavailableAndWritesNothing) {
                 "SELECT count(*) FROM order_items").getInt(), 2);
 }
 
+TEST_F(OrderStoreTest, ADeletedUsersPlacedOrdersAreCancelledAndNoneIsPlacedAfter) {
+  auto store = Open();
+  auto a1 = Insert(*store, OrderOf(1, "a", 1), 0, "t1");
+  auto a2 = Insert(*store, OrderOf(1, "b", 1), 0, "t1");
+  auto other = Insert(*store, OrderOf(2, "c", 1), 0, "t1");
+  ASSERT_TRUE(a1.ok() && a2.ok() && other.ok());
+  ASSERT_TRUE(Cancel(*store, a2->id, "t2").ok());
+  int64_t cancelled = store->database()->WriteTx([](mitos::sqlite::Connection& c) {
+    return OrderStore::CancelOrdersOfDeletedUser(c, 1, "t3");
+  });
+  EXPECT_EQ(cancelled, 1);  // a2 was cancelled already
+  EXPECT_EQ(store->Find(a1->id)->status, kCancelled);
+  EXPECT_EQ(store->Find(a1->id)->updated_at, "t3");
+  EXPECT_EQ(store->Find(a2->id)->updated_at, "t2");
+  EXPECT_EQ(store->Find(other->id)->status, kPlaced);
+  // An order whose check of the user raced the deletion is refused.
+  auto late = Insert(*store, OrderOf(1, "d", 1), 0, "t4");
+  ASSERT_EQ(late.status().code(), mitos::StatusCode::kInvalidArgument);
+  EXPECT_EQ(late.status().field_errors()[0].field, "user_id");
+  EXPECT_TRUE(Insert(*store, OrderOf(2, "e", 1), 0, "t4").ok());
+}
+
 }  // namespace
 }  // namespace orders

@@ -13,8 +13,11 @@ class UsersModule : public mitos::Module {
   mitos::Status Start(mitos::ModuleContext& ctx) override {
     auto db = ctx.OpenDatabase(UserStore::Migrations());
     if (!db.ok()) return db.status();
+    // The store owns the database, which outlives the bus's dispatch.
+    mitos::events::Notifier published = ctx.Events().AddOutbox("users", db->get());
     service_ = std::make_shared<UsersService>(
-        std::make_unique<UserStore>(std::move(*db)), mitos::log::NowRfc3339);
+        std::make_unique<UserStore>(std::move(*db)), mitos::log::NowRfc3339,
+        std::move(published));
     contract::Provide(ctx, service_);
     return mitos::Status::Ok();
   }

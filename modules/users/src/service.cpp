@@ -3,6 +3,7 @@
 #include "mitos/http/rest.h"
 #include "mitos/http/validation.h"
 #include "rules.h"
+#include "users/events.h"
 
 namespace users {
 namespace {
@@ -114,8 +115,11 @@ mitos::Status Invalid(std::vector<mitos::FieldError> errors) {
 
 }  // namespace
 
-UsersService::UsersService(std::unique_ptr<UserStore> store, Clock clock)
-    : store_(std::move(store)), clock_(std::move(clock)) {}
+UsersService::UsersService(std::unique_ptr<UserStore> store, Clock clock,
+                           mitos::events::Notifier published)
+    : store_(std::move(store)),
+      clock_(std::move(clock)),
+      published_(std::move(published)) {}
 
 mitos::Task<mitos::StatusOr<User>> UsersService::Create(NewUser in) {
   auto errors = ValidateNewUser(in);
@@ -155,7 +159,13 @@ mitos::Task<mitos::StatusOr<User>> UsersService::Update(int64_t id,
 
 mitos::Task<mitos::Status> UsersService::Remove(int64_t id) {
   if (id <= 0) co_return NoSuchUser(id);
-  co_return co_await store_->Remove(id);
+  UserDeleted deleted;
+  deleted.id = id;
+  deleted.deleted_at = clock_();
+  mitos::events::Event event = events::Make(deleted);
+  mitos::Status s = co_await store_->Remove(id, std::move(event));
+  if (s.ok() && published_) published_();
+  co_return s;
 }
 
 }  // namespace users

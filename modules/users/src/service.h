@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mitos/events/bus.h"
 #include "store.h"
 #include "users/api.h"
 
@@ -23,7 +24,10 @@ class UsersService : public UsersApi {
  public:
   using Clock = std::function<std::string()>;  // RFC 3339 "now"
 
-  UsersService(std::unique_ptr<UserStore> store, Clock clock);
+  // `published`, when given, is called after a commit that published an
+  // event (the outbox's notifier), so that it is dispatched at once.
+  UsersService(std::unique_ptr<UserStore> store, Clock clock,
+               mitos::events::Notifier published = nullptr);
 
   mitos::Task<mitos::StatusOr<User>> Create(NewUser user) override;
   mitos::Task<mitos::StatusOr<User>> Get(int64_t id) override;
@@ -36,6 +40,7 @@ class UsersService : public UsersApi {
  private:
   std::unique_ptr<UserStore> store_;
   Clock clock_;
+  mitos::events::Notifier published_;
 };
 
 }  // namespace users

@@ -7,6 +7,7 @@
 #include "mitos_testing/instance.h"
 #include "rules.h"
 #include "users/contract.h"
+#include "users/events.h"
 
 namespace users {
 namespace {
@@ -57,9 +58,11 @@ class UsersServiceTest : public ::testing::Test {
     auto db = mitos::sqlite::Database::Open(
         (dir_.path() / "users.db").string(), {}, UserStore::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = db->get();
     service_ = std::make_unique<UsersService>(
         std::make_unique<UserStore>(std::move(*db)),
-        [this] { return "2026-01-01T00:00:0" + std::to_string(tick_++) + ".000Z"; });
+        [this] { return "2026-01-01T00:00:0" + std::to_string(tick_++) + ".000Z"; },
+        [this] { ++notified_; });
   }
   // The operations, run to completion on the test's thread.
   mitos::StatusOr<User> Create(NewUser u) { return mitos::Wait(service_->Create(std::move(u))); }
@@ -72,8 +75,23 @@ class UsersServiceTest : public ::testing::Test {
   }
   mitos::Status Remove(int64_t id) { return mitos::Wait(service_->Remove(id)); }
 
+  // The outbox's rows: type, key, payload.
+  std::vector<std::vector<std::string>> Outbox() {
+    return db_->Read([](mitos::sqlite::Connection& c) {
+      auto& q = c.Prepare("SELECT type, key, payload FROM mitos_outbox ORDER BY seq");
+      std::vector<std::vector<std::string>> rows;
+      while (q.executeStep()) {
+        rows.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                        q.getColumn(2).getString()});
+      }
+      return rows;
+    });
+  }
+
   mitos::testing::TempDir dir_;
   int tick_ = 0;
+  int notified_ = 0;
+  mitos::sqlite::Database* db_ = nullptr;
   std::unique_ptr<UsersService> service_;
 };
 
@@ -180,6 +198,37 @@ TEST_F(UsersServiceTest, RemoveDeletesAndIdsAreNotReused) {
   auto b = Create({"A", "a@x.io"});  // email is free again
   ASSERT_TRUE(b.ok());
   EXPECT_GT(b->id, a->id);
+}
+
+TEST_F(UsersServiceTest, RemovePublishesUserDeletedInItsTransactionOnly) {
+  auto a = Create({"A", "a@x.io"});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(Remove(a->id).ok());
+  EXPECT_EQ(Remove(a->id).code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(Remove(12345).code(), mitos::StatusCode::kNotFound);
+  auto rows = Outbox();
+  ASSERT_EQ(rows.size(), 1u);  // nothing for the deletions that failed
+  EXPECT_EQ(rows[0][0], "users.UserDeleted");
+  EXPECT_EQ(rows[0][1], std::to_string(a->id));
+  UserDeleted e;
+  ASSERT_TRUE(events::Decode(rows[0][2], &e).ok());
+  EXPECT_EQ(e.id, a->id);
+  EXPECT_EQ(e.deleted_at.substr(0, 4), "2026");
+  EXPECT_EQ(notified_, 1);
+}
+
+TEST(UserDeletedCodec, ReadsWhatItWritesAndNamesBadFields) {
+  UserDeleted e{42, "2026-01-01T00:00:00.000Z"};
+  std::string json;
+  events::AppendJson(e, json);
+  EXPECT_EQ(json, R"({"id":42,"deleted_at":"2026-01-01T00:00:00.000Z"})");
+  UserDeleted back;
+  ASSERT_TRUE(events::Decode(json, &back).ok());
+  EXPECT_EQ(back.id, 42);
+  EXPECT_EQ(back.deleted_at, e.deleted_at);
+  auto bad = events::Decode(R"({"id":"x"})", &back);
+  EXPECT_EQ(bad.code(), mitos::StatusCode::kInvalidArgument);
+  EXPECT_EQ(events::Decode("[]", &back).code(), mitos::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

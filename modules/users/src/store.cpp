@@ -85,6 +85,7 @@ const std::vector<mitos::sqlite::Migration>& UserStore::Migrations() {
         );
         CREATE UNIQUE INDEX users_email_nocase ON users (email COLLATE NOCASE);
       )sql"},
+      mitos::events::OutboxMigration(2),
   };
   return kMigrations;
 }
@@ -149,8 +150,13 @@ mitos::Completion<mitos::StatusOr<User>> UserStore::Update(int64_t id,
                                                      &WriteFailed);
 }
 
-mitos::Completion<mitos::Status> UserStore::Remove(int64_t id) {
-  auto remove = [id](Connection& c) { return DeleteRow(c, id); };
+mitos::Completion<mitos::Status> UserStore::Remove(int64_t id,
+                                                  mitos::events::Event deleted) {
+  auto remove = [id, deleted = std::move(deleted)](Connection& c) {
+    mitos::Status s = DeleteRow(c, id);
+    if (s.ok()) mitos::events::SqliteOutbox(c).Append(deleted);
+    return s;
+  };
   return mitos::sqlite::Write<mitos::Status>(*db_, std::move(remove),
                                              &mitos::sqlite::StatusFor);
 }

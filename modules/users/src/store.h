@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mitos/events/event.h"
 #include "mitos/storage/sqlite.h"
 #include "users/api.h"
 
@@ -38,8 +39,11 @@ class UserStore {
   // Insert. Returns NotFound, or AlreadyExists on a taken email.
   mitos::Completion<mitos::StatusOr<User>> Update(int64_t id, UserPatch patch,
                                                   std::string now);
-  // Returns NotFound if there is no such user.
-  mitos::Completion<mitos::Status> Remove(int64_t id);
+  // Deletes the user and appends `deleted` (a users.UserDeleted) to the
+  // outbox in the same transaction. Returns NotFound if there is no such
+  // user, and then publishes nothing.
+  mitos::Completion<mitos::Status> Remove(int64_t id,
+                                          mitos::events::Event deleted);
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;
