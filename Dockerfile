@@ -25,7 +25,7 @@ RUN apt-get update \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
       libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev \
       libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev \
-      python3 python3-jinja2 python3-yaml \
+      libnats-dev nats-server python3 python3-jinja2 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -46,6 +46,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcpp-httplib0.11 libsqlite3-0 libyaml-cpp0.7 libssl3 libbrotli1 zlib1g \
+      libnats3.4 \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log
 
 # A numeric user, so that Kubernetes can check runAsNonRoot.

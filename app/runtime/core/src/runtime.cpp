@@ -17,6 +17,7 @@
 #include "mitos/base/version.h"
 #include "mitos/core/bindings.h"
 #include "mitos/events/bus.h"
+#include "mitos/events/nats.h"
 #include "mitos/http/request_id.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -429,6 +430,11 @@ class Runtime::Impl {
     for (const auto* spec : specs_) {
       if (NeverWaitsOnNetwork(*spec, 0)) on_loop_.insert(spec->name);
     }
+    s = StartNats();
+    if (!s.ok()) {
+      StopEverything();
+      return s;
+    }
     // Every subscriber exists now: no event is dispatched before them.
     bus_->Start();
     AddEventMetrics();
@@ -567,6 +573,38 @@ class Runtime::Impl {
         });
   }
 
+  // With events.nats.url set: every local outbox is relayed to JetStream,
+  // and every local subscription to events of a module that runs elsewhere
+  // consumes them from there.
+  Status StartNats() {
+    auto is_local = [&](const std::string& type) {
+      std::string producer = type.substr(0, type.find('.'));
+      return std::any_of(specs_.begin(), specs_.end(),
+                         [&](const ModuleSpec* s) { return s->name == producer; });
+    };
+    const std::string url = config_.String("events.nats.url");
+    if (url.empty()) {
+      for (const auto& [type, subscriber] : bus_->Subscriptions()) {
+        if (!is_local(type)) {
+          log::Warn(kLog, "a subscriber's events come from another process, "
+                          "but events.nats.url is not set: it receives none",
+                    {{"subscriber", subscriber}, {"event_type", type}});
+        }
+      }
+      return Status::Ok();
+    }
+    auto nats = events::Nats::Create(events::NatsOptionsFrom(config_));
+    if (!nats.ok()) return nats.status();
+    nats_ = std::move(*nats);
+    nats_->Relay(*bus_);
+    for (const auto& [type, subscriber] : bus_->Subscriptions()) {
+      if (!is_local(type)) nats_->Consume(*bus_, type, subscriber);
+    }
+    log::Info(kLog, "events through NATS JetStream",
+              {{"url", url}, {"stream", config_.String("events.nats.stream")}});
+    return Status::Ok();
+  }
+
   // The outboxes' sizes, read at scrape time.
   void AddEventMetrics() {
     auto& r = metrics::Registry::Default();
@@ -636,6 +674,10 @@ class Runtime::Impl {
   void StopEverything() {
     server_->Stop();
     bus_->Stop();  // before the databases it reads and writes close
+    if (nats_) {
+      nats_->Stop();  // after the bus, whose dispatchers publish through it
+      nats_.reset();
+    }
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
       it->second->Stop();
     }
@@ -1064,6 +1106,15 @@ class Runtime::Impl {
             {"modules", modules}};
   }
 
+  nlohmann::json EventsHealth(nlohmann::json outboxes) const {
+    nlohmann::json out = {{"outboxes", std::move(outboxes)}};
+    if (nats_) {
+      out["nats"] = {{"url", config_.String("events.nats.url")},
+                     {"connected", nats_->connected()}};
+    }
+    return out;
+  }
+
   void NotReady(http::Response& res) {
     res.SetHeader("Retry-After", "1");
     http::WriteProblem(res, 503, "about:blank", "",
@@ -1109,7 +1160,7 @@ class Runtime::Impl {
     }
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
-              {"events", {{"outboxes", outboxes}}},
+              {"events", EventsHealth(std::move(outboxes))},
               {"remotes", remotes},
               {"state", StateName(st)},
               {"version", kVersion},
@@ -1126,6 +1177,7 @@ class Runtime::Impl {
   // Declared before modules_: the notifiers it handed out stay valid
   // until the modules are gone.
   std::unique_ptr<events::Bus> bus_;
+  std::unique_ptr<events::Nats> nats_;  // with events.nats.url only
   std::chrono::milliseconds request_deadline_{10000};
   std::unique_ptr<internal::HttpServer> server_;
   // Modules whose handlers run on the event loops (set before serving).

@@ -94,6 +94,29 @@ void DeclareConfig(config::Schema& s) {
         "How long an event stays in the outbox before its first delivery.");
   s.Int("events.batch_size", 256, 1, 100000,
         "Events read from an outbox at once.");
+  s.String("events.nats.url", "",
+           "NATS server with JetStream, nats://host:4222, for events whose "
+           "producer and subscriber run in different processes; empty: "
+           "events stay within the instance.");
+  s.String("events.nats.stream", "MITOS_EVENTS",
+           "JetStream stream of the events (created when missing).");
+  s.String("events.nats.subject_prefix", "mitos.events",
+           "Subjects of the events: <prefix>.<module>.<Event>; the stream "
+           "takes <prefix>.>.");
+  s.Int("events.nats.max_age_s", 7 * 24 * 3600, 0, 10LL * 365 * 24 * 3600,
+        "Retention: seconds an event stays in the stream; 0 keeps it.");
+  s.Int("events.nats.max_bytes", -1, -1, 1LL << 50,
+        "Retention: largest size of the stream; -1 for no limit.");
+  s.Int("events.nats.duplicate_window_s", 120, 1, 7 * 24 * 3600,
+        "How long JetStream remembers an event id (Nats-Msg-Id) to drop "
+        "its repeats.");
+  s.Int("events.nats.ack_wait_ms", 30000, 100, 3600000,
+        "How long a fetched message stays with a consumer that neither "
+        "acknowledged it nor said it is working on it, before redelivery.");
+  s.Int("events.nats.fetch_batch", 64, 1, 10000,
+        "Messages a consumer pulls at once.");
+  s.Int("events.nats.timeout_ms", 5000, 100, 600000,
+        "Longest wait for JetStream to acknowledge one publish or request.");
 }
 
 BusOptions BusOptionsFrom(const config::Config& c) {
@@ -176,6 +199,8 @@ class Bus::Impl {
     if (metrics::Enabled()) M().failures.With({sub->subscriber, e.type}).Inc();
     return result;
   }
+
+  std::function<Status(const Event&)> relay_;
 
   std::vector<std::string> SubscribersOf(std::string_view type) const {
     std::vector<std::string> out;
@@ -330,6 +355,17 @@ class Bus::Impl {
         next_due = std::min(next_due, due);
         continue;
       }
+      if (relay_) {
+        Status st = relay_(r.event);
+        if (!st.ok()) {
+          // The broker is down or refuses: nothing is the event's fault,
+          // and every later event would fail the same way.
+          log::Warn(kLog, "relay cannot publish, the outbox keeps its events",
+                    {{"outbox_module", s.module}, {"error", st.message()}});
+          relay_down_ = true;
+          break;
+        }
+      }
       std::string error = DeliverToAll(r.event);
       if (error.empty()) {
         outcomes.push_back({r.seq, true, r.attempts + 1, 0, ""});
@@ -354,6 +390,10 @@ class Bus::Impl {
       }
     }
     if (!outcomes.empty()) Record(s, outcomes);
+    if (relay_down_) {
+      relay_down_ = false;
+      return Backoff(2);
+    }
     if (static_cast<int>(rows.size()) == options_.batch_size &&
         held.size() < rows.size()) {
       return std::chrono::milliseconds(0);
@@ -383,8 +423,11 @@ class Bus::Impl {
   std::vector<std::unique_ptr<Source>> sources_;
   std::vector<Subscription> subs_;
   std::atomic<bool> stopping_{false};
+  thread_local static bool relay_down_;
   bool started_ = false;
 };
+
+thread_local bool Bus::Impl::relay_down_ = false;
 
 Bus::Bus(BusOptions options) : impl_(std::make_unique<Impl>(options)) {}
 Bus::~Bus() { Stop(); }
@@ -406,12 +449,29 @@ Notifier Bus::AddOutbox(std::string module, sqlite::Database* db) {
 
 void Bus::Subscribe(std::string type, std::string subscriber,
                     sqlite::Database* db, Handler handler) {
+  // The series exist from the start, at 0, so that rates and dashboards
+  // see them before the first event.
+  M().effects.With({subscriber, type});
+  M().duplicates.With({subscriber, type});
+  M().failures.With({subscriber, type});
+  M().lag.With({subscriber, type});
+  M().dead.With({type.substr(0, type.find('.')), type});
   impl_->subs_.push_back(
       {std::move(type), std::move(subscriber), db, std::move(handler)});
 }
 
 Status Bus::Deliver(const Event& event, std::string_view subscriber) {
   return impl_->Deliver(event, subscriber);
+}
+
+void Bus::SetRelay(std::function<Status(const Event&)> publish) {
+  impl_->relay_ = std::move(publish);
+}
+
+std::vector<std::pair<std::string, std::string>> Bus::Subscriptions() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& s : impl_->subs_) out.emplace_back(s.type, s.subscriber);
+  return out;
 }
 
 std::vector<std::string> Bus::SubscribersOf(std::string_view type) const {

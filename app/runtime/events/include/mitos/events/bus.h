@@ -85,6 +85,16 @@ class Bus {
   // from a local outbox (a broker's consumer).
   Status Deliver(const Event& event, std::string_view subscriber);
 
+  // Makes every outbox's events go to `publish` too (a broker's relay),
+  // before the local subscribers. A non-OK status means that the broker
+  // cannot take events now: the outbox keeps them all, and tries again
+  // after a backoff, without counting an attempt against any event.
+  // REQUIRES: called before Start.
+  void SetRelay(std::function<Status(const Event&)> publish);
+
+  // Returns every subscription: (type, subscriber).
+  std::vector<std::pair<std::string, std::string>> Subscriptions() const;
+
   // Returns the local subscribers of `type`.
   std::vector<std::string> SubscribersOf(std::string_view type) const;
 

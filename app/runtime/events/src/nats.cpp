@@ -1,0 +1,339 @@
+#include "mitos/events/nats.h"
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "mitos/observability/log.h"
+#include "mitos/observability/metrics.h"
+#include "mitos/observability/trace.h"
+
+namespace mitos::events {
+namespace {
+
+constexpr char kLog[] = "events.nats";
+constexpr int64_t kNanosPerMs = 1000 * 1000;
+
+std::string Text(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+  std::string out = natsStatus_GetText(s);
+  if (jerr != 0) out += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0') out += ": " + std::string(last);
+  return out;
+}
+
+std::string Header(natsMsg* m, const char* key) {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, key, &v) == NATS_OK && v != nullptr) return v;
+  return "";
+}
+
+struct Metrics {
+  metrics::ChildFamily<metrics::Counter>& published =
+      metrics::Registry::Default().Counters(
+          "mitos_events_relayed_total",
+          "Events JetStream acknowledged from this instance's relay.", {"type"});
+  metrics::ChildFamily<metrics::Counter>& relay_failures =
+      metrics::Registry::Default().Counters(
+          "mitos_events_relay_failures_total",
+          "Publishes to JetStream that failed (the outbox kept the event).", {});
+  metrics::ChildFamily<metrics::Counter>& consumed =
+      metrics::Registry::Default().Counters(
+          "mitos_events_consumed_total",
+          "JetStream messages a consumer acknowledged after its commit.",
+          {"subscriber", "type"});
+};
+
+Metrics& M() {
+  static Metrics m;
+  return m;
+}
+
+}  // namespace
+
+NatsOptions NatsOptionsFrom(const config::Config& c) {
+  NatsOptions o;
+  o.url = c.String("events.nats.url");
+  o.stream = c.String("events.nats.stream");
+  o.subject_prefix = c.String("events.nats.subject_prefix");
+  o.max_age_s = c.Int("events.nats.max_age_s");
+  o.max_bytes = c.Int("events.nats.max_bytes");
+  o.duplicate_window_s = c.Int("events.nats.duplicate_window_s");
+  o.ack_wait_ms = c.Int("events.nats.ack_wait_ms");
+  o.fetch_batch = static_cast<int>(c.Int("events.nats.fetch_batch"));
+  o.timeout_ms = c.Int("events.nats.timeout_ms");
+  return o;
+}
+
+class Nats::Impl {
+ public:
+  explicit Impl(NatsOptions o) : options_(std::move(o)) {}
+
+  ~Impl() { Stop(); }
+
+  Status Connect() {
+    natsOptions* opts = nullptr;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, options_.url.c_str());
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options_.timeout_ms);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
+    if (s == NATS_OK) s = natsConnection_Connect(&nc_, opts);
+    // With retry on a failed connect, NATS_NOT_YET_CONNECTED means the
+    // server is down now and the client keeps trying.
+    if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
+    jsOptions jo;
+    if (s == NATS_OK) s = jsOptions_Init(&jo);
+    jo.Wait = options_.timeout_ms;
+    if (s == NATS_OK) s = natsConnection_JetStream(&js_, nc_, &jo);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) return Status::Unavailable("cannot use NATS at " + options_.url + ": " + Text(s));
+    return Status::Ok();
+  }
+
+  // Creates the stream when it does not exist (or after the server lost
+  // it), with the configured retention. REQUIRES: mu_ held.
+  Status EnsureStream() {
+    if (stream_ready_) return Status::Ok();
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, js_, options_.stream.c_str(), nullptr, &jerr);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      stream_ready_ = true;
+      return Status::Ok();
+    }
+    if (s != NATS_NOT_FOUND) return Status::Unavailable("JetStream: " + Text(s, jerr));
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    std::string subjects = options_.subject_prefix + ".>";
+    const char* subj[] = {subjects.c_str()};
+    cfg.Name = options_.stream.c_str();
+    cfg.Subjects = subj;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Retention = js_LimitsPolicy;
+    cfg.MaxAge = options_.max_age_s * 1000 * kNanosPerMs;
+    cfg.MaxBytes = options_.max_bytes;
+    cfg.Duplicates = options_.duplicate_window_s * 1000 * kNanosPerMs;
+    s = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
+    if (s != NATS_OK) return Status::Unavailable("cannot create stream " + options_.stream + ": " + Text(s, jerr));
+    jsStreamInfo_Destroy(si);
+    log::Info(kLog, "stream created", {{"stream", options_.stream}, {"subjects", subjects}});
+    stream_ready_ = true;
+    return Status::Ok();
+  }
+
+  std::string Subject(const std::string& type) const {
+    return options_.subject_prefix + "." + type;
+  }
+
+  Status Publish(const Event& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Status ready = EnsureStream();
+    if (!ready.ok()) {
+      if (metrics::Enabled()) M().relay_failures.With({}).Inc();
+      return ready;
+    }
+    trace::SpanContext parent;
+    trace::ParseTraceparent(e.traceparent, &parent);
+    trace::Span span("events.publish " + e.type, trace::Kind::kClient, parent);
+    span.SetAttribute("messaging.system", "nats");
+    span.SetAttribute("messaging.destination.name", Subject(e.type));
+    span.SetAttribute("messaging.message.id", e.id);
+    natsMsg* msg = nullptr;
+    std::string subject = Subject(e.type);
+    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, e.payload.data(),
+                                  static_cast<int>(e.payload.size()));
+    std::string created = std::to_string(e.created_ms);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Event-Type", e.type.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Event-Key", e.key.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Created-Ms", created.c_str());
+    // The consumer's span continues the producer's trace, not this one.
+    if (s == NATS_OK && !e.traceparent.empty()) {
+      s = natsMsgHeader_Set(msg, "traceparent", e.traceparent.c_str());
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = e.id.c_str();
+    po.MaxWait = options_.timeout_ms;
+    jsPubAck* ack = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (s == NATS_OK) s = js_PublishMsg(&ack, js_, msg, &po, &jerr);
+    natsMsg_Destroy(msg);
+    if (ack != nullptr) jsPubAck_Destroy(ack);
+    if (s != NATS_OK) {
+      stream_ready_ = false;  // look again next time: the server may be new
+      if (metrics::Enabled()) M().relay_failures.With({}).Inc();
+      span.SetError(Text(s, jerr));
+      return Status::Unavailable("JetStream did not take event " + e.id + ": " + Text(s, jerr));
+    }
+    if (metrics::Enabled()) M().published.With({e.type}).Inc();
+    return Status::Ok();
+  }
+
+  // One consumer's loop: subscribe (again) when needed, fetch, deliver in
+  // order, acknowledge after each commit.
+  void ConsumeLoop(Bus& bus, std::string type, std::string subscriber) {
+    std::string durable = subscriber + "-" + type;
+    for (auto& ch : durable) {
+      if (ch == '.') ch = '_';
+    }
+    const std::string subject = Subject(type);
+    natsSubscription* sub = nullptr;
+    BusOptions retry;  // backoff between failed deliveries of one message
+    while (!stopping_) {
+      if (sub == nullptr) {
+        Status st;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          st = EnsureStream();
+        }
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = NATS_OK;
+        if (st.ok()) {
+          jsSubOptions so;
+          jsSubOptions_Init(&so);
+          so.Stream = options_.stream.c_str();
+          so.Config.Durable = durable.c_str();
+          so.Config.AckPolicy = js_AckExplicit;
+          so.Config.DeliverPolicy = js_DeliverAll;
+          so.Config.AckWait = options_.ack_wait_ms * kNanosPerMs;
+          so.Config.MaxDeliver = -1;
+          so.Config.FilterSubject = subject.c_str();
+          s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+        }
+        if (!st.ok() || s != NATS_OK) {
+          if (s != NATS_OK) {
+            std::lock_guard<std::mutex> lock(mu_);
+            stream_ready_ = false;
+          }
+          sub = nullptr;
+          log::Warn(kLog, "cannot subscribe yet",
+                    {{"consumer", durable},
+                     {"error", st.ok() ? Text(s, jerr) : st.message()}});
+          Sleep(std::chrono::milliseconds(500));
+          continue;
+        }
+        log::Info(kLog, "consuming", {{"consumer", durable}, {"subject", subject}});
+      }
+      natsMsgList list{};
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus s = natsSubscription_Fetch(&list, sub, options_.fetch_batch, 1000, &jerr);
+      if (s == NATS_TIMEOUT) continue;
+      if (s != NATS_OK) {
+        log::Warn(kLog, "fetch failed", {{"consumer", durable}, {"error", Text(s, jerr)}});
+        natsMsgList_Destroy(&list);
+        if (s == NATS_INVALID_SUBSCRIPTION || s == NATS_CONNECTION_CLOSED) {
+          natsSubscription_Destroy(sub);
+          sub = nullptr;
+        }
+        Sleep(std::chrono::milliseconds(250));
+        continue;
+      }
+      for (int i = 0; i < list.Count && !stopping_; ++i) {
+        natsMsg* m = list.Msgs[i];
+        Event e;
+        e.id = Header(m, "Nats-Msg-Id");
+        e.type = Header(m, "Mitos-Event-Type");
+        e.key = Header(m, "Mitos-Event-Key");
+        e.traceparent = Header(m, "traceparent");
+        std::string created = Header(m, "Mitos-Created-Ms");
+        e.created_ms = created.empty() ? 0 : std::stoll(created);
+        e.payload.assign(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+        if (e.type.empty()) e.type = type;
+        // Retried in place, so that the events behind it (of its key among
+        // them) stay behind it; the server is told it is still in hand.
+        for (int attempt = 1; !stopping_; ++attempt) {
+          Status st = bus.Deliver(e, subscriber);
+          if (st.ok()) {
+            natsMsg_AckSync(m, nullptr, nullptr);  // if lost: redelivered, deduplicated
+            if (metrics::Enabled()) M().consumed.With({subscriber, e.type}).Inc();
+            break;
+          }
+          log::Warn(kLog, "delivery failed, will retry",
+                    {{"consumer", durable}, {"event_id", e.id},
+                     {"attempts", attempt}, {"error", st.message()}});
+          natsMsg_InProgress(m, nullptr);
+          int64_t wait = std::min<int64_t>(retry.backoff_max.count(),
+                                           retry.backoff_base.count() << std::min(attempt, 16));
+          Sleep(std::chrono::milliseconds(std::min<int64_t>(wait, options_.ack_wait_ms / 2)));
+        }
+      }
+      natsMsgList_Destroy(&list);
+    }
+    if (sub != nullptr) natsSubscription_Destroy(sub);
+  }
+
+  void Sleep(std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping_ && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  void Stop() {
+    stopping_ = true;
+    for (auto& t : consumers_) {
+      if (t.joinable()) t.join();
+    }
+    consumers_.clear();
+    if (js_ != nullptr) {
+      jsCtx_Destroy(js_);
+      js_ = nullptr;
+    }
+    if (nc_ != nullptr) {
+      natsConnection_Destroy(nc_);
+      nc_ = nullptr;
+    }
+  }
+
+  NatsOptions options_;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  std::mutex mu_;  // the relay's publishes, and stream_ready_
+  bool stream_ready_ = false;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> consumers_;
+};
+
+StatusOr<std::unique_ptr<Nats>> Nats::Create(NatsOptions options) {
+  if (options.url.rfind("nats://", 0) != 0 || options.url.size() <= 7) {
+    return Status::InvalidArgument("events.nats.url must be a URL like nats://127.0.0.1:4222, got \"" +
+                                   options.url + "\"");
+  }
+  M().relay_failures.With({});
+  auto impl = std::make_unique<Impl>(std::move(options));
+  Status s = impl->Connect();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Nats>(new Nats(std::move(impl)));
+}
+
+Nats::Nats(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Nats::~Nats() = default;
+
+void Nats::Relay(Bus& bus) {
+  Impl* impl = impl_.get();
+  bus.SetRelay([impl](const Event& e) { return impl->Publish(e); });
+}
+
+void Nats::Consume(Bus& bus, std::string type, std::string subscriber) {
+  Impl* impl = impl_.get();
+  M().consumed.With({subscriber, type});
+  impl->consumers_.emplace_back([impl, &bus, type = std::move(type),
+                                 subscriber = std::move(subscriber)] {
+    impl->ConsumeLoop(bus, type, subscriber);
+  });
+}
+
+void Nats::Stop() { impl_->Stop(); }
+
+bool Nats::connected() const {
+  return impl_->nc_ != nullptr && natsConnection_Status(impl_->nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+}  // namespace mitos::events
