@@ -324,6 +324,8 @@ void DeclareStorageConfig(config::Schema& schema, const std::string& module);
 //   SQLITE_CANTOPEN                     -> StorageUnavailable
 //   SQLITE_READONLY*, SQLITE_PERM       -> StorageReadOnly
 //   SQLITE_CORRUPT*, SQLITE_NOTADB      -> StorageCorrupt
+//   SQLITE_INTERRUPT (a statement past its request's deadline, see
+//   storage::OpenSqlite)                -> DeadlineExceeded
 //   anything else, a constraint the caller did not map included, -> Internal
 Status StatusFor(const SQLite::Exception& e);
 
