@@ -273,7 +273,26 @@ class Runtime::Impl {
       o.max_page_count = rt_.config_.Int(p + "max_page_count");
       auto path = std::filesystem::path(rt_.config_.String("data_dir")) /
                   (spec_.name + ".db");
+      std::string backend = "sqlite";
+      try {
+        backend = rt_.config_.String(p + "backend");
+      } catch (const config::UndeclaredKeyError&) {
+        // Declared by sqlite::DeclareStorageConfig alone: SQLite it is.
+      }
+      if (backend != "sqlite") {
+        return Status::FailedPrecondition(
+            p + "backend is " + backend + ", but module " + spec_.name +
+            " keeps its data in SQLite only (it opens it with OpenDatabase)");
+      }
       return sqlite::Database::Open(path.string(), o, migrations);
+    }
+
+    StatusOr<std::unique_ptr<storage::Database>> OpenStorage(
+        const std::vector<storage::Migration>& migrations) override {
+      auto db = storage::Open(rt_.config_, spec_.name,
+                              rt_.config_.String("data_dir"), migrations);
+      if (db.ok()) rt_.storage_ready_.emplace_back(&spec_, (*db)->ReadyFlag());
+      return db;
     }
 
     bool IsLocal(std::string_view name) const override {
@@ -670,6 +689,9 @@ class Runtime::Impl {
         s = "ready";
         for (const auto& [sp, mod] : modules_) {
           if (sp == spec && !mod->Ready()) s = "not_ready";
+        }
+        for (const auto& [sp, ready] : storage_ready_) {
+          if (sp == spec && !ready->load()) s = "not_ready";
         }
       } else if (st == State::kDraining) {
         s = "draining";
@@ -1110,6 +1132,10 @@ class Runtime::Impl {
   std::unordered_set<std::string> on_loop_;
   http::Router router_;
   std::string openapi_;  // set before serving, read only afterwards
+  // The readiness of the storages modules opened with OpenStorage (set
+  // before serving, read only afterwards).
+  std::vector<std::pair<const ModuleSpec*, std::shared_ptr<const std::atomic<bool>>>>
+      storage_ready_;
   std::vector<std::pair<const ModuleSpec*, std::unique_ptr<Module>>> modules_;
   std::atomic<State> state_{State::kStarting};
   std::chrono::steady_clock::time_point started_at_;
