@@ -16,13 +16,14 @@ FROM debian:bookworm-slim AS build
 # python3 with jinja2 and yaml runs the contract generator and the checks
 # of tests/arch and tests/cli; curl, ss and ps are for the tests of the
 # binary and the server. The tests that need pytest, node or the npm
-# registry (e2e, openapi, contract) run outside the image build.
+# registry (e2e, openapi, contract), or a PostgreSQL server (storage.postgres),
+# run outside the image build.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
       libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev \
       libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev \
-      python3 python3-jinja2 python3-yaml \
+      libpq-dev python3 python3-jinja2 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -32,17 +33,19 @@ ARG REVISION=unknown
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMITOS_BUILD_TESTS=ON \
       -DMITOS_GIT_COMMIT="${REVISION}" \
  && cmake --build build -j"$(nproc)" \
- && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e|openapi|contract)\.' \
+ && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e\.|openapi\.|contract\.|storage\.postgres)' \
  && strip build/mitos
 
 FROM debian:bookworm-slim
 
 # The shared libraries the binary links (`ldd /usr/local/bin/mitos`):
 # cpp-httplib is a shared library in Debian, linked with OpenSSL, brotli and
-# zlib; SQLiteCpp is linked statically; libstdc++ is in the base image.
+# zlib; SQLiteCpp is linked statically; libpq for the PostgreSQL storage;
+# libstdc++ is in the base image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcpp-httplib0.11 libsqlite3-0 libyaml-cpp0.7 libssl3 libbrotli1 zlib1g \
+      libpq5 \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log
 
 # A numeric user, so that Kubernetes can check runAsNonRoot.
