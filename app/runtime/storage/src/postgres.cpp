@@ -126,10 +126,16 @@ class Scrubber {
         text.replace(p, s.size(), "<redacted>");
       }
     }
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-      text.pop_back();
+    // One line: libpq ends its messages with a newline and continues some
+    // on a second, tab-indented one.
+    std::string out;
+    for (char ch : text) {
+      if (ch == '\n' || ch == '\t' || ch == '\r') ch = ' ';
+      if (ch == ' ' && (out.empty() || out.back() == ' ')) continue;
+      out.push_back(ch);
     }
-    return text;
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
   }
 
  private:
