@@ -154,6 +154,13 @@ struct Conn {
   std::unordered_map<std::string, std::string, Hash, std::equal_to<>> prepared;
   int next_statement = 0;
   bool broken = false;
+  // The transaction's BEGIN and SET LOCAL, not sent yet: they go in one
+  // pipeline with its first statement.
+  std::vector<std::string> prologue;
+  // Pipelines sent whose results are still to be read (a ROLLBACK nobody
+  // waits for, followed by its sync); the connection is in pipeline mode
+  // meanwhile.
+  int unread = 0;
 
   ~Conn() {
     if (pg != nullptr) PQfinish(pg);
@@ -389,7 +396,6 @@ class Pool : public storage::Database {
   int64_t Statement(Conn& c, std::string_view sql, const storage::Param* params,
                     size_t n, const std::function<void(const storage::Row&)>* each,
                     Clock::time_point deadline) {
-    const std::string& name = Prepare(c, sql, deadline);
     std::vector<std::string> texts(n);
     std::vector<const char*> values(n, nullptr);
     for (size_t i = 0; i < n; ++i) {
@@ -408,12 +414,20 @@ class Pool : public storage::Database {
       }
       values[i] = texts[i].c_str();
     }
-    if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(n),
-                            values.data(), nullptr, nullptr, 0) == 0) {
-      throw Broken(c);
+    std::vector<Result> results;
+    if (!c.prologue.empty()) {
+      results = Pipelined(c, sql, values, deadline);
+    } else {
+      Settle(c, deadline);
+      const std::string& name = Prepare(c, sql, deadline);
+      if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(n),
+                              values.data(), nullptr, nullptr, 0) == 0) {
+        throw Broken(c);
+      }
+      results = Drain(c, deadline);
     }
     int64_t changed = 0;
-    for (auto& r : Drain(c, deadline)) {
+    for (auto& r : results) {
       Check(c, r.get(), deadline);
       if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && each != nullptr) {
         const int rows = PQntuples(r.get());
@@ -452,6 +466,9 @@ class Pool : public storage::Database {
     if (PQstatus(c->pg) == CONNECTION_BAD) {
       throw Error(Condition::kUnavailable, scrub_(PQerrorMessage(c->pg)));
     }
+    // libpq prints the server's notices ("... already exists, skipping")
+    // on stderr; they are no failures, and the log has its own format.
+    PQsetNoticeProcessor(c->pg, [](void*, const char*) {}, nullptr);
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     while (st != PGRES_POLLING_OK) {
       if (st == PGRES_POLLING_FAILED) {
@@ -476,9 +493,141 @@ class Pool : public storage::Database {
     return c;
   }
 
+  // Sends the transaction's prologue, the statement's PREPARE when it is
+  // new to `c`, and the statement itself in one pipeline: one round trip.
+  // Returns the statement's results; throws the first failure.
+  std::vector<Result> Pipelined(Conn& c, std::string_view sql,
+                                const std::vector<const char*>& values,
+                                Clock::time_point deadline) {
+    std::vector<std::string> prologue = std::move(c.prologue);
+    c.prologue.clear();
+    if (PQpipelineStatus(c.pg) == PQ_PIPELINE_OFF &&
+        PQenterPipelineMode(c.pg) == 0) {
+      throw Broken(c);
+    }
+    for (const auto& p : prologue) {
+      if (PQsendQueryParams(c.pg, p.c_str(), 0, nullptr, nullptr, nullptr,
+                            nullptr, 0) == 0) {
+        throw Broken(c);
+      }
+    }
+    auto it = c.prepared.find(sql);
+    std::string text(sql);
+    std::string name;
+    const bool prepare = it == c.prepared.end();
+    if (prepare) {
+      name = "m" + std::to_string(c.next_statement++);
+      if (PQsendPrepare(c.pg, name.c_str(), text.c_str(), 0, nullptr) == 0) {
+        throw Broken(c);
+      }
+    } else {
+      name = it->second;
+    }
+    if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(values.size()),
+                            values.data(), nullptr, nullptr, 0) == 0 ||
+        PQpipelineSync(c.pg) == 0) {
+      throw Broken(c);
+    }
+    // First the answer to the last transaction's ROLLBACK, which was on
+    // its way meanwhile; it must have succeeded, or this BEGIN would have
+    // run inside that transaction.
+    bool settled = true;
+    for (; c.unread > 0; --c.unread) {
+      std::vector<std::vector<Result>> rollback(1);
+      ReadToSync(c, deadline, rollback);
+      for (auto& r : rollback[0]) {
+        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) settled = false;
+      }
+    }
+    // The results of each command, up to the sync; an error aborts the
+    // commands after it.
+    const size_t commands = prologue.size() + (prepare ? 1 : 0) + 1;
+    std::vector<std::vector<Result>> groups(commands);
+    ReadToSync(c, deadline, groups);
+    if (!settled) throw Broken(c);
+    for (size_t g = 0; g + 1 < commands; ++g) {
+      for (auto& r : groups[g]) Check(c, r.get(), deadline);
+    }
+    if (prepare) c.prepared.emplace(std::move(text), std::move(name));
+    if (c.broken) throw Broken(c);
+    return std::move(groups.back());
+  }
+
+  // Reads the results of a pipeline up to its sync, those of command i
+  // into groups[i] (the results of one command end with a null).
+  void ReadToSync(Conn& c, Clock::time_point deadline,
+                  std::vector<std::vector<Result>>& groups) {
+    size_t at = 0;
+    for (;;) {
+      Await(c, deadline);
+      PGresult* r = PQgetResult(c.pg);
+      if (r == nullptr) {
+        ++at;
+        continue;
+      }
+      if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        return;
+      }
+      if (at < groups.size()) {
+        groups[at].emplace_back(r);
+      } else {
+        PQclear(r);  // cannot happen: one group per command sent
+      }
+    }
+  }
+
+  // Before a command outside a pipeline: reads what earlier transactions
+  // left unread, and leaves pipeline mode.
+  void Settle(Conn& c, Clock::time_point deadline) {
+    bool settled = true;
+    for (; c.unread > 0; --c.unread) {
+      std::vector<std::vector<Result>> rollback(1);
+      ReadToSync(c, deadline, rollback);
+      for (auto& r : rollback[0]) {
+        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) settled = false;
+      }
+    }
+    if (!settled ||
+        (PQpipelineStatus(c.pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(c.pg) == 0)) {
+      throw Broken(c);
+    }
+  }
+
+  // Waits until a result of `c` can be read without blocking, with the
+  // deadline handling of Drain.
+  void Await(Conn& c, Clock::time_point deadline) {
+    bool cancelled = false;
+    const Clock::time_point cancel_at =
+        deadline == Clock::time_point::max() ? deadline : deadline + kCancelAfter;
+    while (PQisBusy(c.pg) == 1) {
+      const Clock::time_point until =
+          cancelled ? cancel_at + kAbandonAfter : cancel_at;
+      int wait_ms = -1;
+      if (until != Clock::time_point::max()) {
+        auto left = std::chrono::ceil<milliseconds>(until - Clock::now());
+        wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+      }
+      pollfd p{PQsocket(c.pg), POLLIN, 0};
+      int rc = poll(&p, 1, wait_ms);
+      if (rc < 0 && errno != EINTR) throw Broken(c);
+      if (rc == 0) {
+        if (!cancelled) {
+          SendCancel(c);
+          cancelled = true;
+          continue;
+        }
+        c.broken = true;
+        throw Error(Condition::kDeadline,
+                    "no answer from the server past the deadline");
+      }
+      if (PQconsumeInput(c.pg) == 0) throw Broken(c);
+    }
+  }
+
   // Returns true iff `c` still looks usable: the server closes idle
   // connections when it stops, which shows as a readable socket.
-  static bool Alive(Conn& c) {
+  bool Alive(Conn& c) {
     if (c.broken || PQstatus(c.pg) != CONNECTION_OK) return false;
     pollfd p{PQsocket(c.pg), POLLIN, 0};
     if (poll(&p, 1, 0) > 0) {
@@ -498,33 +647,8 @@ class Pool : public storage::Database {
   // sends a cancel request, and past that gives the connection up.
   std::vector<Result> Drain(Conn& c, Clock::time_point deadline) {
     std::vector<Result> out;
-    bool cancelled = false;
-    const Clock::time_point cancel_at =
-        deadline == Clock::time_point::max() ? deadline : deadline + kCancelAfter;
     for (;;) {
-      while (PQisBusy(c.pg) == 1) {
-        const Clock::time_point until =
-            cancelled ? cancel_at + kAbandonAfter : cancel_at;
-        int wait_ms = -1;
-        if (until != Clock::time_point::max()) {
-          auto left = std::chrono::ceil<milliseconds>(until - Clock::now());
-          wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
-        }
-        pollfd p{PQsocket(c.pg), POLLIN, 0};
-        int rc = poll(&p, 1, wait_ms);
-        if (rc < 0 && errno != EINTR) throw Broken(c);
-        if (rc == 0) {
-          if (!cancelled) {
-            SendCancel(c);
-            cancelled = true;
-            continue;
-          }
-          c.broken = true;
-          throw Error(Condition::kDeadline,
-                      "no answer from the server past the deadline");
-        }
-        if (PQconsumeInput(c.pg) == 0) throw Broken(c);
-      }
+      Await(c, deadline);
       PGresult* r = PQgetResult(c.pg);
       if (r == nullptr) break;
       out.emplace_back(r);
@@ -575,6 +699,7 @@ class Pool : public storage::Database {
   // Runs `sql` (one or several statements) with the simple protocol;
   // returns the command status of the last result ("COMMIT", "ROLLBACK").
   std::string Simple(Conn& c, const std::string& sql, Clock::time_point deadline) {
+    Settle(c, deadline);
     if (PQsendQuery(c.pg, sql.c_str()) == 0) throw Broken(c);
     std::string status;
     for (auto& r : Drain(c, deadline)) {
@@ -860,17 +985,19 @@ class Pool : public storage::Database {
         if (!conn) return error;
         fresh = true;
       }
-      bool began = false;
+      bool committing = false;
       try {
-        Transaction(*conn, job, &began);
+        Transaction(*conn, job, &committing);
         if (conn->broken) Drop(conn);
         return nullptr;
-      } catch (const Error& e) {
+      } catch (const Error&) {
         const bool broken = conn->broken;
         if (broken) Drop(conn);
-        // A connection that died while idle fails at BEGIN, before fn ran:
-        // one more try on a new connection loses nothing.
-        if (broken && !began && !fresh && attempt == 0) continue;
+        // A connection that had died while idle fails at its first use.
+        // Before the COMMIT was sent the server kept nothing of the
+        // transaction, so one more run on a new connection loses nothing
+        // and writes nothing twice.
+        if (broken && !committing && !fresh && attempt == 0) continue;
         return std::current_exception();
       } catch (...) {
         if (conn->broken) Drop(conn);
@@ -879,8 +1006,9 @@ class Pool : public storage::Database {
     }
   }
 
-  // Runs the job's transaction on `c`. `began` turns true once fn runs.
-  void Transaction(Conn& c, Job& job, bool* began) {
+  // Runs the job's transaction on `c`. `committing` turns true once the
+  // COMMIT is sent.
+  void Transaction(Conn& c, Job& job, bool* committing) {
     const storage::Work& w = job.work;
     const Clock::time_point deadline = w.deadline;
     auto now = Clock::now();
@@ -893,11 +1021,16 @@ class Pool : public storage::Database {
     }
     const Clock::time_point bound =
         deadline != Clock::time_point::max() ? deadline : now + timeout;
-    // One round trip for both; SET LOCAL ends with the transaction.
-    std::string begin = w.write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    begin += "; SET LOCAL statement_timeout = " + std::to_string(timeout.count());
-    Simple(c, begin, bound);
-    *began = true;
+    std::string begin =
+        w.write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    // SET LOCAL ends with the transaction.
+    std::string timeout_sql =
+        "SET LOCAL statement_timeout = " + std::to_string(timeout.count());
+    if (o_.pipeline) {
+      c.prologue = {std::move(begin), std::move(timeout_sql)};
+    } else {
+      Simple(c, begin + "; " + timeout_sql, bound);
+    }
     bool keep;
     try {
       PgTx tx(*this, c, !w.write, bound);
@@ -906,12 +1039,18 @@ class Pool : public storage::Database {
       RollBack(c);
       throw;
     }
+    if (!c.prologue.empty()) {
+      // fn ran no statement: there is no transaction to end.
+      c.prologue.clear();
+      return;
+    }
     if (!keep || !w.write) {
       RollBack(c);
       return;
     }
     // The write counts only once its COMMIT answered COMMIT: a lost
     // answer is an error, never an acknowledgement.
+    *committing = true;
     std::string status = Simple(c, "COMMIT", bound);
     if (status != "COMMIT") {
       // fn went on after a failed statement whose error it swallowed.
@@ -921,7 +1060,26 @@ class Pool : public storage::Database {
   }
 
   void RollBack(Conn& c) {
+    if (!c.prologue.empty()) {
+      c.prologue.clear();  // nothing was sent
+      return;
+    }
     if (c.broken) return;
+    if (o_.pipeline) {
+      // Nobody waits for a rollback: its answer is read with those of the
+      // connection's next pipeline, which is sent behind it, so that it
+      // costs no round trip of its own.
+      if ((PQpipelineStatus(c.pg) == PQ_PIPELINE_OFF &&
+           PQenterPipelineMode(c.pg) == 0) ||
+          PQsendQueryParams(c.pg, "ROLLBACK", 0, nullptr, nullptr, nullptr,
+                            nullptr, 0) == 0 ||
+          PQpipelineSync(c.pg) == 0) {
+        c.broken = true;
+      } else {
+        ++c.unread;
+      }
+      return;
+    }
     try {
       Simple(c, "ROLLBACK", Clock::now() + kRollbackTimeout);
     } catch (const Error&) {

@@ -8,11 +8,14 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -134,6 +137,7 @@ class PgDatabase {
 struct Tweaks {
   int pool_max = 4;
   milliseconds acquire_timeout{1000};
+  bool pipeline = true;
 };
 
 const std::vector<Migration>& Items() {
@@ -171,6 +175,7 @@ class StorageTest : public ::testing::TestWithParam<Backend> {
       o.url = pg_->url();
       o.pool_max = t.pool_max;
       o.acquire_timeout = t.acquire_timeout;
+      o.pipeline = t.pipeline;
       return postgres::Open(o, migrations);
     }
     sqlite::Options o;
@@ -621,6 +626,53 @@ TEST_P(StorageTest, ConcurrentWritersAllCommit) {
   EXPECT_EQ(Count(*db), kThreads * kEach);
 }
 
+// Not a test: figures for the README and for changes to the backends.
+//   MITOS_TEST_POSTGRES_URL=... storage_backend_test \
+//     --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Measure*'
+TEST_P(StorageTest, DISABLED_MeasureOneStatementReadsAndWrites) {
+  for (bool pipeline : {false, true}) {
+    if (!pg() && !pipeline) continue;
+    auto db = this->OpenOk(Tweaks{.pool_max = 8, .pipeline = pipeline});
+    ASSERT_NE(db, nullptr);
+    const std::string round = pipeline ? "p" : "n";
+    ASSERT_TRUE(Insert(*db, "m" + round, 1).ok());
+    auto read_one = [round](Tx& tx) -> StatusOr<int64_t> {
+      return *tx.Int("SELECT qty FROM items WHERE name = $1", {"m" + round});
+    };
+    std::atomic<int64_t> next{0};
+    auto write_one = [&next, round](Tx& tx) -> StatusOr<int64_t> {
+      return tx.Exec("INSERT INTO items (name, qty) VALUES ($1, 1)",
+                     {"w" + round + std::to_string(next++)});
+    };
+    for (int threads : {1, 8}) {
+      for (bool write : {false, true}) {
+        constexpr auto kFor = std::chrono::seconds(3);
+        std::atomic<int64_t> ops{0};
+        std::vector<std::thread> ts;
+        const auto start = Clock::now();
+        for (int t = 0; t < threads; ++t) {
+          ts.emplace_back([&] {
+            while (Clock::now() - start < kFor) {
+              auto r = write ? WriteNow<StatusOr<int64_t>>(*db, write_one)
+                             : ReadNow<StatusOr<int64_t>>(*db, read_one);
+              ASSERT_TRUE(r.ok()) << r.status().ToString();
+              ++ops;
+            }
+          });
+        }
+        for (auto& t : ts) t.join();
+        const double secs =
+            std::chrono::duration<double>(Clock::now() - start).count();
+        std::printf("%s%s %s threads=%d: %.0f ops/s, %.1f us per op per thread\n",
+                    pg() ? "postgres" : "sqlite",
+                    pg() ? (pipeline ? " pipeline" : " no-pipeline") : "",
+                    write ? "write" : "read", threads, ops / secs,
+                    1e6 * secs * threads / static_cast<double>(ops));
+      }
+    }
+  }
+}
+
 // ---- PostgreSQL only ----
 
 class PostgresOnly : public ::testing::Test {
@@ -864,6 +916,138 @@ TEST_F(PostgresOnly, AStoppedServerIsUnavailableAtOnceAndRecoveredWithoutLosingA
   size_t missing = 0;
   for (int64_t id : acked) missing += stored.count(id) == 0;
   EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged";
+}
+
+// A TCP proxy on 127.0.0.1 that holds every chunk `delay` before passing
+// it on, in both directions: a network with a round trip of 2 * delay.
+class DelayProxy {
+ public:
+  DelayProxy(int target_port, milliseconds delay)
+      : target_(target_port), delay_(delay) {
+    listen_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    listen(listen_, 64);
+    std::thread([this] { Accept(); }).detach();
+  }
+  int port() const { return port_; }
+
+ private:
+  void Accept() {
+    for (;;) {
+      int in = accept(listen_, nullptr, nullptr);
+      if (in < 0) return;
+      int out = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(target_));
+      if (connect(out, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(in);
+        close(out);
+        continue;
+      }
+      std::thread([=, this] { Pump(in, out); }).detach();
+      std::thread([=, this] { Pump(out, in); }).detach();
+    }
+  }
+  // Each chunk leaves `delay` after it arrived, in order: a reader stamps
+  // the chunks, a writer sends each when it is due.
+  void Pump(int from, int to) {
+    struct Queue {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::deque<std::pair<Clock::time_point, std::string>> chunks;
+      bool closed = false;
+    };
+    auto q = std::make_shared<Queue>();
+    std::thread writer([q, to] {
+      int one = 1;
+      setsockopt(to, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      for (;;) {
+        std::unique_lock<std::mutex> lock(q->mu);
+        q->cv.wait(lock, [&] { return q->closed || !q->chunks.empty(); });
+        if (q->chunks.empty()) break;
+        auto [due, data] = std::move(q->chunks.front());
+        q->chunks.pop_front();
+        lock.unlock();
+        std::this_thread::sleep_until(due);
+        if (write(to, data.data(), data.size()) != static_cast<ssize_t>(data.size())) break;
+      }
+      shutdown(to, SHUT_WR);
+    });
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(from, buf, sizeof buf);
+      if (n <= 0) break;
+      std::lock_guard<std::mutex> lock(q->mu);
+      q->chunks.emplace_back(Clock::now() + delay_, std::string(buf, static_cast<size_t>(n)));
+      q->cv.notify_one();
+    }
+    {
+      std::lock_guard<std::mutex> lock(q->mu);
+      q->closed = true;
+      q->cv.notify_one();
+    }
+    writer.join();
+  }
+  int target_;
+  milliseconds delay_;
+  int listen_ = -1;
+  int port_ = 0;
+};
+
+// Not a test: round trips per operation, on a network of a 50 ms round
+// trip, where they dominate (on loopback, scheduling does).
+//   storage_backend_test --gtest_also_run_disabled_tests \
+//     --gtest_filter='*DISABLED_MeasureRoundTrips*'
+TEST_F(PostgresOnly, DISABLED_MeasureRoundTrips) {
+  const std::string& url = pg_->url();
+  size_t colon = url.rfind(':');
+  int port = std::stoi(url.substr(colon + 1));
+  DelayProxy proxy(port, milliseconds(25));
+  for (bool pipeline : {false, true}) {
+    postgres::Options o = Options();
+    o.url = url.substr(0, colon + 1) + std::to_string(proxy.port()) +
+            url.substr(url.find('/', colon));
+    o.pipeline = pipeline;
+    o.pool_min = 1;
+    o.pool_max = 1;
+    auto db = postgres::Open(o, Items());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto read_one = [](Tx& tx) -> StatusOr<int64_t> {
+      return tx.Int("SELECT count(*) FROM items").value_or(0);
+    };
+    int n = 0;
+    auto write_one = [&n, pipeline](Tx& tx) -> StatusOr<int64_t> {
+      return tx.Exec("INSERT INTO items (name, qty) VALUES ($1, 1)",
+                     {"rt" + std::to_string(pipeline) + "-" + std::to_string(n++)});
+    };
+    // Warm: the statements prepared, the connection settled.
+    ASSERT_TRUE(ReadNow<StatusOr<int64_t>>(**db, read_one).ok());
+    ASSERT_TRUE(WriteNow<StatusOr<int64_t>>(**db, write_one).ok());
+    for (bool write : {false, true}) {
+      constexpr int kOps = 10;
+      const auto start = Clock::now();
+      for (int i = 0; i < kOps; ++i) {
+        auto r = write ? WriteNow<StatusOr<int64_t>>(**db, write_one)
+                       : ReadNow<StatusOr<int64_t>>(**db, read_one);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+      }
+      const double ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - start).count() /
+          kOps;
+      std::printf("pipeline=%d %s: %.1f ms per op = %.2f round trips of 50 ms\n",
+                  pipeline, write ? "write" : "read", ms, ms / 50.0);
+    }
+  }
 }
 
 // ---- backend-neutral pieces ----

@@ -40,6 +40,12 @@ struct Options {
   // from `backoff_min`, doubling up to `backoff_max`.
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
+  // Sends a transaction's BEGIN and SET LOCAL statement_timeout in one
+  // pipeline with its first statement, and ends a read (or a failed
+  // write) with a ROLLBACK whose answer is read at the connection's next
+  // use: a one-statement read takes one round trip, a one-statement write
+  // two (the COMMIT's answer is always waited for). false: three each.
+  bool pipeline = true;
 };
 
 // Connects (failing with StorageUnavailable and a clear message when the
