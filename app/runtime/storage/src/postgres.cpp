@@ -938,14 +938,19 @@ class Pool : public storage::Database {
       }
       ++connected_;
     }
+    const Clock::time_point own = Clock::now() + o_.connect_timeout;
     try {
-      auto c = Connect(std::min(Clock::now() + o_.connect_timeout,
-                                job.work.deadline));
-      return c;
+      return Connect(std::min(own, job.work.deadline));
     } catch (const Error& e) {
-      *error = std::current_exception();
       std::lock_guard<std::mutex> lock(mu_);
       --connected_;
+      if (job.work.deadline < own && Clock::now() >= job.work.deadline) {
+        // The request ran out of time, which says nothing of the server.
+        *error = std::make_exception_ptr(Error(
+            Condition::kDeadline, "the deadline passed while connecting"));
+        return nullptr;
+      }
+      *error = std::current_exception();
       MarkDown(e.what());
       return nullptr;
     }
