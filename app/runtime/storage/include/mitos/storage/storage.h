@@ -18,6 +18,11 @@
 // what it uses (capture by value). A Write commits when fn returns an OK
 // result, and changes nothing when fn returns a non-OK one or throws. A
 // Read runs in a read-only transaction that sees one consistent snapshot.
+// fn may run more than once, and only its last run counts: SQLite runs the
+// other writes of a group commit again when one of them undid the shared
+// transaction, and PostgreSQL runs a transaction again, once, on a new
+// connection when the one it ran on turned out dead before the COMMIT was
+// sent. So fn must change nothing but the database.
 //
 // Failures are storage::Error exceptions thrown by the Tx; they end fn (on
 // PostgreSQL a failed statement aborts its transaction, so fn cannot go on
@@ -337,8 +342,10 @@ Completion<R> Run(Database& db, bool write, std::function<R(Tx&)> fn,
 // exception from fn becomes Internal. On a server event loop the coroutine
 // suspends and resumes on that loop once the transaction ended; elsewhere
 // the thread waits. The request's deadline (RequestContext::Current() when
-// called) bounds the wait for a connection and the statements: past it
-// they are cancelled and the result is DeadlineExceeded.
+// called) bounds the statements, which are cancelled past it, and on
+// PostgreSQL the wait for a connection too; the result is then
+// DeadlineExceeded. (On SQLite a write that reaches the writer after its
+// deadline does not run; the wait for a reader connection is not bounded.)
 // REQUIRES: R is Status or StatusOr<T>.
 template <typename R>
 Completion<R> Read(Database& db, std::function<R(Tx&)> fn,
