@@ -54,7 +54,7 @@ case "$cmd" in
       echo "port $port is in use; choose another with -DMITOS_TEST_POSTGRES_PORT=..." >&2
       exit 1
     fi
-    dir="$(mktemp -d "${TMPDIR:-/tmp}/mitos-pg.XXXXXX")"
+    dir="$(mktemp -d -t mitos-pg.XXXXXX)"
     chmod 755 "$dir"
     echo "$dir" > "$state"
     printf '%s\n' "$password" > "$dir/pw"
