@@ -16,8 +16,11 @@ FROM debian:bookworm-slim AS build
 # python3 with jinja2 and yaml runs the contract generator and the checks
 # of tests/arch and tests/cli; curl, ss and ps are for the tests of the
 # binary and the server. The tests that need pytest, node or the npm
-# registry (e2e, openapi, contract), or a PostgreSQL server (storage.postgres),
-# run outside the image build.
+# registry (e2e, openapi, contract), those of the Kubernetes manifests
+# (k8s, whose folder is not in the build context), the scaffold test
+# (which builds a second copy of the tree from a git checkout), and those
+# that need a PostgreSQL server (storage.postgres) run outside the image
+# build.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
@@ -33,7 +36,7 @@ ARG REVISION=unknown
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMITOS_BUILD_TESTS=ON \
       -DMITOS_GIT_COMMIT="${REVISION}" \
  && cmake --build build -j"$(nproc)" \
- && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e\.|openapi\.|contract\.|storage\.postgres)' \
+ && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e|openapi|contract|k8s|scaffold)\.|^storage\.postgres' \
  && strip build/mitos
 
 FROM debian:bookworm-slim

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake make pkg-config git curl iproute2 procps
+  g++ cmake make pkg-config git curl iproute2 procps ccache
   libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev
   libpq-dev postgresql

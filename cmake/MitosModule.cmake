@@ -9,7 +9,10 @@
 #                     this one links;
 #   mitos_<name>      the module: only the composition root links it;
 #   <name>_test       its tests and the generated contract test, named
-#                     "<name>.<Suite>.<Test>" in ctest.
+#                     "<name>.<Suite>.<Test>" in ctest;
+#   fuzz_<name>_decode (MITOS_FUZZ builds) the generated fuzz target: its
+#                     requests through the routes of a real instance, with
+#                     the modules it needs; seeds in generated/fuzz_seeds.
 # The modules a module needs come from its contract's `needs`; it links
 # their API targets only, so it cannot include their internals.
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
@@ -31,7 +34,7 @@ function(mitos_module name)
 
   set(outputs ${gen}/api/${name}/api.h ${gen}/module/${name}/contract.h
               ${gen}/${name}_codec.cpp ${gen}/${name}_contract.cpp
-              ${gen}/${name}_contract_test.cpp)
+              ${gen}/${name}_contract_test.cpp ${gen}/${name}_fuzz.cpp)
   add_custom_command(
     OUTPUT ${outputs}
     COMMAND ${Python3_EXECUTABLE} ${generator} ${contract} ${gen}
@@ -66,5 +69,14 @@ function(mitos_module name)
       target_link_libraries(${name}_test PRIVATE mitos_${need})
     endforeach()
     gtest_discover_tests(${name}_test TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 30)
+  endif()
+
+  if(MITOS_FUZZ)
+    set(fuzz_libs mitos_${name} mitos_fuzz_support)
+    foreach(need ${needs})
+      list(APPEND fuzz_libs mitos_${need})
+    endforeach()
+    mitos_fuzz_target(${name}_decode SOURCES ${gen}/${name}_fuzz.cpp LIBS ${fuzz_libs})
+    target_include_directories(fuzz_${name}_decode PRIVATE ${gen}/module)
   endif()
 endfunction()

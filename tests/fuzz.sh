@@ -2,8 +2,10 @@
 # Builds the libFuzzer targets with clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer (cmake -DMITOS_FUZZ=ON, in build-fuzz/), and
 # runs each one for SECONDS (default 10) on its seed corpus,
-# tests/fuzz/corpus/<target>/. New inputs go to a temporary working corpus,
-# never to the seeds. Fails on any crash, leak, timeout, out-of-memory or
+# tests/fuzz/corpus/<target>/, and for a module's target (<module>_decode,
+# generated from its contract) also on the seeds generated from the
+# contract's examples. New inputs go to a temporary working corpus, never to
+# the seeds. Fails on any crash, leak, timeout, out-of-memory or
 # sanitizer report, naming the target and the input, which is kept in
 # build-fuzz/findings/<target>/.
 #
@@ -15,17 +17,19 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-10}
 shift || true
-all=(request_parser chunked config users_decode orders_decode
-     products_decode)
+# Per target: the longest input, and the dictionary. Every module with a
+# contract has a target.
+declare -A max_len=([request_parser]=4096 [chunked]=4096 [config]=4096)
+declare -A dict=([request_parser]=http [chunked]=http [config]=yaml)
+all=(request_parser chunked config)
+for contract in modules/*/contract.yaml; do
+  m=$(basename "$(dirname "$contract")")
+  all+=("${m}_decode")
+  max_len[${m}_decode]=4096
+  dict[${m}_decode]=api
+done
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all[@]}")
-
-# Per target: the longest input, and the dictionary.
-declare -A max_len=([request_parser]=4096 [chunked]=4096 [config]=4096
-                    [users_decode]=2048 [orders_decode]=4096
-                    [products_decode]=2048)
-declare -A dict=([request_parser]=http [chunked]=http [config]=yaml
-                 [users_decode]=api [orders_decode]=api [products_decode]=api)
 for t in "${targets[@]}"; do
   if [[ -z ${max_len[$t]:-} ]]; then
     echo "fuzz: unknown target $t (known: ${all[*]})" >&2
@@ -49,6 +53,11 @@ failed=0
 for t in "${targets[@]}"; do
   dir=$work/$t
   mkdir -p "$dir/corpus" "$dir/artifacts" "$dir/tmp"
+  seeds=()
+  [[ -d tests/fuzz/corpus/$t ]] && seeds+=("tests/fuzz/corpus/$t")
+  if [[ $t == *_decode ]]; then
+    seeds+=("build-fuzz/modules/${t%_decode}/generated/fuzz_seeds")
+  fi
   start=$(date +%s)
   # TMPDIR: the module targets' data directories live in the working dir.
   TMPDIR=$dir/tmp \
@@ -58,7 +67,7 @@ for t in "${targets[@]}"; do
       -max_len="${max_len[$t]}" -timeout=25 -rss_limit_mb=2048 \
       -dict="tests/fuzz/dict/${dict[$t]}.dict" -print_final_stats=1 \
       -print_funcs=0 -artifact_prefix="$dir/artifacts/" \
-      "$dir/corpus" "tests/fuzz/corpus/$t" >"$dir/log" 2>&1
+      "$dir/corpus" "${seeds[@]}" >"$dir/log" 2>&1
   rc=$?
   took=$(($(date +%s) - start))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log")

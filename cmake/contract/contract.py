@@ -19,6 +19,11 @@ SCALARS = {
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# How an operation's answer orders the keys of its objects: as the type
+# declares its fields, or alphabetically (as a JSON tree such as
+# nlohmann::json writes them; for answers that were written that way before
+# their module had a contract).
+KEY_ORDERS = ("declared", "sorted")
 
 
 class ContractError(Exception):
@@ -169,7 +174,7 @@ def load(path):
             r.fail(onode, "operation name '%s' must be CamelCase" % name)
         o = r.mapping(onode, "operation %s" % name,
                       {"doc", "http", "body", "query", "page", "returns", "created",
-                       "idempotent", "invalid"},
+                       "idempotent", "invalid", "key_order"},
                       required=("http",))
         http = r.string(o["http"], "http").split()
         if len(http) != 2 or http[0] not in METHODS or not http[1].startswith("/"):
@@ -233,8 +238,35 @@ def load(path):
                 r.fail(o["created"], "created: true needs a POST that returns a type with an id")
             if "id" not in [f["name"] for f in types[op["returns"]]["fields"]]:
                 r.fail(o["created"], "created: true needs the returned type to have an 'id' field")
+        op["key_order"] = "declared"
+        if "key_order" in o:
+            op["key_order"] = r.string(o["key_order"], "key_order")
+            if op["key_order"] not in KEY_ORDERS:
+                r.fail(o["key_order"], "key_order must be one of %s" % ", ".join(KEY_ORDERS))
+            if not op["returns"]:
+                r.fail(o["key_order"], "key_order needs an operation that returns a type")
         op["status"] = 201 if op["created"] else (200 if op["returns"] else 204)
         ops.append(op)
     c["operations"] = ops
     c["prefixes"] = prefixes
+    c["sorted_types"] = _reachable(types, [op["returns"] for op in ops
+                                           if op["key_order"] == "sorted"])
     return c
+
+
+def _reachable(types, roots):
+    """The names of `roots` and of every type their fields use, in
+    declaration order."""
+    seen = set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        for f in types[name]["fields"]:
+            if f["is_struct"]:
+                visit(f["ref"])
+
+    for name in roots:
+        visit(name)
+    return [name for name in types if name in seen]

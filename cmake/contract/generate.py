@@ -14,6 +14,9 @@ Into OUT_DIR it writes:
   <m>_contract_test.cpp   the contract test: codec round trips, and every
                           operation through the in-process API and the
                           remote client alike
+  <m>_fuzz.cpp            the module's fuzz target (MITOS_FUZZ builds)
+  fuzz_seeds/<Operation>  a seed input per operation for it, built from
+                          the contract's examples
 Files are rewritten only when their text changes, so the build recompiles
 only what a contract change touches.
 """
@@ -112,6 +115,64 @@ def path_expr(op):
     return expr
 
 
+def returns_id(c, op):
+    """True iff the operation returns a type with an int64 `id`."""
+    if not op["returns"]:
+        return False
+    return any(f["name"] == "id" and f["type"] == "int64"
+               for f in c["types"][op["returns"]]["fields"])
+
+
+def sample_json(c, type_name):
+    """A JSON value of the type, from the contract's examples."""
+    out = {}
+    for i, f in enumerate(c["types"][type_name]["fields"], start=1):
+        if f["type"] == "list":
+            out[f["name"]] = [sample_json(c, f["of"])]
+        elif f["example"] is not None:
+            out[f["name"]] = f["example"]
+        elif f["type"] == "string":
+            out[f["name"]] = "sample %s" % f["name"]
+        else:
+            out[f["name"]] = i
+    return out
+
+
+def fuzz_seed(c, op):
+    """A fuzz input (mitos_fuzzing/modules.h) that exercises the operation."""
+    target = op["path"].replace("{id}", "1")
+    query = ["%s=1" % q["name"] for q in op["query"]]
+    if op["page"]:
+        query.append("limit=2")
+    if query:
+        target += "?" + "&".join(query)
+    seed = "%s %s\n" % (op["method"], target)
+    if op["body"]:
+        seed += "application/json\n"
+        seed += json.dumps(sample_json(c, op["body"]["type"]), separators=(",", ":"))
+    else:
+        seed += "\n"
+    return seed
+
+
+def encoder_name(op):
+    """The routes' encoder of an operation's result type, in its key order."""
+    return ("EncodeSorted%s" if op["key_order"] == "sorted" else "Encode%s") % op["returns"]
+
+
+def encoders(c):
+    """The routes' encoders: (name, type, the codec's function), once each."""
+    out = []
+    for op in c["operations"]:
+        if not op["returns"]:
+            continue
+        e = (encoder_name(op), op["returns"],
+             "AppendSortedJson" if op["key_order"] == "sorted" else "AppendJson")
+        if e not in out:
+            out.append(e)
+    return out
+
+
 def write(path, text):
     path = pathlib.Path(path)
     if path.exists() and path.read_text() == text:
@@ -138,8 +199,11 @@ def main(argv):
     env.globals.update(cpp_type=lambda f: cpp_type(c, f), field_default=field_default,
                        result_type=result_type, signature=signature, params=params,
                        arg_names=arg_names, moved_args=moved_args, path_expr=path_expr,
+                       encoder_name=encoder_name, encoders=lambda: encoders(c),
                        cpp_string=lambda s: json.dumps(s))
     doc = openapi.fragment(c)
+    for op in c["operations"]:
+        op["returns_id"] = returns_id(c, op)
     ctx = {"c": c, "m": c["module"], "M": c["Module"], "types": types_in_order(c),
            "ops": c["operations"], "source": os.path.relpath(argv[1], out),
            "contract_name": "modules/%s/contract.yaml" % c["module"],
@@ -150,6 +214,9 @@ def main(argv):
     write(out / ("%s_codec.cpp" % m), env.get_template("codec.cpp.j2").render(ctx))
     write(out / ("%s_contract.cpp" % m), env.get_template("contract.cpp.j2").render(ctx))
     write(out / ("%s_contract_test.cpp" % m), env.get_template("contract_test.cpp.j2").render(ctx))
+    write(out / ("%s_fuzz.cpp" % m), env.get_template("fuzz.cpp.j2").render(ctx))
+    for op in c["operations"]:
+        write(out / "fuzz_seeds" / op["name"], fuzz_seed(c, op))
     return 0
 
 

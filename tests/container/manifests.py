@@ -18,7 +18,8 @@
       shutdown.timeout_ms within terminationGracePeriodSeconds; requests and
       limits; the restricted security context; scrape annotations; a
       NetworkPolicy for every pod; --config names a key of the mounted
-      ConfigMap, and every remotes.<module>.url there names a Service.
+      ConfigMap, --modules (when given) runs what that config does, and
+      every remotes.<module>.url there names a Service.
 
   manifests.py debian-mirror
       Prints the Debian archive that this machine's apt uses for bookworm.
@@ -213,6 +214,10 @@ def policy(docs):
                     err("--config %s is not a key of a mounted ConfigMap" % path)
                     continue
                 cfg = yaml.safe_load(cm["data"][key]) or {}
+            for a in c.get("args", []):
+                m = re.fullmatch(r"--modules=(.+)", a)
+                if m and cfg.get("modules") and m.group(1).split(",") != cfg["modules"]:
+                    err("--modules=%s, but its config runs %s" % (m.group(1), cfg["modules"]))
             timeout_ms = cfg.get("shutdown", {}).get("timeout_ms", SHUTDOWN_TIMEOUT_MS)
             if int(cmd[1]) + timeout_ms / 1000 >= grace:
                 err("preStop %ss + shutdown.timeout_ms %d must stay under terminationGracePeriodSeconds %d"

@@ -7,7 +7,8 @@
 #      must reject), yamllint; dockerfilelint on the Dockerfile.
 #   2. The image, built from the Dockerfile as it is. When
 #      debian:bookworm-slim can be neither found nor pulled, it is made first
-#      from the Debian archive with debootstrap.
+#      from the Debian archive with debootstrap. The split manifests must
+#      follow the image's `mitos modules --json` (k8s/modules.py --check).
 #   3. The image run as documented: with no arguments (every module, data in
 #      the volume); with --modules=users: ready, a user written and read back,
 #      a non-root PID 1, SIGTERM drains and exits 0 within the grace period,
@@ -264,6 +265,10 @@ grep -q "\"org.opencontainers.image.revision\":\"$revision\"" <<<"$labels" &&
 podman run --rm "$image" --version | grep -q "^mitos $version (${revision:0:12}" ||
   fail "mitos --version in the image does not name $version and ${revision:0:12}"
 ok "labels, user 10001, --version $version (${revision:0:12})"
+podman run --rm "$image" modules --json >"$work/modules.json" || fail "mitos modules --json in the image"
+"$py" k8s/modules.py --check --modules-json "$work/modules.json" ||
+  fail "the split manifests do not follow the image's modules (k8s/modules.py)"
+ok "the split manifests and NetworkPolicies follow the image's modules"
 
 # --- 3. the image run as documented ------------------------------------------
 
@@ -358,7 +363,11 @@ gw_port=$(awk '$1 == "gateway" {print $3}' "$work/play.list")
 [[ -n $gw_port ]] || fail "the split overlay has no Service gateway"
 gw=http://127.0.0.1:$gw_port
 wait_ready "$gw" 60 >/dev/null || { podman pod logs --tail 20 2>&1 | tail -40; fail "gateway not ready"; }
-for path in /users /orders; do
+# Every module's routes, /<module>, through the gateway (a Service's name is
+# its module's, with '-' for '_').
+for svc in $(cut -d' ' -f1 "$work/play.list"); do
+  [[ $svc == gateway ]] && continue
+  path=/${svc//-/_}
   deadline=$((SECONDS + 60))
   until [[ $(curl -s -o /dev/null -w '%{http_code}' "$gw$path?limit=1") == 200 ]]; do
     [[ $SECONDS -lt $deadline ]] || fail "GET $path through the gateway never answered 200"

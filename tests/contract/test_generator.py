@@ -29,6 +29,11 @@ operations:
   Get:
     http: GET /things/{id}
     returns: Thing
+  List:
+    http: GET /things
+    page: {default: 20, max: 100}
+    returns: Thing
+    key_order: sorted
 """
 
 
@@ -44,10 +49,40 @@ def test_a_good_contract_generates_every_file(tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     for f in ("api/things/api.h", "module/things/contract.h", "things_codec.cpp",
-              "things_contract.cpp", "things_contract_test.cpp"):
+              "things_contract.cpp", "things_contract_test.cpp", "things_fuzz.cpp",
+              "fuzz_seeds/Create", "fuzz_seeds/Get"):
         assert (out / f).is_file(), f
     api = (out / "api/things/api.h").read_text()
     assert "virtual mitos::Task<mitos::StatusOr<Thing>> Create(NewThing thing) = 0;" in api
+
+
+def test_the_fuzz_seeds_are_requests_built_from_the_examples(tmp_path):
+    r = run(tmp_path, GOOD.replace("      name: {type: string}\noperations",
+                                   "      name: {type: string, example: \"a thing\"}\noperations"))
+    assert r.returncode == 0, r.stderr
+    seeds = tmp_path / "out" / "fuzz_seeds"
+    assert (seeds / "Create").read_text() == 'POST /things\napplication/json\n{"name":"a thing"}'
+    assert (seeds / "Get").read_text() == "GET /things/1\n\n"
+
+
+def test_sorted_keys_get_their_own_encoder(tmp_path):
+    sorted_list = GOOD.replace("      name: {type: string}\n  NewThing",
+                               "      name: {type: string}\n      colour: {type: string}\n  NewThing")
+    r = run(tmp_path, sorted_list)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    codec = (out / "things_codec.cpp").read_text()
+    # The fields' order for Create and Get, alphabetical for List's items.
+    assert ('void AppendJson(const Thing& v, std::string& out) {\n'
+            '  out += "{\\"id\\":";') in codec
+    assert ('void AppendSortedJson(const Thing& v, std::string& out) {\n'
+            '  out += "{\\"colour\\":";') in codec
+    assert "AppendSortedJson(const NewThing" not in codec
+    routes = (out / "things_contract.cpp").read_text()
+    assert "mitos::http::AppendPage(p, out, &EncodeSortedThing);" in routes
+    assert "mitos::http::Reply(res, 200, r, &EncodeThing);" in routes
+    test = (out / "things_contract_test.cpp").read_text()
+    assert "ThingSortedKeysAreAJsonTreesOrder" in test
 
 
 @pytest.mark.parametrize("old,new,line,message", [
@@ -56,6 +91,9 @@ def test_a_good_contract_generates_every_file(tmp_path):
     ("    returns: Thing\n    created: true", "    returns: Thing\n    created: yes please", 17, "created must be true or false"),
     ("  Get:\n", "  Get:\n    colour: red\n", 19, "unknown key 'colour'"),
     ("body: {name: thing, type: NewThing}", "body: {name: thing, type: Nothing}", 15, "unknown body type 'Nothing'"),
+    ("key_order: sorted", "key_order: alphabetical", 25, "key_order must be one of declared, sorted"),
+    ("    returns: Thing\n    created: true", "    created: false\n    key_order: sorted", 17,
+     "key_order needs an operation that returns a type"),
 ])
 def test_a_mistake_names_the_file_and_its_line(tmp_path, old, new, line, message):
     assert old in GOOD

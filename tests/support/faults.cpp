@@ -1,12 +1,18 @@
 #include "mitos_testing/faults.h"
 
+#include <SQLiteCpp/Database.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 namespace mitos::testing {
@@ -14,6 +20,24 @@ namespace {
 
 std::string Why(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
+}
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel picks; sets *port.
+int BoundLoopbackSocket(int* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(Why("socket"));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::string why = Why("bind");
+    ::close(fd);
+    throw std::runtime_error(why);
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
 }
 
 }  // namespace
@@ -114,6 +138,59 @@ uint64_t SmallFilesystem::Fill() {
 void SmallFilesystem::Free() {
   std::error_code ec;
   std::filesystem::remove(path_ / "filler", ec);
+}
+
+std::string DamageDatabase(const std::filesystem::path& data_dir,
+                           const std::string& module) {
+  const std::filesystem::path path = data_dir / (module + ".db");
+  std::vector<int> roots;
+  int page_size = 0;
+  try {
+    // Read-write, so that closing it (the last connection) folds the log
+    // into the file and removes it: the pages overwritten are those read.
+    SQLite::Database raw(path.string(), SQLite::OPEN_READWRITE);
+    SQLite::Statement q(raw, "SELECT rootpage FROM sqlite_master WHERE type = 'table'");
+    while (q.executeStep()) roots.push_back(q.getColumn(0).getInt());
+    page_size = raw.execAndGet("PRAGMA page_size").getInt();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  if (roots.empty()) return path.string() + " has no table";
+  std::error_code ec;
+  if (std::filesystem::exists(path.string() + "-wal", ec)) {
+    return "the log of " + path.string() + " is still there: is it open?";
+  }
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  const std::string garbage(static_cast<size_t>(page_size), '\xff');
+  for (int root : roots) {
+    f.seekp(static_cast<std::streamoff>(root - 1) * page_size);
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  f.close();
+  return f ? "" : "cannot write " + path.string();
+}
+
+int ClosedPort() {
+  int port = 0;
+  ::close(BoundLoopbackSocket(&port));
+  return port;
+}
+
+SilentServer::SilentServer() {
+  fd_ = BoundLoopbackSocket(&port_);
+  // Never accepted: the kernel completes connections into the backlog,
+  // takes the requests into their buffers, and nothing ever answers.
+  if (::listen(fd_, 64) != 0) {
+    std::string why = Why("listen");
+    ::close(fd_);
+    throw std::runtime_error(why);
+  }
+}
+
+SilentServer::~SilentServer() { ::close(fd_); }
+
+std::string SilentServer::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
 }
 
 }  // namespace mitos::testing

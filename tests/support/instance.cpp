@@ -78,6 +78,15 @@ std::unique_ptr<httplib::Client> TestInstance::Client() const {
   return c;
 }
 
+double MetricValue(const TestInstance& instance, const std::string& series) {
+  auto r = instance.Client()->Get("/metrics");
+  if (!r || r->status != 200) throw std::runtime_error("no /metrics");
+  const std::string line = "\n" + series + " ";
+  size_t at = r->body.find(line);
+  if (at == std::string::npos) return 0;
+  return std::stod(r->body.substr(at + line.size()));
+}
+
 RawConnection::RawConnection(int port, int receive_buffer) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (receive_buffer > 0) {

@@ -1,9 +1,7 @@
 #include "orders/module.h"
 
-#include "client.h"
 #include "mitos/observability/log.h"
-#include "observed.h"
-#include "routes.h"
+#include "orders/contract.h"
 #include "service.h"
 #include "store.h"
 #include "users/api.h"
@@ -25,12 +23,12 @@ class OrdersModule : public mitos::Module {
     service_ = std::make_shared<OrdersService>(
         std::make_unique<OrderStore>(std::move(*db)), std::move(users),
         mitos::log::NowRfc3339);
-    ctx.Provide<OrdersApi>(service_);
+    contract::Provide(ctx, service_);
     return mitos::Status::Ok();
   }
 
   void RegisterRoutes(mitos::http::Router& router) override {
-    orders::RegisterRoutes(*service_, router);
+    contract::RegisterRoutes(*service_, router);
   }
 
   bool Ready() const override { return service_ != nullptr; }
@@ -44,20 +42,9 @@ class OrdersModule : public mitos::Module {
 }  // namespace
 
 mitos::ModuleSpec Spec() {
-  mitos::ModuleSpec s;
-  s.name = "orders";
-  s.summary = "Orders: /orders (owns orders.db; needs users)";
-  s.needs = {"users"};
-  s.route_prefixes = {"/orders"};
-  s.observe = mitos::Observed<OrdersApi, ObservedOrders>();
-  s.remote_api = mitos::RemoteBinding<OrdersApi, OrdersClient>();
-  s.declare_config = [](mitos::config::Schema& schema) {
-    mitos::sqlite::DeclareStorageConfig(schema, "orders");
-  };
-  s.create = [](const mitos::config::Config&) {
+  return contract::Spec([](const mitos::config::Config&) {
     return std::make_unique<OrdersModule>();
-  };
-  return s;
+  });
 }
 
 }  // namespace orders

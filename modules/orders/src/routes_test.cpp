@@ -1,14 +1,14 @@
 // HTTP-level tests: a real instance of the users and orders modules on a
 // free port, covering every row of the API table, errors included. The
-// rows that need the users module to fail (503, 504) run against a stand-in
-// "users" module serving the fake.
+// rows that need the users module to fail (503, 504) run orders alone, with
+// users where nothing listens or where nothing answers.
 #include <gtest/gtest.h>
 
+#include "mitos_testing/faults.h"
 #include "mitos_testing/instance.h"
 #include "mitos_testing/problem.h"
 #include "orders/module.h"
 #include "users/module.h"
-#include "users/testing/fake_users.h"
 
 namespace orders {
 namespace {
@@ -21,12 +21,13 @@ class OrdersHttpTest : public ::testing::Test {
  protected:
   void SetUp() override { Start({users::Spec(), Spec()}); }
 
-  void Start(std::vector<mitos::ModuleSpec> catalog) {
+  void Start(std::vector<mitos::ModuleSpec> catalog,
+             std::map<std::string, std::string> overrides = {}) {
     client_.reset();
     instance_.reset();
+    overrides.emplace("server.max_body_bytes", "65536");
     instance_ = std::make_unique<mitos::testing::TestInstance>(
-        std::move(catalog),
-        std::map<std::string, std::string>{{"server.max_body_bytes", "65536"}});
+        std::move(catalog), std::move(overrides));
     client_ = instance_->Client();
   }
 
@@ -201,52 +202,90 @@ TEST_F(OrdersHttpTest, UnknownUserIs422OnUserId) {
   EXPECT_TRUE(json::parse(client_->Get("/orders")->body)["items"].empty());
 }
 
-// A stand-in "users" module that serves `fake` as users::UsersApi.
-mitos::ModuleSpec FakeUsersSpec(std::shared_ptr<users::testing::FakeUsers> fake) {
-  class FakeModule : public mitos::Module {
-   public:
-    explicit FakeModule(std::shared_ptr<users::testing::FakeUsers> f)
-        : fake_(std::move(f)) {}
-    mitos::Status Start(mitos::ModuleContext& ctx) override {
-      ctx.Provide<users::UsersApi>(fake_);
-      return mitos::Status::Ok();
-    }
-    void RegisterRoutes(mitos::http::Router&) override {}
-    void Stop() override {}
-
-   private:
-    std::shared_ptr<users::testing::FakeUsers> fake_;
-  };
-  mitos::ModuleSpec s;
-  s.name = "users";
-  s.summary = "fake users";
-  s.create = [fake](const mitos::config::Config&) {
-    return std::make_unique<FakeModule>(fake);
-  };
-  return s;
+// The calls orders made to users::UsersApi::Get, as `instance` shows them
+// (metrics are the process's: compare before and after).
+double UserChecks(const mitos::testing::TestInstance& instance) {
+  return mitos::testing::MetricValue(
+      instance,
+      "mitos_module_calls_total{caller=\"orders\",callee=\"users\","
+      "method=\"Get\",binding=\"remote\"}");
 }
 
 TEST_F(OrdersHttpTest, UsersUnavailableIs503AndDeadlineIs504) {
-  auto fake = std::make_shared<users::testing::FakeUsers>();
-  int64_t user = fake->Add("Ada", "ada@x.io").id;
-  Start({FakeUsersSpec(fake), Spec()});
-  std::string body = json{{"user_id", user}, {"items", Items(1)}}.dump();
+  // Orders alone, with users where nothing listens yet.
+  const int users_port = mitos::testing::ClosedPort();
+  const std::string users_url = "http://127.0.0.1:" + std::to_string(users_port);
+  Start({users::Spec(), Spec()},
+        {{"modules", "orders"}, {"remotes.users.url", users_url}});
+  std::string body = json{{"user_id", 1}, {"items", Items(1)}}.dump();
 
-  fake->ForceGetStatus(mitos::Status::Unavailable("connection refused"));
+  double checks = UserChecks(*instance_);
   auto r = PostOrder(body);
   json p = ExpectProblem(r, 503);
   EXPECT_EQ(p["detail"], "The users service is unavailable.");
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   EXPECT_EQ(r->get_header_value("Location"), "");
-
-  fake->ForceGetStatus(mitos::Status::DeadlineExceeded("too slow"));
-  ExpectProblem(PostOrder(body), 504);
-  EXPECT_EQ(fake->get_calls(), 2);
+  EXPECT_EQ(UserChecks(*instance_), checks + 1);
   EXPECT_TRUE(json::parse(client_->Get("/orders")->body)["items"].empty());
 
-  fake->ClearForcedStatus();
-  PlaceOrder(user, Items(1));
+  // Another orders, with a users that never answers within the deadline.
+  mitos::testing::SilentServer hung;
+  mitos::testing::TestInstance slow(
+      {users::Spec(), Spec()},
+      {{"modules", "orders"}, {"remotes.users.url", hung.url()}});
+  checks = UserChecks(slow);
+  auto late = slow.Client()->Post("/orders", httplib::Headers{{"X-Mitos-Deadline-Ms", "300"}},
+                                  body, "application/json");
+  ExpectProblem(late, 504);
+  EXPECT_EQ(late->get_header_value("Location"), "");
+  EXPECT_EQ(UserChecks(slow), checks + 1);
+  EXPECT_TRUE(json::parse(slow.Client()->Get("/orders")->body)["items"].empty());
+
+  // Users comes up where the first orders looks for it: orders are placed.
+  mitos::testing::TestInstance users_instance(
+      {users::Spec()}, {{"server.port", std::to_string(users_port)}});
+  auto user = users_instance.Client()->Post(
+      "/users", R"({"name":"Ada","email":"ada@x.io"})", "application/json");
+  ASSERT_TRUE(user);
+  ASSERT_EQ(user->status, 201) << user->body;
+  checks = UserChecks(*instance_);
+  PlaceOrder(json::parse(user->body)["id"].get<int64_t>(), Items(1));
   EXPECT_EQ(json::parse(client_->Get("/orders")->body)["items"].size(), 1u);
+  EXPECT_EQ(UserChecks(*instance_), checks + 1);
+}
+
+TEST_F(OrdersHttpTest, AFullDatabaseAnswers507AndWritesNoPartOfAnOrder) {
+  Start({users::Spec(), Spec()}, {{"orders.storage.max_page_count", "12"}});
+  int64_t user = CreateUser("a@x.io");
+  // Orders of 50 items with long SKUs: a few pages each.
+  json items = json::array();
+  for (int i = 0; i < 50; ++i) {
+    std::string sku = "SKU-" + std::to_string(i) + "-";
+    sku.resize(64, 'x');
+    items.push_back({{"sku", sku}, {"quantity", 1}, {"unit_price_cents", 1}});
+  }
+  std::string body = json{{"user_id", user}, {"items", items}}.dump();
+  size_t placed = 0;
+  std::optional<httplib::Result> full;
+  for (int n = 0; n < 100 && !full; ++n) {
+    auto r = PostOrder(body);
+    ASSERT_TRUE(r);
+    if (r->status == 201) {
+      ++placed;
+    } else {
+      full.emplace(std::move(r));
+    }
+  }
+  ASSERT_GT(placed, 0u) << "the file was full from the start";
+  ASSERT_TRUE(full) << "12 pages held 100 orders";
+  json p = ExpectProblem(*full, 507);
+  EXPECT_EQ(p["type"], "urn:mitos:problem:insufficient-storage");
+  EXPECT_EQ((*full)->get_header_value("Location"), "");
+  ExpectProblem(PostOrder(body), 507);
+  // Every order listed is whole; the refused ones left nothing behind.
+  json page = json::parse(client_->Get("/orders?limit=100")->body);
+  ASSERT_EQ(page["items"].size(), placed);
+  for (const auto& o : page["items"]) EXPECT_EQ(o["items"].size(), 50u);
 }
 
 TEST_F(OrdersHttpTest, GetReturnsTheOrderOr404) {

@@ -1,7 +1,9 @@
 #include "service.h"
 
 #include "mitos/base/context.h"
+#include "mitos/http/rest.h"
 #include "mitos/http/validation.h"
+#include "rules.h"
 
 namespace orders {
 namespace {
@@ -97,23 +99,15 @@ std::string ItemPrefix(size_t i) {
 
 std::vector<mitos::FieldError> ValidateNewOrder(const NewOrder& o) {
   std::vector<mitos::FieldError> errors;
-  if (auto e = CheckUserId(o.user_id); !e.empty()) {
-    errors.push_back({"user_id", e});
-  }
-  if (auto e = CheckItemCount(o.items.size()); !e.empty()) {
-    errors.push_back({"items", e});
-  }
+  mitos::http::Check(&errors, "user_id", CheckUserId(o.user_id));
+  mitos::http::Check(&errors, "items", CheckItemCount(o.items.size()));
   for (size_t i = 0; i < o.items.size(); ++i) {
     const Item& item = o.items[i];
-    if (auto e = CheckSku(item.sku); !e.empty()) {
-      errors.push_back({ItemPrefix(i) + "sku", e});
-    }
-    if (auto e = CheckQuantity(item.quantity); !e.empty()) {
-      errors.push_back({ItemPrefix(i) + "quantity", e});
-    }
-    if (auto e = CheckUnitPrice(item.unit_price_cents); !e.empty()) {
-      errors.push_back({ItemPrefix(i) + "unit_price_cents", e});
-    }
+    mitos::http::Check(&errors, ItemPrefix(i) + "sku", CheckSku(item.sku));
+    mitos::http::Check(&errors, ItemPrefix(i) + "quantity",
+                       CheckQuantity(item.quantity));
+    mitos::http::Check(&errors, ItemPrefix(i) + "unit_price_cents",
+                       CheckUnitPrice(item.unit_price_cents));
   }
   return errors;
 }
@@ -125,83 +119,71 @@ OrdersService::OrdersService(std::unique_ptr<OrderStore> store,
       users_(std::move(users)),
       clock_(std::move(clock)) {}
 
-mitos::Status OrdersService::Admit(const NewOrder& in, int64_t* total_cents) {
+mitos::Task<mitos::StatusOr<Order>> OrdersService::Place(NewOrder in) {
   auto errors = ValidateNewOrder(in);
   if (!errors.empty()) {
-    return mitos::Status::InvalidArgument("The order has invalid fields.",
-                                          std::move(errors));
+    co_return mitos::Status::InvalidArgument("The order has invalid fields.",
+                                             std::move(errors));
   }
 
-  auto user = users_->Get(in.user_id);
+  auto user = co_await users_->Get(in.user_id);
   if (!user.ok()) {
     switch (user.status().code()) {
       case mitos::StatusCode::kNotFound:
-        return mitos::Status::InvalidArgument(
+        co_return mitos::Status::InvalidArgument(
             "The order has invalid fields.",
             {{"user_id", "no user with this id"}});
       case mitos::StatusCode::kDeadlineExceeded:
-        return mitos::Status::DeadlineExceeded(
+        co_return mitos::Status::DeadlineExceeded(
             "The deadline passed while checking the user.");
       default:
         // Unavailable, and anything else the users module should not have
         // returned: to our caller, the dependency failed.
-        return mitos::Status::Unavailable("The users service is unavailable.");
+        co_return mitos::Status::Unavailable(
+            "The users service is unavailable.");
     }
   }
 
   // The user check may have used up the caller's time: do not write an
   // order nobody waits for.
   if (mitos::RequestContext::Current().Expired()) {
-    return mitos::Status::DeadlineExceeded(
+    co_return mitos::Status::DeadlineExceeded(
         "The deadline passed before the order was written.");
   }
 
-  *total_cents = 0;
+  int64_t total_cents = 0;
   for (const Item& item : in.items) {
-    *total_cents += item.quantity * item.unit_price_cents;  // <= 5e13: no overflow
+    total_cents += item.quantity * item.unit_price_cents;  // <= 5e13: no overflow
   }
-  return mitos::Status::Ok();
+  co_return co_await store_->Insert(std::move(in), total_cents, clock_());
 }
 
-mitos::StatusOr<Order> OrdersService::Place(const NewOrder& in) {
-  int64_t total = 0;
-  if (mitos::Status s = Admit(in, &total); !s.ok()) return s;
-  return store_->Insert(in, total, clock_());
+// Reads never wait: they answer with a ready task, which needs no coroutine
+// frame.
+mitos::Task<mitos::StatusOr<Order>> OrdersService::Get(int64_t id) {
+  using R = mitos::StatusOr<Order>;
+  if (id <= 0) return mitos::Ready<R>(NoSuchOrder(id));
+  return mitos::Ready<R>(store_->Find(id));
 }
 
-void OrdersService::PlaceAsync(const NewOrder& in, Callback<Order> done) {
-  int64_t total = 0;
-  if (mitos::Status s = Admit(in, &total); !s.ok()) return done(s);
-  store_->InsertAsync(in, total, clock_(), std::move(done));
-}
-
-mitos::StatusOr<Order> OrdersService::Get(int64_t id) {
-  if (id <= 0) return NoSuchOrder(id);
-  return store_->Find(id);
-}
-
-mitos::StatusOr<OrderPage> OrdersService::List(std::optional<int64_t> user_id,
-                                               int limit, int64_t after) {
+mitos::Task<mitos::StatusOr<mitos::Page<Order>>> OrdersService::List(
+    std::optional<int64_t> user_id, mitos::PageRequest page) {
+  using R = mitos::StatusOr<mitos::Page<Order>>;
   std::vector<mitos::FieldError> errors;
   if (user_id && *user_id <= 0) {
     errors.push_back({"user_id", "must be a positive integer"});
   }
-  mitos::CheckPaging(limit, after, kMaxPageSize, &errors);
+  mitos::CheckPaging(page.limit, page.after, kMaxPageSize, &errors);
   if (!errors.empty()) {
-    return mitos::Status::InvalidArgument("Invalid paging parameters.",
-                                          std::move(errors));
+    return mitos::Ready<R>(mitos::Status::InvalidArgument(
+        "Invalid paging parameters.", std::move(errors)));
   }
-  return store_->List(user_id, limit, after);
+  return mitos::Ready<R>(store_->List(user_id, page));
 }
 
-mitos::StatusOr<Order> OrdersService::Cancel(int64_t id) {
-  if (id <= 0) return NoSuchOrder(id);
-  return store_->Cancel(id, clock_());
-}
-
-void OrdersService::CancelAsync(int64_t id, Callback<Order> done) {
-  if (id <= 0) return done(NoSuchOrder(id));
-  store_->CancelAsync(id, clock_(), std::move(done));
+mitos::Task<mitos::StatusOr<Order>> OrdersService::Cancel(int64_t id) {
+  if (id <= 0) co_return NoSuchOrder(id);
+  co_return co_await store_->Cancel(id, clock_());
 }
 
 }  // namespace orders

@@ -1,4 +1,4 @@
-// The in-process implementation of OrdersApi: validation rules, the check
+// The in-process implementation of OrdersApi: the field rules, the check
 // that the user exists (through users::UsersApi only), and the store.
 // Tested as plain C++, without HTTP.
 #ifndef ORDERS_SRC_SERVICE_H_
@@ -6,8 +6,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "orders/api.h"
@@ -15,19 +15,6 @@
 #include "users/api.h"
 
 namespace orders {
-
-inline constexpr int kMaxSkuLength = 64;          // code points
-inline constexpr int64_t kMaxQuantity = 1000;
-inline constexpr int64_t kMaxUnitPriceCents = 1'000'000'000;
-
-// Each returns an error message for a bad value, or "".
-std::string CheckUserId(int64_t user_id);
-std::string CheckItemCount(size_t n);
-// 1..64 code points of valid UTF-8, without control characters (C0, DEL
-// or C1).
-std::string CheckSku(std::string_view sku);
-std::string CheckQuantity(int64_t quantity);
-std::string CheckUnitPrice(int64_t unit_price_cents);
 
 // Returns "items[i]." for building field names.
 std::string ItemPrefix(size_t i);
@@ -44,25 +31,16 @@ class OrdersService : public OrdersApi {
   OrdersService(std::unique_ptr<OrderStore> store,
                 std::shared_ptr<users::UsersApi> users, Clock clock);
 
-  mitos::StatusOr<Order> Place(const NewOrder& order) override;
-  mitos::StatusOr<Order> Get(int64_t id) override;
-  mitos::StatusOr<OrderPage> List(std::optional<int64_t> user_id, int limit,
-                                  int64_t after) override;
-  mitos::StatusOr<Order> Cancel(int64_t id) override;
-
-  // As Place and Cancel, for the module's own routes: `done` gets the same
-  // result once the write has committed (where
-  // mitos::sqlite::Database::WriteTxAsync says), or at once when the order
-  // is refused. PlaceAsync checks the user before it returns: on a thread
-  // that may block when users is remote.
-  void PlaceAsync(const NewOrder& order, Callback<Order> done);
-  void CancelAsync(int64_t id, Callback<Order> done);
+  // Validates the order, asks users whether its user exists, checks that
+  // the caller's deadline has not passed meanwhile, and writes it with its
+  // total.
+  mitos::Task<mitos::StatusOr<Order>> Place(NewOrder order) override;
+  mitos::Task<mitos::StatusOr<Order>> Get(int64_t id) override;
+  mitos::Task<mitos::StatusOr<mitos::Page<Order>>> List(
+      std::optional<int64_t> user_id, mitos::PageRequest page) override;
+  mitos::Task<mitos::StatusOr<Order>> Cancel(int64_t id) override;
 
  private:
-  // Validates `order`, checks that its user exists and that its deadline
-  // has not passed, and computes its total.
-  mitos::Status Admit(const NewOrder& order, int64_t* total_cents);
-
   std::unique_ptr<OrderStore> store_;
   std::shared_ptr<users::UsersApi> users_;
   Clock clock_;

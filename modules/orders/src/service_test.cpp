@@ -1,21 +1,26 @@
-// The orders service as plain C++: validation rules, the user check through
-// a fake users::UsersApi, and behaviour on a real SQLite file, without HTTP.
+// The orders service as plain C++: validation rules, the user check
+// through users::UsersApi as the runtime binds it (the real users module on
+// a temporary SQLite file, or its remote client at a users that is down,
+// hangs or fails), and behaviour on a real SQLite file, without HTTP.
 #include "service.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
-#include <future>
 
 #include "mitos/base/context.h"
+#include "mitos_testing/faults.h"
 #include "mitos_testing/instance.h"
-#include "users/testing/fake_users.h"
+#include "orders/contract.h"
+#include "rules.h"
+#include "users/module.h"
 
 namespace orders {
 namespace {
 
 using mitos::StatusCode;
+using Users = mitos::testing::BoundApi<users::UsersApi>;
 
 Item AnItem(std::string sku = "SKU-1", int64_t quantity = 1,
             int64_t price = 100) {
@@ -38,6 +43,30 @@ std::string Repeat(const std::string& s, int n) {
   std::string out;
   for (int i = 0; i < n; ++i) out += s;
   return out;
+}
+
+// The real users module, in process, its database in `data_dir` (a
+// temporary one when empty).
+std::unique_ptr<Users> LocalUsers(const std::string& data_dir = "") {
+  return std::make_unique<Users>(std::vector<mitos::ModuleSpec>{users::Spec()},
+                                 "users",
+                                 std::map<std::string, std::string>{}, data_dir);
+}
+
+// The users module's remote client, for a users module at `url`.
+std::unique_ptr<Users> RemoteUsers(const std::string& url) {
+  return std::make_unique<Users>(
+      std::vector<mitos::ModuleSpec>{users::Spec()}, "users",
+      std::map<std::string, std::string>{{"modules", "probe"},
+                                         {"remotes.users.url", url}});
+}
+
+// UsersApi::Get calls made through `users`, as its instance counts them.
+double GetCalls(Users& users, const char* binding) {
+  return mitos::testing::MetricValue(
+      users.instance(),
+      std::string("mitos_module_calls_total{caller=\"probe\",callee=\"users\","
+                  "method=\"Get\",binding=\"") + binding + "\"}");
 }
 
 TEST(ValidateNewOrder, AcceptsAValidOrder) {
@@ -131,34 +160,57 @@ TEST(ValidateNewOrder, ReportsEveryErrorWithJsonPaths) {
 class OrdersServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    users_ = LocalUsers();
+    Restart(users_->api());
+    ada_ = AddUser("Ada", "ada@x.io");
+    bob_ = AddUser("Bob", "bob@x.io");
+  }
+
+  // A new service on the same orders database, reaching users through
+  // `users`.
+  void Restart(std::shared_ptr<users::UsersApi> users) {
+    service_.reset();
     auto db = mitos::sqlite::Database::Open(
         (dir_.path() / "orders.db").string(), {}, OrderStore::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
-    users_ = std::make_shared<users::testing::FakeUsers>();
     service_ = std::make_unique<OrdersService>(
-        std::make_unique<OrderStore>(std::move(*db)), users_,
+        std::make_unique<OrderStore>(std::move(*db)), std::move(users),
         [this] { return "2026-01-01T00:00:0" + std::to_string(tick_++) + ".000Z"; });
-    ada_ = users_->Add("Ada", "ada@x.io").id;
-    bob_ = users_->Add("Bob", "bob@x.io").id;
   }
+
+  int64_t AddUser(std::string name, std::string email) {
+    auto u = mitos::Wait(users_->api()->Create(
+        users::NewUser{std::move(name), std::move(email)}));
+    EXPECT_TRUE(u.ok()) << u.status().ToString();
+    return u.ok() ? u->id : 0;
+  }
+
+  // The operations, run to completion on the test's thread.
+  mitos::StatusOr<Order> Place(NewOrder o) { return mitos::Wait(service_->Place(std::move(o))); }
+  mitos::StatusOr<Order> Get(int64_t id) { return mitos::Wait(service_->Get(id)); }
+  mitos::StatusOr<mitos::Page<Order>> List(std::optional<int64_t> user_id,
+                                           int limit, int64_t after) {
+    return mitos::Wait(service_->List(user_id, mitos::PageRequest{limit, after}));
+  }
+  mitos::StatusOr<Order> Cancel(int64_t id) { return mitos::Wait(service_->Cancel(id)); }
 
   // Number of orders stored, all users.
   size_t Count() {
-    auto page = service_->List(std::nullopt, kMaxPageSize, 0);
+    auto page = List(std::nullopt, kMaxPageSize, 0);
     EXPECT_TRUE(page.ok());
     return page.ok() ? page->items.size() : 0;
   }
 
   mitos::testing::TempDir dir_;
   int tick_ = 0;
-  std::shared_ptr<users::testing::FakeUsers> users_;
+  std::unique_ptr<Users> users_;
   std::unique_ptr<OrdersService> service_;
   int64_t ada_ = 0;
   int64_t bob_ = 0;
 };
 
 TEST_F(OrdersServiceTest, PlaceStoresTheOrderWithItsTotal) {
-  auto o = service_->Place(
+  auto o = Place(
       {ada_, {AnItem("A", 3, 250), AnItem("B", 1, 0), AnItem("C", 2, 1999)}});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->id, 1);
@@ -170,7 +222,7 @@ TEST_F(OrdersServiceTest, PlaceStoresTheOrderWithItsTotal) {
   ASSERT_EQ(o->items.size(), 3u);
   EXPECT_EQ(o->items[2].sku, "C");
 
-  auto got = service_->Get(o->id);
+  auto got = Get(o->id);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->total_cents, o->total_cents);
   EXPECT_EQ(got->status, "placed");
@@ -182,64 +234,94 @@ TEST_F(OrdersServiceTest, PlaceStoresTheOrderWithItsTotal) {
 }
 
 TEST_F(OrdersServiceTest, TotalAtTheLargestValuesDoesNotOverflow) {
-  auto o = service_->Place(
+  auto o = Place(
       {ada_, std::vector<Item>(50, AnItem("MAX", 1000, 1'000'000'000))});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->total_cents, int64_t{50} * 1000 * 1'000'000'000);
-  EXPECT_EQ(service_->Get(o->id)->total_cents, o->total_cents);
+  EXPECT_EQ(Get(o->id)->total_cents, o->total_cents);
 }
 
 TEST_F(OrdersServiceTest, InvalidOrderIsRejectedBeforeAskingUsers) {
-  auto o = service_->Place({-1, {AnItem("", 0, 5)}});
+  const double before = GetCalls(*users_, "local");
+  auto o = Place({-1, {AnItem("", 0, 5)}});
   ASSERT_FALSE(o.ok());
   EXPECT_EQ(o.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Fields(o.status()),
             (std::vector<std::string>{"user_id", "items[0].sku",
                                       "items[0].quantity"}));
-  EXPECT_EQ(users_->get_calls(), 0);
+  EXPECT_EQ(GetCalls(*users_, "local"), before);
   EXPECT_EQ(Count(), 0u);
 }
 
 TEST_F(OrdersServiceTest, UnknownUserIsAUserIdFieldError) {
-  auto o = service_->Place({999, {AnItem()}});
+  const double before = GetCalls(*users_, "local");
+  auto o = Place({999, {AnItem()}});
   ASSERT_FALSE(o.ok());
   EXPECT_EQ(o.status().code(), StatusCode::kInvalidArgument);
   ASSERT_EQ(o.status().field_errors().size(), 1u);
   EXPECT_EQ(o.status().field_errors()[0].field, "user_id");
   EXPECT_EQ(o.status().field_errors()[0].message, "no user with this id");
-  EXPECT_EQ(users_->get_calls(), 1);
+  EXPECT_EQ(GetCalls(*users_, "local"), before + 1);
+  EXPECT_EQ(Count(), 0u);
+}
+
+TEST_F(OrdersServiceTest, ARemovedUserIsAnUnknownUser) {
+  ASSERT_TRUE(mitos::Wait(users_->api()->Remove(bob_)).ok());
+  auto o = Place({bob_, {AnItem()}});
+  EXPECT_EQ(o.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Fields(o.status()), std::vector<std::string>{"user_id"});
   EXPECT_EQ(Count(), 0u);
 }
 
 TEST_F(OrdersServiceTest, UsersUnavailableIsUnavailableAndWritesNothing) {
-  users_->ForceGetStatus(mitos::Status::Unavailable("connection refused"));
-  auto o = service_->Place({ada_, {AnItem()}});
+  auto down = RemoteUsers("http://127.0.0.1:" +
+                          std::to_string(mitos::testing::ClosedPort()));
+  Restart(down->api());
+  const double before = GetCalls(*down, "remote");
+  auto o = Place({ada_, {AnItem()}});
   ASSERT_FALSE(o.ok());
   EXPECT_EQ(o.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(o.status().message(), "The users service is unavailable.");
-  EXPECT_EQ(users_->get_calls(), 1);
+  EXPECT_EQ(GetCalls(*down, "remote"), before + 1);
   EXPECT_EQ(Count(), 0u);
 }
 
 TEST_F(OrdersServiceTest, OtherUsersErrorsAreUnavailable) {
-  users_->ForceGetStatus(mitos::Status::Internal("disk on fire"));
-  auto o = service_->Place({ada_, {AnItem()}});
+  // The users module itself fails: its storage is damaged, so reading a
+  // user is StorageCorrupt, which no caller can act upon.
+  mitos::testing::TempDir users_dir;
+  {
+    auto before = LocalUsers(users_dir.path().string());
+    ASSERT_TRUE(mitos::Wait(before->api()->Create(
+        users::NewUser{"Ada", "ada@x.io"})).ok());
+  }
+  ASSERT_EQ(mitos::testing::DamageDatabase(users_dir.path(), "users"), "");
+  auto damaged = LocalUsers(users_dir.path().string());
+  ASSERT_EQ(mitos::Wait(damaged->api()->Get(1)).status().code(),
+            StatusCode::kStorageCorrupt);
+  Restart(damaged->api());
+  auto o = Place({1, {AnItem()}});
   EXPECT_EQ(o.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(o.status().message(), "The users service is unavailable.");
-  users_->ForceGetStatus(mitos::Status::InvalidArgument("odd"));
-  EXPECT_EQ(service_->Place({ada_, {AnItem()}}).status().code(),
-            StatusCode::kUnavailable);
   EXPECT_EQ(Count(), 0u);
 }
 
 TEST_F(OrdersServiceTest, UsersDeadlineExceededIsDeadlineExceededAndWritesNothing) {
-  users_->ForceGetStatus(mitos::Status::DeadlineExceeded("too slow"));
-  auto o = service_->Place({ada_, {AnItem()}});
-  ASSERT_FALSE(o.ok());
-  EXPECT_EQ(o.status().code(), StatusCode::kDeadlineExceeded);
+  mitos::testing::SilentServer hung;
+  auto slow = RemoteUsers(hung.url());
+  Restart(slow->api());
+  mitos::RequestContext ctx;
+  ctx.deadline = mitos::RequestContext::Clock::now() + std::chrono::milliseconds(300);
+  {
+    mitos::ContextScope scope(&ctx);
+    auto o = Place({ada_, {AnItem()}});
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.status().code(), StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(o.status().message(), "The deadline passed while checking the user.");
+  }
   EXPECT_EQ(Count(), 0u);
-  users_->ClearForcedStatus();
-  EXPECT_TRUE(service_->Place({ada_, {AnItem()}}).ok());
+  Restart(users_->api());
+  EXPECT_TRUE(Place({ada_, {AnItem()}}).ok());
   EXPECT_EQ(Count(), 1u);
 }
 
@@ -248,7 +330,7 @@ TEST_F(OrdersServiceTest, ExpiredDeadlineWritesNothing) {
   ctx.deadline = mitos::RequestContext::Clock::now() - std::chrono::seconds(1);
   {
     mitos::ContextScope scope(&ctx);
-    auto o = service_->Place({ada_, {AnItem()}});
+    auto o = Place({ada_, {AnItem()}});
     ASSERT_FALSE(o.ok());
     EXPECT_EQ(o.status().code(), StatusCode::kDeadlineExceeded);
   }
@@ -257,53 +339,25 @@ TEST_F(OrdersServiceTest, ExpiredDeadlineWritesNothing) {
   ctx.deadline = mitos::RequestContext::Clock::now() + std::chrono::hours(1);
   {
     mitos::ContextScope scope(&ctx);
-    EXPECT_TRUE(service_->Place({ada_, {AnItem()}}).ok());
+    EXPECT_TRUE(Place({ada_, {AnItem()}}).ok());
   }
   EXPECT_EQ(Count(), 1u);
 }
 
-TEST_F(OrdersServiceTest, AsyncWritesGiveTheSameResultsAndRefuseTheSameOrders) {
-  using R = mitos::StatusOr<Order>;
-  auto place = [&](NewOrder o) {
-    std::promise<R> p;
-    service_->PlaceAsync(o, [&p](R r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
-  };
-  auto cancel = [&](int64_t id) {
-    std::promise<R> p;
-    service_->CancelAsync(id, [&p](R r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
-  };
-  auto o = place({ada_, {AnItem("A", 2, 300)}});
-  ASSERT_TRUE(o.ok()) << o.status().ToString();
-  EXPECT_EQ(o->total_cents, 600);
-  EXPECT_EQ(service_->Get(o->id)->total_cents, 600);
-  EXPECT_EQ(place({999, {AnItem()}}).status().field_errors().at(0).field, "user_id");
-  users_->ForceGetStatus(mitos::Status::Unavailable("down"));
-  EXPECT_EQ(place({ada_, {AnItem()}}).status().code(), StatusCode::kUnavailable);
-  users_->ClearForcedStatus();
-  EXPECT_EQ(Count(), 1u);
-
-  EXPECT_EQ(cancel(o->id)->status, "cancelled");
-  EXPECT_EQ(cancel(o->id)->status, "cancelled");
-  EXPECT_EQ(cancel(42).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(service_->Get(o->id)->status, "cancelled");
-}
-
 TEST_F(OrdersServiceTest, GetMissingIsNotFound) {
-  EXPECT_EQ(service_->Get(99).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(service_->Get(0).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(service_->Get(-1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Get(99).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Get(0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Get(-1).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(OrdersServiceTest, ListPagesByUserInIdOrder) {
   // ada: orders 1, 3, 5, 7; bob: 2, 4, 6.
   for (int i = 0; i < 7; ++i) {
-    auto o = service_->Place(
+    auto o = Place(
         {i % 2 == 0 ? ada_ : bob_, {AnItem("S" + std::to_string(i), i + 1)}});
     ASSERT_TRUE(o.ok()) << o.status().ToString();
   }
-  auto p1 = service_->List(ada_, 2, 0);
+  auto p1 = List(ada_, 2, 0);
   ASSERT_TRUE(p1.ok());
   ASSERT_EQ(p1->items.size(), 2u);
   EXPECT_EQ(p1->items[0].id, 1);
@@ -311,7 +365,7 @@ TEST_F(OrdersServiceTest, ListPagesByUserInIdOrder) {
   EXPECT_EQ(p1->items[1].items.at(0).sku, "S2");
   ASSERT_TRUE(p1->next_after.has_value());
   EXPECT_EQ(*p1->next_after, 3);
-  auto p2 = service_->List(ada_, 2, *p1->next_after);
+  auto p2 = List(ada_, 2, *p1->next_after);
   ASSERT_TRUE(p2.ok());
   ASSERT_EQ(p2->items.size(), 2u);
   EXPECT_EQ(p2->items[0].id, 5);
@@ -320,51 +374,51 @@ TEST_F(OrdersServiceTest, ListPagesByUserInIdOrder) {
   for (const auto& o : p1->items) EXPECT_EQ(o.user_id, ada_);
   for (const auto& o : p2->items) EXPECT_EQ(o.user_id, ada_);
 
-  auto bobs = service_->List(bob_, 10, 0);
+  auto bobs = List(bob_, 10, 0);
   ASSERT_TRUE(bobs.ok());
   ASSERT_EQ(bobs->items.size(), 3u);
   EXPECT_EQ(bobs->items[2].id, 6);
   EXPECT_EQ(bobs->items[2].items.at(0).quantity, 6);
 
-  auto all = service_->List(std::nullopt, 7, 0);
+  auto all = List(std::nullopt, 7, 0);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->items.size(), 7u);
   EXPECT_FALSE(all->next_after.has_value());
-  EXPECT_TRUE(service_->List(12345, 10, 0)->items.empty());
+  EXPECT_TRUE(List(12345, 10, 0)->items.empty());
 }
 
 TEST_F(OrdersServiceTest, ListRejectsBadParameters) {
-  auto bad = service_->List(0, 0, -1);
+  auto bad = List(0, 0, -1);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Fields(bad.status()),
             (std::vector<std::string>{"user_id", "limit", "after"}));
-  EXPECT_EQ(service_->List(std::nullopt, 101, 0).status().code(),
+  EXPECT_EQ(List(std::nullopt, 101, 0).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_TRUE(service_->List(std::nullopt, 1, 0).ok());
-  EXPECT_TRUE(service_->List(std::nullopt, 100, 0).ok());
+  EXPECT_TRUE(List(std::nullopt, 1, 0).ok());
+  EXPECT_TRUE(List(std::nullopt, 100, 0).ok());
 }
 
 TEST_F(OrdersServiceTest, CancelStateMachine) {
-  auto o = service_->Place({ada_, {AnItem()}});
+  auto o = Place({ada_, {AnItem()}});
   ASSERT_TRUE(o.ok());
-  auto c = service_->Cancel(o->id);
+  auto c = Cancel(o->id);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->status, "cancelled");
   EXPECT_NE(c->updated_at, o->updated_at);
   EXPECT_EQ(c->created_at, o->created_at);
   EXPECT_EQ(c->items.size(), 1u);
-  EXPECT_EQ(service_->Get(o->id)->status, "cancelled");
+  EXPECT_EQ(Get(o->id)->status, "cancelled");
 
   // Cancelling again is harmless and changes nothing.
-  auto again = service_->Cancel(o->id);
+  auto again = Cancel(o->id);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->status, "cancelled");
   EXPECT_EQ(again->updated_at, c->updated_at);
-  EXPECT_EQ(service_->Get(o->id)->updated_at, c->updated_at);
+  EXPECT_EQ(Get(o->id)->updated_at, c->updated_at);
 
-  EXPECT_EQ(service_->Cancel(999).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(service_->Cancel(0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Cancel(999).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Cancel(0).status().code(), StatusCode::kNotFound);
 }
 
 TEST(CancelActionFor, OnlyPlacedOrdersCanBeCancelled) {

@@ -64,8 +64,8 @@ void LoadItems(Connection& c, std::vector<Order>& orders) {
   }
 }
 
-// The statements of each write, run by the synchronous and the
-// asynchronous form alike, inside the writer's transaction.
+// The statements of each write, run on the writer thread inside its
+// transaction.
 mitos::StatusOr<Order> InsertRows(Connection& c, const NewOrder& in,
                                   int64_t total_cents, const std::string& now) {
   auto& st = c.Prepare(
@@ -161,25 +161,17 @@ const std::vector<mitos::sqlite::Migration>& OrderStore::Migrations() {
 OrderStore::OrderStore(std::unique_ptr<mitos::sqlite::Database> db)
     : db_(std::move(db)) {}
 
-mitos::StatusOr<Order> OrderStore::Insert(const NewOrder& in,
-                                          int64_t total_cents,
-                                          const std::string& now) {
-  try {
-    return db_->WriteTx(
-        [&](Connection& c) { return InsertRows(c, in, total_cents, now); });
-  } catch (const SQLite::Exception& e) {
-    return mitos::sqlite::StatusFor(e);
-  }
-}
-
-void OrderStore::InsertAsync(NewOrder in, int64_t total_cents, std::string now,
-                             Callback<Order> done) {
-  db_->WriteTxAsync<mitos::StatusOr<Order>>(
-      [in = std::move(in), total_cents, now = std::move(now)](Connection& c) {
-        return InsertRows(c, in, total_cents, now);
-      },
-      mitos::sqlite::StatusFor,
-      std::move(done));
+mitos::Task<mitos::StatusOr<Order>> OrderStore::Insert(NewOrder in,
+                                                      int64_t total_cents,
+                                                      std::string now) {
+  // The writer thread runs `insert` after this frame may have gone: it owns
+  // what it uses.
+  auto insert = [in = std::move(in), total_cents,
+                 now = std::move(now)](Connection& c) {
+    return InsertRows(c, in, total_cents, now);
+  };
+  co_return co_await mitos::sqlite::Write<mitos::StatusOr<Order>>(
+      *db_, insert, &mitos::sqlite::StatusFor);
 }
 
 mitos::StatusOr<Order> OrderStore::Find(int64_t id) {
@@ -200,8 +192,8 @@ mitos::StatusOr<Order> OrderStore::Find(int64_t id) {
   }
 }
 
-mitos::StatusOr<OrderPage> OrderStore::List(std::optional<int64_t> user_id,
-                                            int limit, int64_t after) {
+mitos::StatusOr<mitos::Page<Order>> OrderStore::List(
+    std::optional<int64_t> user_id, mitos::PageRequest page) {
   try {
     return db_->Read([&](Connection& c) {
       SQLite::Statement* st;
@@ -210,42 +202,36 @@ mitos::StatusOr<OrderPage> OrderStore::List(std::optional<int64_t> user_id,
                         " FROM orders WHERE user_id = ? AND id > ? "
                         "ORDER BY id LIMIT ?");
         st->bind(1, *user_id);
-        st->bind(2, after);
-        st->bind(3, limit + 1);
+        st->bind(2, page.after);
+        st->bind(3, page.limit + 1);
       } else {
         st = &c.Prepare("SELECT " ORDER_COLUMNS
                         " FROM orders WHERE id > ? ORDER BY id LIMIT ?");
-        st->bind(1, after);
-        st->bind(2, limit + 1);
+        st->bind(1, page.after);
+        st->bind(2, page.limit + 1);
       }
-      OrderPage page;
-      while (st->executeStep()) page.items.push_back(Row(*st));
+      mitos::Page<Order> out;
+      while (st->executeStep()) out.items.push_back(Row(*st));
       st->reset();
-      if (static_cast<int>(page.items.size()) > limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
+      if (static_cast<int>(out.items.size()) > page.limit) {
+        out.items.pop_back();
+        out.next_after = out.items.back().id;
       }
-      LoadItems(c, page.items);
-      return page;
+      LoadItems(c, out.items);
+      return mitos::StatusOr<mitos::Page<Order>>(std::move(out));
     });
   } catch (const SQLite::Exception& e) {
     return mitos::sqlite::StatusFor(e);
   }
 }
 
-mitos::StatusOr<Order> OrderStore::Cancel(int64_t id, const std::string& now) {
-  try {
-    return db_->WriteTx([&](Connection& c) { return CancelRow(c, id, now); });
-  } catch (const SQLite::Exception& e) {
-    return mitos::sqlite::StatusFor(e);
-  }
-}
-
-void OrderStore::CancelAsync(int64_t id, std::string now, Callback<Order> done) {
-  db_->WriteTxAsync<mitos::StatusOr<Order>>(
-      [id, now = std::move(now)](Connection& c) { return CancelRow(c, id, now); },
-      mitos::sqlite::StatusFor,
-      std::move(done));
+mitos::Task<mitos::StatusOr<Order>> OrderStore::Cancel(int64_t id,
+                                                      std::string now) {
+  auto cancel = [id, now = std::move(now)](Connection& c) {
+    return CancelRow(c, id, now);
+  };
+  co_return co_await mitos::sqlite::Write<mitos::StatusOr<Order>>(
+      *db_, cancel, &mitos::sqlite::StatusFor);
 }
 
 }  // namespace orders

@@ -2,7 +2,7 @@
 #ifndef ORDERS_SRC_STORE_H_
 #define ORDERS_SRC_STORE_H_
 
-#include <functional>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,11 +25,10 @@ enum class CancelAction {
 };
 CancelAction CancelActionFor(std::string_view status);
 
-// Receives the result of an asynchronous write, where
-// mitos::sqlite::Database::WriteTxAsync says.
-template <typename T>
-using Callback = std::function<void(mitos::StatusOr<T>)>;
-
+// Every method returns what mitos::sqlite::StatusFor makes of a storage
+// failure (InsufficientStorage on a full disk, say). Writes are coroutines
+// that wait for their commit (mitos::sqlite::Write); reads never wait for
+// the writer.
 class OrderStore {
  public:
   // The module's schema history; append, never edit.
@@ -39,27 +38,20 @@ class OrderStore {
 
   // Writes the order and its items in one transaction, with status
   // "placed". REQUIRES: fields already validated, total_cents computed.
-  // Every method returns what mitos::sqlite::StatusFor makes of a storage
-  // failure (InsufficientStorage on a full disk, say).
-  mitos::StatusOr<Order> Insert(const NewOrder& o, int64_t total_cents,
-                                const std::string& now);
+  mitos::Task<mitos::StatusOr<Order>> Insert(NewOrder order,
+                                             int64_t total_cents,
+                                             std::string now);
   // Returns the order with its items, or NotFound.
   mitos::StatusOr<Order> Find(int64_t id);
-  // Returns up to `limit` orders with id > `after` (of `user_id` only when
-  // given), each with its items; the items of the whole page are read in one
-  // query. REQUIRES: 1 <= limit, after >= 0.
-  mitos::StatusOr<OrderPage> List(std::optional<int64_t> user_id, int limit,
-                                  int64_t after);
+  // Returns up to page.limit orders with id > page.after (of `user_id` only
+  // when given), each with its items; the items of the whole page are read
+  // in one query. REQUIRES: 1 <= page.limit, page.after >= 0.
+  mitos::StatusOr<mitos::Page<Order>> List(std::optional<int64_t> user_id,
+                                           mitos::PageRequest page);
   // Applies CancelActionFor to the order's current status atomically:
   // NotFound, FailedPrecondition, the unchanged order, or the order
   // cancelled with updated_at = now.
-  mitos::StatusOr<Order> Cancel(int64_t id, const std::string& now);
-
-  // As Insert and Cancel, without waiting for the commit: `done` gets the
-  // same result afterwards.
-  void InsertAsync(NewOrder o, int64_t total_cents, std::string now,
-                   Callback<Order> done);
-  void CancelAsync(int64_t id, std::string now, Callback<Order> done);
+  mitos::Task<mitos::StatusOr<Order>> Cancel(int64_t id, std::string now);
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;

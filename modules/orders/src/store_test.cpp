@@ -3,12 +3,22 @@
 
 #include <gtest/gtest.h>
 
-#include <future>
-
 #include "mitos_testing/instance.h"
 
 namespace orders {
 namespace {
+
+// The writes, run on the test's thread, waiting for the commit.
+mitos::StatusOr<Order> Insert(OrderStore& s, NewOrder o, int64_t total_cents,
+                              std::string now) {
+  return mitos::Wait(s.Insert(std::move(o), total_cents, std::move(now)));
+}
+mitos::StatusOr<Order> Cancel(OrderStore& s, int64_t id, std::string now) {
+  return mitos::Wait(s.Cancel(id, std::move(now)));
+}
+mitos::PageRequest Paging(int limit, int64_t after) {
+  return mitos::PageRequest{limit, after};
+}
 
 class OrderStoreTest : public ::testing::Test {
  protected:
@@ -48,7 +58,7 @@ TEST_F(OrderStoreTest, ItemsRoundTripInTheOrderGiven) {
   // Skus deliberately not in sorted order: the order given is what counts.
   NewOrder in{5, {{"zeta", 1, 10}, {"alpha", 2, 20}, {"mid", 3, 30},
                   {"Ünïcode 品", 4, 40}, {"alpha", 5, 50}}};
-  auto placed = s->Insert(in, 123, "t1");
+  auto placed = Insert(*s, in, 123, "t1");
   ASSERT_TRUE(placed.ok()) << placed.status().ToString();
   auto got = s->Find(placed->id);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -68,10 +78,10 @@ TEST_F(OrderStoreTest, DataSurvivesReopening) {
   int64_t id;
   {
     auto s = Open();
-    auto o = s->Insert(OrderOf(1, "a", 3), 300, "t1");
+    auto o = Insert(*s, OrderOf(1, "a", 3), 300, "t1");
     ASSERT_TRUE(o.ok());
     id = o->id;
-    ASSERT_TRUE(s->Cancel(id, "t2").ok());
+    ASSERT_TRUE(Cancel(*s, id, "t2").ok());
   }
   auto s = Open();
   auto o = s->Find(id);
@@ -80,7 +90,7 @@ TEST_F(OrderStoreTest, DataSurvivesReopening) {
   EXPECT_EQ(o->created_at, "t1");
   EXPECT_EQ(o->updated_at, "t2");
   ExpectItems(*o, "a", 3);
-  auto next = s->Insert(OrderOf(1, "b", 1), 0, "t3");
+  auto next = Insert(*s, OrderOf(1, "b", 1), 0, "t3");
   ASSERT_TRUE(next.ok());
   EXPECT_GT(next->id, id);
 }
@@ -89,23 +99,23 @@ TEST_F(OrderStoreTest, PageLoadsTheItemsOfEachOrder) {
   auto s = Open();
   // Users 1 and 2 interleaved, with different item counts per order.
   for (int i = 0; i < 6; ++i) {
-    ASSERT_TRUE(s->Insert(OrderOf(1 + i % 2, "o" + std::to_string(i + 1), i + 1),
+    ASSERT_TRUE(Insert(*s, OrderOf(1 + i % 2, "o" + std::to_string(i + 1), i + 1),
                           0, "t").ok());
   }
-  auto all = s->List(std::nullopt, 4, 0);
+  auto all = s->List(std::nullopt, Paging(4, 0));
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->items.size(), 4u);
   for (const auto& o : all->items) {
     ExpectItems(o, "o" + std::to_string(o.id), static_cast<int>(o.id));
   }
   EXPECT_EQ(all->next_after, 4);
-  auto rest = s->List(std::nullopt, 4, 4);
+  auto rest = s->List(std::nullopt, Paging(4, 4));
   ASSERT_TRUE(rest.ok());
   ASSERT_EQ(rest->items.size(), 2u);
   ExpectItems(rest->items[1], "o6", 6);
   EXPECT_FALSE(rest->next_after.has_value());
 
-  auto user2 = s->List(2, 10, 0);  // orders 2, 4, 6
+  auto user2 = s->List(2, Paging(10, 0));  // orders 2, 4, 6
   ASSERT_TRUE(user2.ok());
   ASSERT_EQ(user2->items.size(), 3u);
   for (const auto& o : user2->items) {
@@ -113,13 +123,13 @@ TEST_F(OrderStoreTest, PageLoadsTheItemsOfEachOrder) {
     EXPECT_EQ(o.id % 2, 0);
     ExpectItems(o, "o" + std::to_string(o.id), static_cast<int>(o.id));
   }
-  EXPECT_TRUE(s->List(3, 10, 0)->items.empty());
+  EXPECT_TRUE(s->List(3, Paging(10, 0))->items.empty());
 }
 
 TEST_F(OrderStoreTest, FindAndCancelOfMissingOrderAreNotFound) {
   auto s = Open();
   EXPECT_EQ(s->Find(1).status().code(), mitos::StatusCode::kNotFound);
-  EXPECT_EQ(s->Cancel(1, "t").status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(Cancel(*s, 1, "t").status().code(), mitos::StatusCode::kNotFound);
 }
 
 TEST_F(OrderStoreTest, SchemaIsVersionedAndStatusIsChecked) {
@@ -142,31 +152,28 @@ TEST_F(OrderStoreTest, AFullFileIsInsufficientStorageAndWritesNothing) {
   for (int i = 0; i < 200; ++i) {
     big.items.push_back(Item{std::string(60, 'a') + std::to_string(i), 1, 1});
   }
-  auto r = s->Insert(big, 200, "t");
+  auto r = Insert(*s, big, 200, "t");
   EXPECT_EQ(r.status().code(), mitos::StatusCode::kInsufficientStorage);
-  std::promise<mitos::StatusOr<Order>> async;
-  s->InsertAsync(big, 200, "t", [&](mitos::StatusOr<Order> o) {
-    async.set_value(std::move(o));
-  });
-  EXPECT_EQ(async.get_future().get().status().code(),
+  // Full stays full.
+  EXPECT_EQ(Insert(*s, big, 200, "t").status().code(),
             mitos::StatusCode::kInsufficientStorage);
   // Neither an order without its items, nor items without their order.
-  EXPECT_TRUE(s->List(std::nullopt, 10, 0)->items.empty());
+  EXPECT_TRUE(s->List(std::nullopt, Paging(10, 0))->items.empty());
   EXPECT_EQ(SQLite::Database(path()).execAndGet(
                 "SELECT count(*) FROM order_items").getInt(), 0);
   // What fits is still written.
-  EXPECT_TRUE(s->Insert(OrderOf(1, "a", 2), 0, "t").ok());
+  EXPECT_TRUE(Insert(*s, OrderOf(1, "a", 2), 0, "t").ok());
 }
 
 TEST_F(OrderStoreTest, LockedFileIsUnavailableAndWritesNothing) {
   auto s = Open(/*busy_timeout_ms=*/50);
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
-  auto r = s->Insert(OrderOf(1, "a", 2), 0, "t");
+  auto r = Insert(*s, OrderOf(1, "a", 2), 0, "t");
   EXPECT_EQ(r.status().code(), mitos::StatusCode::kStorageUnavailable);
   other.exec("ROLLBACK");
-  EXPECT_TRUE(s->List(std::nullopt, 10, 0)->items.empty());
-  EXPECT_TRUE(s->Insert(OrderOf(1, "a", 2), 0, "t").ok());
+  EXPECT_TRUE(s->List(std::nullopt, Paging(10, 0))->items.empty());
+  EXPECT_TRUE(Insert(*s, OrderOf(1, "a", 2), 0, "t").ok());
   EXPECT_EQ(SQLite::Database(path()).execAndGet(
                 "SELECT count(*) FROM order_items").getInt(), 2);
 }

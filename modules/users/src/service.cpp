@@ -1,6 +1,8 @@
 #include "service.h"
 
+#include "mitos/http/rest.h"
 #include "mitos/http/validation.h"
+#include "rules.h"
 
 namespace users {
 namespace {
@@ -22,18 +24,25 @@ bool IsLocalChar(unsigned char c) {
   }
 }
 
+// True iff `s` has more than `max` characters. A text of no more bytes
+// has no more characters, so only longer ones are counted: the rules run on
+// every write, twice for one that came over HTTP.
+bool LongerThan(std::string_view s, size_t max) {
+  return s.size() > max && mitos::Utf8Length(s) > max;
+}
+
 }  // namespace
 
 std::string CheckEmail(std::string_view email) {
   if (email.empty()) return "must not be empty";
-  if (mitos::Utf8Length(email) > 254) return "must be at most 254 characters";
+  if (LongerThan(email, 254)) return "must be at most 254 characters";
   auto at = email.find('@');
   if (at == std::string_view::npos || email.find('@', at + 1) != email.npos) {
     return "must contain exactly one '@'";
   }
   std::string_view local = email.substr(0, at);
   std::string_view domain = email.substr(at + 1);
-  if (local.empty() || mitos::Utf8Length(local) > 64) {
+  if (local.empty() || LongerThan(local, 64)) {
     return "must have 1 to 64 characters before '@'";
   }
   if (local.front() == '.' || local.back() == '.' ||
@@ -66,8 +75,11 @@ std::string CheckEmail(std::string_view email) {
 }
 
 std::string CheckName(std::string_view name) {
-  size_t n = mitos::Utf8Length(name);
-  if (n < 1 || n > 100) return "must be 1 to 100 characters after trimming";
+  name = mitos::TrimAscii(name);
+  if (name.empty() || LongerThan(name, kMaxNameLength)) {
+    return "must be 1 to " + std::to_string(kMaxNameLength) +
+           " characters after trimming";
+  }
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7F) return "must not contain control characters";
   }
@@ -76,30 +88,17 @@ std::string CheckName(std::string_view name) {
 
 std::vector<mitos::FieldError> ValidateNewUser(const NewUser& u) {
   std::vector<mitos::FieldError> errors;
-  if (auto e = CheckName(mitos::TrimAscii(u.name)); !e.empty()) {
-    errors.push_back({"name", e});
-  }
-  if (auto e = CheckEmail(u.email); !e.empty()) errors.push_back({"email", e});
+  mitos::http::Check(&errors, "name", CheckName(u.name));
+  mitos::http::Check(&errors, "email", CheckEmail(u.email));
   return errors;
 }
 
 std::vector<mitos::FieldError> ValidatePatch(const UserPatch& p) {
   std::vector<mitos::FieldError> errors;
-  if (p.name) {
-    if (auto e = CheckName(mitos::TrimAscii(*p.name)); !e.empty()) {
-      errors.push_back({"name", e});
-    }
-  }
-  if (p.email) {
-    if (auto e = CheckEmail(*p.email); !e.empty()) {
-      errors.push_back({"email", e});
-    }
-  }
+  if (p.name) mitos::http::Check(&errors, "name", CheckName(*p.name));
+  if (p.email) mitos::http::Check(&errors, "email", CheckEmail(*p.email));
   return errors;
 }
-
-UsersService::UsersService(std::unique_ptr<UserStore> store, Clock clock)
-    : store_(std::move(store)), clock_(std::move(clock)) {}
 
 namespace {
 
@@ -108,80 +107,55 @@ mitos::Status NoSuchUser(int64_t id) {
                                  " does not exist.");
 }
 
-// Validates `in` and trims its name into `out`.
-mitos::Status Admit(const NewUser& in, NewUser* out) {
-  auto errors = ValidateNewUser(in);
-  if (!errors.empty()) {
-    return mitos::Status::InvalidArgument("The user has invalid fields.",
-                                          std::move(errors));
-  }
-  *out = NewUser{std::string(mitos::TrimAscii(in.name)), in.email};
-  return mitos::Status::Ok();
-}
-
-// Validates a patch of user `id` and trims its name into `out`.
-mitos::Status Admit(int64_t id, const UserPatch& in, UserPatch* out) {
-  auto errors = ValidatePatch(in);
-  if (!errors.empty()) {
-    return mitos::Status::InvalidArgument("The user has invalid fields.",
-                                          std::move(errors));
-  }
-  if (id <= 0) return NoSuchUser(id);
-  *out = in;
-  if (out->name) out->name = std::string(mitos::TrimAscii(*out->name));
-  return mitos::Status::Ok();
+mitos::Status Invalid(std::vector<mitos::FieldError> errors) {
+  return mitos::Status::InvalidArgument("The user has invalid fields.",
+                                        std::move(errors));
 }
 
 }  // namespace
 
-mitos::StatusOr<User> UsersService::Create(const NewUser& in) {
-  NewUser u;
-  if (mitos::Status s = Admit(in, &u); !s.ok()) return s;
-  return store_->Insert(u, clock_());
+UsersService::UsersService(std::unique_ptr<UserStore> store, Clock clock)
+    : store_(std::move(store)), clock_(std::move(clock)) {}
+
+mitos::Task<mitos::StatusOr<User>> UsersService::Create(NewUser in) {
+  auto errors = ValidateNewUser(in);
+  if (!errors.empty()) co_return Invalid(std::move(errors));
+  in.name = std::string(mitos::TrimAscii(in.name));
+  co_return co_await store_->Insert(std::move(in), clock_());
 }
 
-void UsersService::CreateAsync(const NewUser& in, Callback<User> done) {
-  NewUser u;
-  if (mitos::Status s = Admit(in, &u); !s.ok()) return done(s);
-  store_->InsertAsync(std::move(u), clock_(), std::move(done));
+// Reads never wait: they answer with a ready task, which needs no coroutine
+// frame (GET /users/{id} is the hot path).
+mitos::Task<mitos::StatusOr<User>> UsersService::Get(int64_t id) {
+  using R = mitos::StatusOr<User>;
+  if (id <= 0) return mitos::Ready<R>(NoSuchUser(id));
+  return mitos::Ready<R>(store_->Find(id));
 }
 
-mitos::StatusOr<User> UsersService::Get(int64_t id) {
-  if (id <= 0) return NoSuchUser(id);
-  return store_->Find(id);
-}
-
-mitos::StatusOr<UserPage> UsersService::List(int limit, int64_t after) {
+mitos::Task<mitos::StatusOr<mitos::Page<User>>> UsersService::List(
+    mitos::PageRequest page) {
+  using R = mitos::StatusOr<mitos::Page<User>>;
   std::vector<mitos::FieldError> errors;
-  mitos::CheckPaging(limit, after, kMaxPageSize, &errors);
+  mitos::CheckPaging(page.limit, page.after, kMaxPageSize, &errors);
   if (!errors.empty()) {
-    return mitos::Status::InvalidArgument("Invalid paging parameters.",
-                                          std::move(errors));
+    return mitos::Ready<R>(mitos::Status::InvalidArgument(
+        "Invalid paging parameters.", std::move(errors)));
   }
-  return store_->List(limit, after);
+  return mitos::Ready<R>(store_->List(page));
 }
 
-mitos::StatusOr<User> UsersService::Update(int64_t id, const UserPatch& in) {
-  UserPatch p;
-  if (mitos::Status s = Admit(id, in, &p); !s.ok()) return s;
-  return store_->Update(id, p, clock_());
+mitos::Task<mitos::StatusOr<User>> UsersService::Update(int64_t id,
+                                                       UserPatch patch) {
+  auto errors = ValidatePatch(patch);
+  if (!errors.empty()) co_return Invalid(std::move(errors));
+  if (id <= 0) co_return NoSuchUser(id);
+  if (patch.name) patch.name = std::string(mitos::TrimAscii(*patch.name));
+  co_return co_await store_->Update(id, std::move(patch), clock_());
 }
 
-void UsersService::UpdateAsync(int64_t id, const UserPatch& in, Callback<User> done) {
-  UserPatch p;
-  if (mitos::Status s = Admit(id, in, &p); !s.ok()) return done(s);
-  store_->UpdateAsync(id, std::move(p), clock_(), std::move(done));
-}
-
-mitos::Status UsersService::Remove(int64_t id) {
-  if (id <= 0) return NoSuchUser(id);
-  return store_->Remove(id);
-}
-
-void UsersService::RemoveAsync(int64_t id,
-                               std::function<void(mitos::Status)> done) {
-  if (id <= 0) return done(NoSuchUser(id));
-  store_->RemoveAsync(id, std::move(done));
+mitos::Task<mitos::Status> UsersService::Remove(int64_t id) {
+  if (id <= 0) co_return NoSuchUser(id);
+  co_return co_await store_->Remove(id);
 }
 
 }  // namespace users

@@ -33,8 +33,6 @@ mitos::Status WriteFailed(const SQLite::Exception& e) {
   return mitos::sqlite::StatusFor(e);
 }
 
-// The statements of each write, run by the synchronous and the
-// asynchronous form alike, inside the writer's transaction.
 mitos::StatusOr<User> InsertRow(Connection& c, const NewUser& in,
                                 const std::string& now) {
   auto& st = c.Prepare(
@@ -94,22 +92,15 @@ const std::vector<mitos::sqlite::Migration>& UserStore::Migrations() {
 UserStore::UserStore(std::unique_ptr<mitos::sqlite::Database> db)
     : db_(std::move(db)) {}
 
-mitos::StatusOr<User> UserStore::Insert(const NewUser& in,
-                                        const std::string& now) {
-  try {
-    return db_->WriteTx([&](Connection& c) { return InsertRow(c, in, now); });
-  } catch (const SQLite::Exception& e) {
-    return WriteFailed(e);
-  }
-}
-
-void UserStore::InsertAsync(NewUser in, std::string now, Callback<User> done) {
-  db_->WriteTxAsync<mitos::StatusOr<User>>(
-      [in = std::move(in), now = std::move(now)](Connection& c) {
-        return InsertRow(c, in, now);
-      },
-      [](const SQLite::Exception& e) { return WriteFailed(e); },
-      std::move(done));
+mitos::Completion<mitos::StatusOr<User>> UserStore::Insert(NewUser in,
+                                                          std::string now) {
+  // The writer thread runs `insert` after this frame may have gone: it owns
+  // what it uses.
+  auto insert = [in = std::move(in), now = std::move(now)](Connection& c) {
+    return InsertRow(c, in, now);
+  };
+  return mitos::sqlite::Write<mitos::StatusOr<User>>(*db_, std::move(insert),
+                                                     &WriteFailed);
 }
 
 mitos::StatusOr<User> UserStore::Find(int64_t id) {
@@ -127,59 +118,41 @@ mitos::StatusOr<User> UserStore::Find(int64_t id) {
   }
 }
 
-mitos::StatusOr<UserPage> UserStore::List(int limit, int64_t after) {
+mitos::StatusOr<mitos::Page<User>> UserStore::List(mitos::PageRequest page) {
   try {
     return db_->Read([&](Connection& c) {
       auto& st = c.Prepare(
           "SELECT id, name, email, created_at, updated_at FROM users "
           "WHERE id > ? ORDER BY id LIMIT ?");
-      st.bind(1, after);
-      st.bind(2, limit + 1);
-      UserPage page;
-      while (st.executeStep()) page.items.push_back(Row(st));
-      if (static_cast<int>(page.items.size()) > limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
+      st.bind(1, page.after);
+      st.bind(2, page.limit + 1);
+      mitos::Page<User> out;
+      while (st.executeStep()) out.items.push_back(Row(st));
+      if (static_cast<int>(out.items.size()) > page.limit) {
+        out.items.pop_back();
+        out.next_after = out.items.back().id;
       }
-      return page;
+      return mitos::StatusOr<mitos::Page<User>>(std::move(out));
     });
   } catch (const SQLite::Exception& e) {
     return mitos::sqlite::StatusFor(e);
   }
 }
 
-mitos::StatusOr<User> UserStore::Update(int64_t id, const UserPatch& p,
-                                        const std::string& now) {
-  try {
-    return db_->WriteTx([&](Connection& c) { return UpdateRow(c, id, p, now); });
-  } catch (const SQLite::Exception& e) {
-    return WriteFailed(e);
-  }
+mitos::Completion<mitos::StatusOr<User>> UserStore::Update(int64_t id,
+                                                          UserPatch patch,
+                                                          std::string now) {
+  auto update = [id, patch = std::move(patch), now = std::move(now)](Connection& c) {
+    return UpdateRow(c, id, patch, now);
+  };
+  return mitos::sqlite::Write<mitos::StatusOr<User>>(*db_, std::move(update),
+                                                     &WriteFailed);
 }
 
-void UserStore::UpdateAsync(int64_t id, UserPatch p, std::string now,
-                            Callback<User> done) {
-  db_->WriteTxAsync<mitos::StatusOr<User>>(
-      [id, p = std::move(p), now = std::move(now)](Connection& c) {
-        return UpdateRow(c, id, p, now);
-      },
-      [](const SQLite::Exception& e) { return WriteFailed(e); },
-      std::move(done));
-}
-
-mitos::Status UserStore::Remove(int64_t id) {
-  try {
-    return db_->WriteTx([&](Connection& c) { return DeleteRow(c, id); });
-  } catch (const SQLite::Exception& e) {
-    return mitos::sqlite::StatusFor(e);
-  }
-}
-
-void UserStore::RemoveAsync(int64_t id, std::function<void(mitos::Status)> done) {
-  db_->WriteTxAsync<mitos::Status>(
-      [id](Connection& c) { return DeleteRow(c, id); },
-      mitos::sqlite::StatusFor,
-      std::move(done));
+mitos::Completion<mitos::Status> UserStore::Remove(int64_t id) {
+  auto remove = [id](Connection& c) { return DeleteRow(c, id); };
+  return mitos::sqlite::Write<mitos::Status>(*db_, std::move(remove),
+                                             &mitos::sqlite::StatusFor);
 }
 
 }  // namespace users

@@ -2,7 +2,7 @@
 #ifndef USERS_SRC_STORE_H_
 #define USERS_SRC_STORE_H_
 
-#include <functional>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,11 +12,10 @@
 
 namespace users {
 
-// Receives the result of an asynchronous write, where
-// mitos::sqlite::Database::WriteTxAsync says.
-template <typename T>
-using Callback = std::function<void(mitos::StatusOr<T>)>;
-
+// Every method returns what mitos::sqlite::StatusFor makes of a storage
+// failure (InsufficientStorage on a full disk, say). Writes are coroutines
+// that wait for their commit (mitos::sqlite::Write); reads never wait for
+// the writer.
 class UserStore {
  public:
   // The module's schema history; append, never edit.
@@ -24,21 +23,23 @@ class UserStore {
 
   explicit UserStore(std::unique_ptr<mitos::sqlite::Database> db);
 
-  // REQUIRES: fields already validated. Returns AlreadyExists on a taken
-  // email. Every method returns what mitos::sqlite::StatusFor makes of a
-  // storage failure (InsufficientStorage on a full disk, say).
-  mitos::StatusOr<User> Insert(const NewUser& u, const std::string& now);
+  // The writes are awaited in place (co_await store.Insert(...)): each is
+  // one wait for its commit, with no coroutine frame of its own.
+  //
+  // REQUIRES: fields already validated, the name trimmed. Returns
+  // AlreadyExists on a taken email (ignoring case).
+  mitos::Completion<mitos::StatusOr<User>> Insert(NewUser user, std::string now);
+  // Returns the user, or NotFound.
   mitos::StatusOr<User> Find(int64_t id);
-  mitos::StatusOr<UserPage> List(int limit, int64_t after);
-  mitos::StatusOr<User> Update(int64_t id, const UserPatch& p,
-                               const std::string& now);
-  mitos::Status Remove(int64_t id);
-
-  // As Insert, Update and Remove, without waiting for the commit: `done`
-  // gets the same result afterwards.
-  void InsertAsync(NewUser u, std::string now, Callback<User> done);
-  void UpdateAsync(int64_t id, UserPatch p, std::string now, Callback<User> done);
-  void RemoveAsync(int64_t id, std::function<void(mitos::Status)> done);
+  // Returns up to page.limit users with id > page.after, in id order.
+  // REQUIRES: 1 <= page.limit, page.after >= 0.
+  mitos::StatusOr<mitos::Page<User>> List(mitos::PageRequest page);
+  // Sets the fields the patch holds and updated_at = now. REQUIRES: as
+  // Insert. Returns NotFound, or AlreadyExists on a taken email.
+  mitos::Completion<mitos::StatusOr<User>> Update(int64_t id, UserPatch patch,
+                                                  std::string now);
+  // Returns NotFound if there is no such user.
+  mitos::Completion<mitos::Status> Remove(int64_t id);
 
  private:
   std::unique_ptr<mitos::sqlite::Database> db_;

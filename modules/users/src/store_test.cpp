@@ -9,6 +9,11 @@
 namespace users {
 namespace {
 
+// Inserts on the test's thread, waiting for the commit.
+mitos::StatusOr<User> Insert(UserStore& s, NewUser u, std::string now) {
+  return mitos::Wait(s.Insert(std::move(u), std::move(now)));
+}
+
 class UserStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<UserStore> Open(int busy_timeout_ms = 5000) {
@@ -25,7 +30,7 @@ class UserStoreTest : public ::testing::Test {
 TEST_F(UserStoreTest, DataSurvivesReopening) {
   {
     auto s = Open();
-    ASSERT_TRUE(s->Insert({"Ada", "ada@x.io"}, "t1").ok());
+    ASSERT_TRUE(Insert(*s, {"Ada", "ada@x.io"}, "t1").ok());
   }
   auto s = Open();
   auto u = s->Find(1);
@@ -44,8 +49,8 @@ TEST_F(UserStoreTest, SchemaIsVersioned) {
 
 TEST_F(UserStoreTest, UniqueEmailIgnoresCase) {
   auto s = Open();
-  ASSERT_TRUE(s->Insert({"A", "Mixed@Case.io"}, "t").ok());
-  auto dup = s->Insert({"B", "mixed@case.IO"}, "t");
+  ASSERT_TRUE(Insert(*s, {"A", "Mixed@Case.io"}, "t").ok());
+  auto dup = Insert(*s, {"B", "mixed@case.IO"}, "t");
   EXPECT_EQ(dup.status().code(), mitos::StatusCode::kAlreadyExists);
 }
 
@@ -54,15 +59,15 @@ TEST_F(UserStoreTest, LockedFileIsUnavailableNotInternal) {
   // Another process (here: another connection) holds the write lock.
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
-  auto r = s->Insert({"A", "a@x.io"}, "t");
+  auto r = Insert(*s, {"A", "a@x.io"}, "t");
   EXPECT_EQ(r.status().code(), mitos::StatusCode::kStorageUnavailable);
   other.exec("ROLLBACK");
-  EXPECT_TRUE(s->Insert({"A", "a@x.io"}, "t").ok());
+  EXPECT_TRUE(Insert(*s, {"A", "a@x.io"}, "t").ok());
 }
 
 TEST_F(UserStoreTest, ReadsProceedWhileAWriteTransactionIsOpen) {
   auto s = Open();
-  ASSERT_TRUE(s->Insert({"A", "a@x.io"}, "t").ok());
+  ASSERT_TRUE(Insert(*s, {"A", "a@x.io"}, "t").ok());
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   other.exec("UPDATE users SET name = 'changed'");

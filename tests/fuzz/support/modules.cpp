@@ -9,16 +9,15 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <typeindex>
 #include <utility>
 
 #include "mitos/base/context.h"
 #include "mitos/config/config.h"
+#include "mitos/core/bindings.h"
 #include "mitos/core/runtime.h"
 #include "mitos/http/request_parser.h"
 #include "mitos/observability/log.h"
@@ -57,7 +56,7 @@ struct Modules::State {
   config::Schema schema;
   config::Config config;
   std::vector<std::unique_ptr<Module>> modules;  // in start order
-  std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>> apis;
+  ApiRegistry apis{catalog};
   http::Router router;
 };
 
@@ -71,15 +70,12 @@ class Modules::Context : public ModuleContext {
 
   StatusOr<std::unique_ptr<sqlite::Database>> OpenDatabase(
       const std::vector<sqlite::Migration>& migrations) override {
-    const std::string p = spec_.name + ".storage.";
-    sqlite::Options o;
-    o.name = spec_.name;
-    o.busy_timeout_ms =
-        static_cast<int>(state_.config.Int(p + "busy_timeout_ms"));
-    o.readers = static_cast<int>(state_.config.Int(p + "readers"));
-    o.cache_kib = static_cast<int>(state_.config.Int(p + "cache_kib"));
-    return sqlite::Database::Open((state_.dir / (spec_.name + ".db")).string(),
-                                  o, migrations);
+    return OpenModuleDatabase(state_.config, spec_.name, migrations);
+  }
+
+  StatusOr<std::unique_ptr<storage::Database>> OpenStorage(
+      const std::vector<storage::Migration>& migrations) override {
+    return OpenModuleStorage(state_.config, spec_.name, migrations);
   }
 
   bool IsLocal(std::string_view name) const override {
@@ -107,28 +103,12 @@ class Modules::Context : public ModuleContext {
  protected:
   std::shared_ptr<void> Lookup(std::string_view name,
                                std::type_index type) override {
-    if (std::find(spec_.needs.begin(), spec_.needs.end(), name) ==
-        spec_.needs.end()) {
-      throw std::logic_error("module " + spec_.name + " asked for " +
-                             std::string(name) + " without declaring it");
-    }
-    auto it = state_.apis.find(std::string(name));
-    if (it == state_.apis.end()) return nullptr;
-    if (it->second.first != type) {
-      throw std::logic_error("module " + std::string(name) +
-                             " offers another API type than requested");
-    }
-    for (const auto& spec : state_.catalog) {
-      if (spec.name == name && spec.observe) {
-        return spec.observe(it->second.second, CallSiteFor(name));
-      }
-    }
-    return it->second.second;
+    return state_.apis.Lookup(spec_, name, type,
+                              [&] { return CallSiteFor(name); });
   }
 
   void Offer(std::type_index type, std::shared_ptr<void> api) override {
-    state_.apis.insert_or_assign(spec_.name,
-                                 std::make_pair(type, std::move(api)));
+    state_.apis.Offer(spec_.name, type, std::move(api));
   }
 
  private:
@@ -165,7 +145,7 @@ Modules::~Modules() {
   for (auto it = state_->modules.rbegin(); it != state_->modules.rend(); ++it) {
     (*it)->Stop();
   }
-  state_->apis.clear();
+  state_->apis.Clear();
   state_->modules.clear();
   std::error_code ec;
   std::filesystem::remove_all(state_->dir, ec);

@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -17,6 +17,7 @@
 #include "mitos/core/runtime.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/trace.h"
+#include "scaffold.h"
 
 namespace mitos {
 namespace {
@@ -82,8 +83,6 @@ void CheckConsistency(const config::Config& c) {
                               "must be shorter than shutdown.timeout_ms");
   }
 }
-
-std::atomic<int> g_signals{0};
 
 int Serve(const std::vector<ModuleSpec>& catalog, const config::Config& cfg) {
   log::Level level = log::Level::kInfo;
@@ -202,6 +201,21 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   modules->add_flag("--json", modules_json,
                     "Print them as a JSON array of {name, summary, needs, "
                     "route_prefixes}");
+  auto* new_cmd = app.add_subcommand("new", "Create something new in a repository");
+  new_cmd->require_subcommand(1);
+  auto* new_module = new_cmd->add_subcommand(
+      "module",
+      "Create modules/NAME/, a working module with its own database and a "
+      "starter resource, and register it in app/main.cpp. Run it at the "
+      "repository root.");
+  internal::NewModuleOptions new_opts;
+  new_module
+      ->add_option("NAME", new_opts.name,
+                   "The module's name, in lower snake case (stock_levels)")
+      ->required();
+  bool no_register = false;
+  new_module->add_flag("--no-register", no_register,
+                       "Leave app/main.cpp alone (print what to add instead)");
   app.require_subcommand(0, 1);
 
   try {
@@ -218,6 +232,11 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   }
 
   try {
+    if (*new_module) {
+      new_opts.register_module = !no_register;
+      new_opts.root = std::filesystem::current_path();
+      return internal::NewModule(new_opts, std::cout, std::cerr);
+    }
     if (*modules && modules_json) {
       nlohmann::ordered_json out = nlohmann::ordered_json::array();
       for (const auto& s : catalog) {

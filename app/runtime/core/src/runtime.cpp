@@ -15,6 +15,7 @@
 
 #include "mitos/base/context.h"
 #include "mitos/base/version.h"
+#include "mitos/core/bindings.h"
 #include "mitos/http/request_id.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -264,33 +265,12 @@ class Runtime::Impl {
 
     StatusOr<std::unique_ptr<sqlite::Database>> OpenDatabase(
         const std::vector<sqlite::Migration>& migrations) override {
-      const std::string p = spec_.name + ".storage.";
-      sqlite::Options o;
-      o.name = spec_.name;
-      o.busy_timeout_ms = static_cast<int>(rt_.config_.Int(p + "busy_timeout_ms"));
-      o.readers = static_cast<int>(rt_.config_.Int(p + "readers"));
-      o.cache_kib = static_cast<int>(rt_.config_.Int(p + "cache_kib"));
-      o.max_page_count = rt_.config_.Int(p + "max_page_count");
-      auto path = std::filesystem::path(rt_.config_.String("data_dir")) /
-                  (spec_.name + ".db");
-      std::string backend = "sqlite";
-      try {
-        backend = rt_.config_.String(p + "backend");
-      } catch (const config::UndeclaredKeyError&) {
-        // Declared by sqlite::DeclareStorageConfig alone: SQLite it is.
-      }
-      if (backend != "sqlite") {
-        return Status::FailedPrecondition(
-            p + "backend is " + backend + ", but module " + spec_.name +
-            " keeps its data in SQLite only (it opens it with OpenDatabase)");
-      }
-      return sqlite::Database::Open(path.string(), o, migrations);
+      return OpenModuleDatabase(rt_.config_, spec_.name, migrations);
     }
 
     StatusOr<std::unique_ptr<storage::Database>> OpenStorage(
         const std::vector<storage::Migration>& migrations) override {
-      auto db = storage::Open(rt_.config_, spec_.name,
-                              rt_.config_.String("data_dir"), migrations);
+      auto db = OpenModuleStorage(rt_.config_, spec_.name, migrations);
       if (db.ok()) rt_.storage_ready_.emplace_back(&spec_, (*db)->ReadyFlag());
       return db;
     }
@@ -326,33 +306,12 @@ class Runtime::Impl {
    protected:
     std::shared_ptr<void> Lookup(std::string_view name,
                                  std::type_index type) override {
-      if (std::find(spec_.needs.begin(), spec_.needs.end(), name) ==
-          spec_.needs.end()) {
-        throw std::logic_error("module " + spec_.name + " asked for " +
-                               std::string(name) + " without declaring it");
-      }
-      std::shared_ptr<void> api;
-      {
-        std::lock_guard<std::mutex> lock(rt_.mu_);
-        auto it = rt_.apis_.find(std::string(name));
-        if (it == rt_.apis_.end()) return nullptr;
-        if (it->second.first != type) {
-          throw std::logic_error("module " + std::string(name) +
-                                 " offers another API type than requested");
-        }
-        api = it->second.second;
-      }
-      for (const auto& spec : rt_.catalog_) {
-        if (spec.name == name && spec.observe) {
-          return spec.observe(std::move(api), CallSiteFor(name));
-        }
-      }
-      return api;
+      return rt_.apis_.Lookup(spec_, name, type,
+                              [&] { return CallSiteFor(name); });
     }
 
     void Offer(std::type_index type, std::shared_ptr<void> api) override {
-      std::lock_guard<std::mutex> lock(rt_.mu_);
-      rt_.apis_.insert_or_assign(spec_.name, std::make_pair(type, std::move(api)));
+      rt_.apis_.Offer(spec_.name, type, std::move(api));
     }
 
    private:
@@ -641,9 +600,7 @@ class Runtime::Impl {
       AddChannelMetrics(spec.name, channel);
       if (spec.remote_api) {
         auto binding = spec.remote_api(channel);
-        std::lock_guard<std::mutex> lock(mu_);
-        apis_.insert_or_assign(spec.name,
-                               std::make_pair(binding.type, binding.api));
+        apis_.Offer(spec.name, binding.type, binding.api);
       }
       log::Info(kLog, "remote module", {{"remote_module", spec.name},
                                         {"url", url->second}});
@@ -656,10 +613,7 @@ class Runtime::Impl {
       it->second->Stop();
     }
     modules_.clear();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      apis_.clear();  // the last references: databases close here
-    }
+    apis_.Clear();  // the last references: databases close here
     state_ = State::kStopped;
     if (tracer_started_) {
       trace::StopTracer();  // sends what is queued
@@ -752,27 +706,28 @@ class Runtime::Impl {
   // the handler hands over its response, on whichever thread that is.
   void DispatchAsync(http::Request& in, http::Router::Match& m,
                      const internal::HttpServer::Responder& r) {
-    auto ex = std::make_shared<Exchange>();
-    auto req = std::make_shared<http::Request>(std::move(in));
-    Begin(*req, *ex);
-    ContextScope scope(&ex->ctx);
-    ex->served.module = m.route->module;
-    ex->served.route = m.route->pattern;
-    if (ex->ctx.Expired()) {
+    auto p = std::make_shared<Pending>(std::move(in), r);
+    Exchange& ex = p->ex;
+    http::Request& req = p->req;
+    Begin(req, ex);
+    ContextScope scope(&ex.ctx);
+    ex.served.module = m.route->module;
+    ex.served.route = m.route->pattern;
+    if (ex.ctx.Expired()) {
       http::Response res;
       http::WriteStatus(res, Status::DeadlineExceeded(
                                  "The caller's deadline passed on arrival."));
-      End(*req, *ex, res);
+      End(req, ex, res);
       r.Send(std::move(res));
       return;
     }
-    req->route = m.route->pattern;
-    req->path_params = std::move(m.params);
-    m.route->async_handler(*req, [this, ex, req, r](http::Response&& res) {
-      End(*req, *ex, res);
-      r.Send(std::move(res));
+    req.route = m.route->pattern;
+    req.path_params = std::move(m.params);
+    m.route->async_handler(req, [this, p](http::Response&& res) {
+      End(p->req, p->ex, res);
+      p->responder.Send(std::move(res));
     });
-    ex->span->Detach();  // ends with the exchange, after the answer
+    ex.span->Detach();  // ends with the exchange, after the answer
   }
 
   struct Served {
@@ -789,6 +744,16 @@ class Runtime::Impl {
     std::optional<trace::Span> span;  // made by Begin
     bool counted = false;
     Served served;
+  };
+
+  // What an asynchronous route's answer needs until it comes, in one
+  // allocation.
+  struct Pending {
+    Pending(http::Request&& in, const internal::HttpServer::Responder& r)
+        : req(std::move(in)), responder(r) {}
+    Exchange ex;
+    http::Request req;
+    internal::HttpServer::Responder responder;
   };
 
   // The request's identity, trace and deadline, for module calls and
@@ -1140,7 +1105,7 @@ class Runtime::Impl {
   std::atomic<State> state_{State::kStarting};
   std::chrono::steady_clock::time_point started_at_;
   std::mutex mu_;
-  std::map<std::string, std::pair<std::type_index, std::shared_ptr<void>>> apis_;
+  ApiRegistry apis_{catalog_};
   // Guarded by mu_: modules asked for by Channel() that run neither here
   // nor at a known URL.
   std::set<std::string> unconfigured_;

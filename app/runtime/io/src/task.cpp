@@ -16,6 +16,16 @@ Status StatusFromCurrentException() {
   }
 }
 
-bool OnEventLoop() { return EventLoop::Current() != nullptr; }
+namespace {
+
+thread_local int tl_blocking = 0;
+
+}  // namespace
+
+bool OnEventLoop() { return tl_blocking == 0 && EventLoop::Current() != nullptr; }
+
+BlockingScope::BlockingScope() { ++tl_blocking; }
+
+BlockingScope::~BlockingScope() { --tl_blocking; }
 
 }  // namespace mitos::internal

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -76,6 +77,23 @@ TEST(TaskTest, WaitBlocksUntilACompletionOnAnotherThread) {
   EXPECT_EQ(*r, 42);
 }
 
+TEST(TaskTest, WaitOnABareCompletionBlocksUntilItsCallback) {
+  auto start = [](std::function<void(StatusOr<int>)> done) {
+    std::thread([done = std::move(done)] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      done(StatusOr<int>(9));
+    }).detach();
+  };
+  auto r = Wait(Completion<StatusOr<int>>(start));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 9);
+  auto in_place = [](std::function<void(StatusOr<int>)> done) {
+    done(Status::NotFound("none"));
+  };
+  EXPECT_EQ(Wait(Completion<StatusOr<int>>(in_place)).status().code(),
+            StatusCode::kNotFound);
+}
+
 TEST(TaskTest, ACompletionInPlaceGoesOnWithoutSuspending) {
   bool called = false;
   Start<StatusOr<int>>(InPlace(5), [&](StatusOr<int> r) {
@@ -83,6 +101,31 @@ TEST(TaskTest, ACompletionInPlaceGoesOnWithoutSuspending) {
     EXPECT_EQ(*r, 5);
   });
   EXPECT_TRUE(called);
+}
+
+// Awaits a task made by Ready.
+Task<StatusOr<int>> PlusOne(Task<StatusOr<int>> ready) {
+  auto r = co_await std::move(ready);
+  if (!r.ok()) co_return r.status();
+  co_return *r + 1;
+}
+
+TEST(TaskTest, ReadyTasksGiveTheirResultAtOnce) {
+  EXPECT_TRUE(Ready<StatusOr<int>>(3).ready());
+  EXPECT_FALSE(Answer(3).ready());
+  EXPECT_EQ(*Wait(Ready<StatusOr<int>>(3)), 3);
+  EXPECT_EQ(Wait(Ready(Status::NotFound("none"))).code(), StatusCode::kNotFound);
+  bool answered = false;
+  Start<StatusOr<int>>(Ready<StatusOr<int>>(4), [&](StatusOr<int> r) {
+    answered = true;
+    EXPECT_EQ(*r, 4);
+  });
+  EXPECT_TRUE(answered) << "before Start returned";
+  EXPECT_EQ(*Wait(PlusOne(Ready<StatusOr<int>>(5))), 6);
+  // Moved, it keeps its result.
+  Task<StatusOr<int>> a = Ready<StatusOr<int>>(7);
+  Task<StatusOr<int>> b = std::move(a);
+  EXPECT_EQ(*Wait(std::move(b)), 7);
 }
 
 TEST(TaskTest, UnstartedTasksAreFreed) {
@@ -93,6 +136,45 @@ TEST(TaskTest, UnstartedTasksAreFreed) {
 
 // On an event loop: the task suspends, the loop goes on, and the task
 // resumes on the loop when the completion is posted back to it.
+// A wait that, on an event loop, suspends and completes through the loop
+// (as sqlite::Write and remote::Call do), and elsewhere completes in place.
+Task<StatusOr<int>> ThroughTheLoop(int v) {
+  auto start = [v](std::function<void(int)> done) {
+    if (internal::OnEventLoop()) {
+      EventLoop::Current()->Post([v, done] { done(v); });
+    } else {
+      done(v);
+    }
+  };
+  int got = co_await Completion<int>(start);
+  co_return got;
+}
+
+TEST(TaskTest, WaitOnAnEventLoopBlocksItInsteadOfSuspending) {
+  // Leaked if the test fails: the loop's thread would be stuck for good.
+  auto* loop = new EventLoop();
+  std::thread t([loop] { loop->Run(); });
+  std::promise<std::string> result;
+  loop->Post([&] {
+    EXPECT_TRUE(internal::OnEventLoop());
+    auto r = Wait(ThroughTheLoop(5));
+    EXPECT_TRUE(internal::OnEventLoop()) << "the loop suspends again after Wait";
+    // A task started (not waited for) on the loop still suspends.
+    Start<StatusOr<int>>(ThroughTheLoop(6), [&result, r](StatusOr<int> later) {
+      result.set_value(std::to_string(*r) + " then " + std::to_string(*later));
+    });
+  });
+  auto answer = result.get_future();
+  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    t.detach();
+    FAIL() << "Wait on the event loop waited for the loop itself";
+  }
+  EXPECT_EQ(answer.get(), "5 then 6");
+  loop->Quit();
+  t.join();
+  delete loop;
+}
+
 TEST(TaskTest, ResumesOnTheLoopAndRestoresTheLoopsContext) {
   EventLoop loop;
   std::thread t([&] { loop.Run(); });

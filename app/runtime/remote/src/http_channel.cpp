@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "mitos/base/context.h"
+#include "mitos/io/task.h"
 
 namespace mitos::internal {
 namespace {
@@ -599,7 +600,8 @@ void HttpChannel::LoopConnection::OnEvents(uint32_t events) {
 
 void HttpChannel::CallAsync(remote::Request request, Callback done) {
   EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) return done(Call(request));  // not on a loop: block
+  // Not on a loop, or on one that waits for this call (mitos::Wait): block.
+  if (loop == nullptr || !internal::OnEventLoop()) return done(Call(request));
   std::make_shared<AsyncCall>(this, loop, std::move(request), std::move(done))->Start();
 }
 

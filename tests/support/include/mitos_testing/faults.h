@@ -1,5 +1,6 @@
-// Real storage faults for tests: a file this process may not write, and a
-// small filesystem to fill up. Both undo themselves on destruction.
+// Real faults for tests: a file this process may not write, a small
+// filesystem to fill up, a damaged database, a remote that is down and one
+// that never answers. Those that change something undo it on destruction.
 #ifndef MITOS_TESTING_FAULTS_H_
 #define MITOS_TESTING_FAULTS_H_
 
@@ -53,6 +54,36 @@ class SmallFilesystem {
   std::filesystem::path path_;
   std::string error_;
   bool mounted_ = false;
+};
+
+// Damages the database of module `module` in `data_dir` (the file the
+// runtime opens for it), which no connection may hold open: the root page
+// of every table is overwritten with garbage. The schema stays readable, so
+// the module starts, and every read of a table fails as corrupt. Returns ""
+// when done, else why not.
+std::string DamageDatabase(const std::filesystem::path& data_dir,
+                           const std::string& module);
+
+// Returns a loopback port that nothing listens on, as a remote that is
+// down: connecting to it is refused. (Another process could take it later;
+// use it at once.)
+int ClosedPort();
+
+// A loopback listener that never accepts nor answers, as a remote that
+// hangs: a request sent to it waits until its deadline or its timeout.
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+
+  // "http://127.0.0.1:<port>"
+  std::string url() const;
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
 };
 
 }  // namespace mitos::testing

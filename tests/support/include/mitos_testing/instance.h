@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mitos/config/config.h"
@@ -54,6 +56,70 @@ class TestInstance {
   config::Config config_;
   std::unique_ptr<Runtime> runtime_;
   bool stopped_ = false;
+};
+
+// Returns the value of `series` (a metric's name and labels, as /metrics
+// writes them: `name{label="value",...}`) on the instance's /metrics, or 0
+// when the instance shows no such series. The instances of one process
+// share its metrics: compare a value before and after.
+double MetricValue(const TestInstance& instance, const std::string& series);
+
+// The API of module `name` as the runtime hands it to a module that needs
+// it: an instance of `catalog` (which holds `name`'s spec) and of a module
+// "probe" that needs `name` and keeps what it is given. That is the
+// module's own implementation when `name` runs in the instance, or its
+// remote client when `overrides` run the probe alone ({"modules",
+// "probe"}) and say where the module is ({"remotes.<name>.url", ...});
+// observed either way, so the instance's metrics count the probe's calls
+// (mitos_module_calls_total{caller="probe",...}).
+template <typename Api>
+class BoundApi {
+ public:
+  BoundApi(std::vector<ModuleSpec> catalog, const std::string& name,
+           std::map<std::string, std::string> overrides = {},
+           std::string data_dir = "")
+      : slot_(std::make_shared<std::shared_ptr<Api>>()) {
+    catalog.push_back(Probe(name, slot_));
+    instance_ = std::make_unique<TestInstance>(
+        std::move(catalog), std::move(overrides), std::move(data_dir));
+    if (*slot_ == nullptr) throw std::runtime_error("no binding of " + name);
+  }
+
+  // Stays usable after the instance is gone.
+  const std::shared_ptr<Api>& api() const { return *slot_; }
+  TestInstance& instance() { return *instance_; }
+
+ private:
+  using Slot = std::shared_ptr<std::shared_ptr<Api>>;
+
+  static ModuleSpec Probe(const std::string& name, Slot slot) {
+    class ProbeModule : public Module {
+     public:
+      ProbeModule(std::string name, Slot slot)
+          : name_(std::move(name)), slot_(std::move(slot)) {}
+      Status Start(ModuleContext& ctx) override {
+        *slot_ = ctx.Get<Api>(name_);
+        return Status::Ok();
+      }
+      void RegisterRoutes(http::Router&) override {}
+      void Stop() override {}
+
+     private:
+      std::string name_;
+      Slot slot_;
+    };
+    ModuleSpec s;
+    s.name = "probe";
+    s.summary = "holds the binding of " + name;
+    s.needs = {name};
+    s.create = [name, slot](const config::Config&) {
+      return std::make_unique<ProbeModule>(name, slot);
+    };
+    return s;
+  }
+
+  Slot slot_;
+  std::unique_ptr<TestInstance> instance_;
 };
 
 // One TCP connection to 127.0.0.1:port for hand-written requests.

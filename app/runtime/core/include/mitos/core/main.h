@@ -13,6 +13,8 @@ namespace mitos {
 //   mitos config check [--config F]                      validate a file
 //   mitos config print [--config F]                      resolved config
 //   mitos modules [--json]                               known modules
+//   mitos new module NAME [--no-register]                a new module in
+//                                                        the repository here
 // Returns the process exit status: 0 on success, 1 on a runtime failure
 // (e.g. the port is in use), 2 on a usage or configuration error.
 int Main(int argc, char** argv, std::vector<ModuleSpec> catalog);

@@ -58,7 +58,8 @@ class RequestParser {
   };
 
   enum class Result {
-    kNeedMore,  // everything given was consumed; wait for more bytes
+    kNeedMore,  // wait for more bytes: body bytes given were consumed, an
+                // incomplete head stays at the front of `in`
     kDone,      // request() is complete; bytes after it remain in `in`
     kError,     // status()/detail() say why; the connection must close
   };

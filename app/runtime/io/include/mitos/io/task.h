@@ -61,8 +61,18 @@ class AmbientScope {
 Status StatusFromCurrentException();
 
 // Returns true iff the calling thread runs a server event loop, where a
-// wait must suspend rather than block.
+// wait must suspend rather than block: false inside a BlockingScope.
 bool OnEventLoop();
+
+// While one lives, waits on this thread block it even on an event loop
+// (OnEventLoop() is false): for Wait, which has nothing to suspend to.
+class BlockingScope {
+ public:
+  BlockingScope();
+  ~BlockingScope();
+  BlockingScope(const BlockingScope&) = delete;
+  BlockingScope& operator=(const BlockingScope&) = delete;
+};
 
 // The coroutine the running resume loop continues with; set only inside
 // Resume.
@@ -100,11 +110,10 @@ class [[nodiscard]] Task {
       promise_type& p = h.promise();
       if (p.continuation) return internal::PassTo(p.continuation);
       if (p.on_done) {
-        // A started task: hand over the result and free the frame.
-        auto done = std::move(p.on_done);
-        T result = std::move(*p.value);
+        // A started task: hand over the result, then free the frame (only
+        // the promise is left of it: its locals are gone).
+        p.on_done(std::move(*p.value));
         h.destroy();
-        done(std::move(result));
       }
     }
     void await_resume() noexcept {}
@@ -127,11 +136,13 @@ class [[nodiscard]] Task {
     }
   };
 
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task(Task&& other) noexcept
+      : handle_(std::exchange(other.handle_, {})), ready_(std::move(other.ready_)) {}
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
       if (handle_) handle_.destroy();
       handle_ = std::exchange(other.handle_, {});
+      ready_ = std::move(other.ready_);
     }
     return *this;
   }
@@ -142,26 +153,41 @@ class [[nodiscard]] Task {
   }
 
   // Awaiting runs the task and gives its result.
-  bool await_ready() const noexcept { return false; }
+  bool await_ready() const noexcept { return ready(); }
   void await_suspend(std::coroutine_handle<> caller) noexcept {
     handle_.promise().continuation = caller;
     internal::PassTo(handle_);
   }
-  T await_resume() { return std::move(*handle_.promise().value); }
+  T await_resume() {
+    return handle_ ? std::move(*handle_.promise().value) : std::move(*ready_);
+  }
 
+  // True iff the task has its result already (it was made by Ready).
+  bool ready() const noexcept { return !handle_; }
+  // For Start and Wait. REQUIRES: ready()
+  T TakeResult() && { return std::move(*ready_); }
   // For Start: gives up the frame, which frees itself once done.
+  // REQUIRES: !ready()
   Handle Release() && { return std::exchange(handle_, {}); }
 
  private:
+  template <typename U>
+  friend Task<U> Ready(U value);
+
   explicit Task(Handle h) : handle_(h) {}
+  explicit Task(T value) : ready_(std::move(value)) {}
+
   Handle handle_;
+  std::optional<T> ready_;  // the result of a task made by Ready
 };
 
 // Returns a task whose result is `value`, for operations that answer
-// without waiting (a validation error, say) from a non-coroutine function.
+// without waiting (a read, or a validation error) from a non-coroutine
+// function. It has no coroutine frame: awaiting, starting or waiting for it
+// gives `value` at once, at the cost of a move.
 template <typename T>
 Task<T> Ready(T value) {
-  co_return value;
+  return Task<T>(std::move(value));
 }
 
 // Runs `task` now, on the calling thread, until it finishes or first
@@ -170,6 +196,7 @@ Task<T> Ready(T value) {
 // it (the event loop the task was started on, for the runtime's waits).
 template <typename T>
 void Start(Task<T> task, std::function<void(T)> done) {
+  if (task.ready()) return done(std::move(task).TakeResult());
   auto h = std::move(task).Release();
   h.promise().on_done = std::move(done);
   internal::AmbientScope ambient;
@@ -177,8 +204,13 @@ void Start(Task<T> task, std::function<void(T)> done) {
 }
 
 // Runs `task` to completion and returns its result, blocking the calling
-// thread while it waits. REQUIRES: not called on a server event loop (a
-// wait that resumes on the loop would wait for itself).
+// thread while it waits. On a server event loop that thread is the loop's:
+// the waits inside block it as they would any other thread (a write waits
+// for its commit, a remote call is made in place), so a synchronous
+// handler may run an operation that waits on nothing, or on its own
+// database, at the cost of holding the loop meanwhile. A wait of its own
+// that resumes through the loop without asking OnEventLoop() would wait
+// for itself.
 template <typename T>
 T Wait(Task<T> task);
 
@@ -208,13 +240,19 @@ class Latch {
 
 template <typename T>
 T Wait(Task<T> task) {
+  if (task.ready()) return std::move(task).TakeResult();
   std::optional<T> result;
   internal::Latch latch;
-  Start<T>(std::move(task), [&](T r) {
+  // kStarting until Start returns; the latch is needed only if the result
+  // comes later, from another thread.
+  enum : int { kStarting, kWaiting, kDone };
+  std::atomic<int> state{kStarting};
+  internal::BlockingScope blocking;
+  Start<T>(std::move(task), [&](T&& r) {
     result.emplace(std::move(r));
-    latch.Set();
+    if (state.exchange(kDone, std::memory_order_acq_rel) == kWaiting) latch.Set();
   });
-  latch.WaitSet();
+  if (state.exchange(kWaiting, std::memory_order_acq_rel) != kDone) latch.WaitSet();
   return std::move(*result);
 }
 
@@ -253,6 +291,15 @@ class Completion {
   std::optional<R> result_;
   std::atomic<int> state_{kStarting};
 };
+
+// As Wait(Task), for a wait awaited in place rather than wrapped in a task
+// (a store's write, say), where the caller is no coroutine: a test, or a
+// synchronous handler.
+template <typename R>
+R Wait(Completion<R>&& wait) {
+  auto run = [](Completion<R>& w) -> Task<R> { co_return co_await w; };
+  return Wait(run(wait));
+}
 
 }  // namespace mitos
 

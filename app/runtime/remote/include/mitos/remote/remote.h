@@ -54,9 +54,9 @@ class Channel {
 
   using Callback = std::function<void(StatusOr<Response>)>;
   // Calls without holding the thread when the caller runs on one of the
-  // server's event loops: `done` runs later, on that loop, with the
-  // caller's request context. Elsewhere (and by default) it is Call, and
-  // `done` runs before CallAsync returns.
+  // server's event loops (and not inside mitos::Wait): `done` runs later,
+  // on that loop, with the caller's request context. Elsewhere (and by
+  // default) it is Call, and `done` runs before CallAsync returns.
   virtual void CallAsync(Request request, Callback done) { done(Call(request)); }
 
   virtual const std::string& url() const = 0;
