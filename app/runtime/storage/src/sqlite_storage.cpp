@@ -136,6 +136,7 @@ class SqliteStorage : public Database {
   std::shared_ptr<const std::atomic<bool>> ReadyFlag() const override {
     return ready_;
   }
+  bool ReadsInPlace() const override { return true; }
 
   void Execute(Work work) override {
     if (work.write) return ExecuteWrite(std::move(work));

@@ -11,6 +11,11 @@
 //   };
 //   R r = co_await storage::Write<R>(*db, insert, on_error);
 //
+// and a read that is an operation's whole answer returns a task that, on
+// SQLite, is ready at once:
+//
+//   return storage::ReadTask<R>(*db, [id](storage::Tx& tx) -> R { ... });
+//
 // (lambdas named before the co_await: see tests/arch/check_coroutines.py)
 //
 // `fn` is plain synchronous code. It runs on a thread of the storage (a
@@ -265,6 +270,9 @@ class Database {
   // The same as Ready(), as a flag that outlives the Database (for the
   // runtime's /readyz, which may be asked after a module closed it).
   virtual std::shared_ptr<const std::atomic<bool>> ReadyFlag() const = 0;
+  // True iff Execute runs a read, and its `done`, before it returns
+  // (SQLite's reader pool), wherever it is called.
+  virtual bool ReadsInPlace() const { return false; }
 
   // Runs `work` (see Work). `done` runs, with the submitter's request
   // context and span current, on the server event loop that submitted, or
@@ -358,6 +366,49 @@ Completion<R> Write(Database& db, std::function<R(Tx&)> fn,
                     std::function<R(const Error&)> on_error = {}) {
   return internal::Run<R>(db, /*write=*/true, std::move(fn),
                           std::move(on_error));
+}
+
+namespace internal {
+
+template <typename R>
+Task<R> AwaitRead(Database& db, std::function<R(Tx&)> fn,
+                  std::function<R(const Error&)> on_error) {
+  auto read = Read<R>(db, std::move(fn), std::move(on_error));
+  co_return co_await read;
+}
+
+}  // namespace internal
+
+// A read as an operation's whole answer, for a plain function that returns
+// a task (mitos/io/task.h):
+//   return storage::ReadTask<R>(db, fn);
+// gives what co_await storage::Read<R>(db, fn, on_error) gives. On a
+// backend that answers reads in place (Database::ReadsInPlace: SQLite) fn
+// runs before ReadTask returns, and the task is ready, with no coroutine
+// frame; elsewhere the task awaits the read. REQUIRES: as Read.
+template <typename R, typename F>
+Task<R> ReadTask(Database& db, F&& fn,
+                 std::function<R(const Error&)> on_error = {}) {
+  if (!db.ReadsInPlace()) {
+    return internal::AwaitRead<R>(db, std::function<R(Tx&)>(std::forward<F>(fn)),
+                                  std::move(on_error));
+  }
+  std::optional<R> result;
+  Work w;
+  w.deadline = RequestContext::Current().deadline;
+  w.run = [&result, &fn](Tx& tx) {
+    result.reset();
+    result.emplace(fn(tx));
+    return internal::ResultOk(*result);
+  };
+  w.done = [&result, &on_error](std::exception_ptr error) {
+    if (error) {
+      result.reset();
+      result.emplace(internal::Failed<R>(error, on_error));
+    }
+  };
+  db.Execute(std::move(w));
+  return Ready<R>(std::move(*result));
 }
 
 // Declares the keys of a module's storage, all under "<module>.storage.":
