@@ -362,7 +362,11 @@ class Pool : public storage::Database {
     auto job = std::make_unique<Job>();
     job->enqueued = Clock::now();
     job->expires = std::min(job->enqueued + o_.acquire_timeout, work.deadline);
-    job->loop = internal::EventLoop::Current();
+    // A loop's thread that blocks for this work (storage::Read inside
+    // mitos::Wait, as the routes of a GET do) cannot run a completion posted
+    // to it: `done` runs on the storage thread then.
+    job->loop = mitos::internal::OnEventLoop() ? internal::EventLoop::Current()
+                                               : nullptr;
     if (job->loop != nullptr) {
       job->ctx = RequestContext::Current();
       job->span_ctx = trace::Current();
