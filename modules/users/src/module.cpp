@@ -11,7 +11,7 @@ namespace {
 class UsersModule : public mitos::Module {
  public:
   mitos::Status Start(mitos::ModuleContext& ctx) override {
-    auto db = ctx.OpenDatabase(UserStore::Migrations());
+    auto db = ctx.OpenStorage(UserStore::Migrations());
     if (!db.ok()) return db.status();
     service_ = std::make_shared<UsersService>(
         std::make_unique<UserStore>(std::move(*db)), mitos::log::NowRfc3339);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 #include "rules.h"
 #include "users/contract.h"
@@ -54,7 +55,7 @@ TEST(CheckName, LengthIsCountedInCharacters) {
 class UsersServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = mitos::sqlite::Database::Open(
+    auto db = mitos::storage::OpenSqlite(
         (dir_.path() / "users.db").string(), {}, UserStore::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     service_ = std::make_unique<UsersService>(
