@@ -88,11 +88,29 @@ int OnProgress(void* arg) {
 
 class SqliteStorage;
 
+// A statement text as SQLite prepares it, kept for the life of the
+// database (the connections cache their statements by its address).
+struct Interned {
+  explicit Interned(std::string t) : text(std::move(t)) {}
+  std::string text;
+  // Set once a read began with this statement and ran another after it:
+  // reads that begin with it then open their transaction at once.
+  std::atomic<bool> leads_to_more{false};
+};
+
+// Thrown by a read's second statement when the read opened no transaction
+// (its first statement ran alone): the read runs again, in one.
+struct RunInTransaction {};
+
 class SqliteTx : public Tx {
  public:
+  // Work in a transaction that `in_transaction` says is open already, or
+  // else a read that opens one before its first statement when that
+  // statement is known to lead to more (see Run).
   SqliteTx(SqliteStorage& owner, sqlite::Connection& c, bool read_only,
-           const Clock::time_point& deadline)
-      : owner_(owner), c_(c), read_only_(read_only) {
+           const Clock::time_point& deadline, bool in_transaction = true)
+      : owner_(owner), c_(c), read_only_(read_only),
+        in_transaction_(in_transaction) {
     if (deadline != Clock::time_point::max()) {
       if (Clock::now() >= deadline) throw Expired();
       sqlite3_progress_handler(c_.db().getHandle(), kProgressSteps, &OnProgress,
@@ -110,6 +128,8 @@ class SqliteTx : public Tx {
 
   Backend backend() const override { return Backend::kSqlite; }
   bool read_only() const override { return read_only_; }
+  // True iff a transaction is open on the connection for this work.
+  bool in_transaction() const { return in_transaction_; }
 
  protected:
   int64_t Run(std::string_view sql, const Param* params, size_t n,
@@ -119,6 +139,8 @@ class SqliteTx : public Tx {
   SqliteStorage& owner_;
   sqlite::Connection& c_;
   bool read_only_;
+  bool in_transaction_;
+  Interned* first_ = nullptr;  // the first statement, while out of one
   bool guarded_ = false;
 };
 
@@ -143,24 +165,23 @@ class SqliteStorage : public Database {
     std::exception_ptr error;
     try {
       db_->Read([&](sqlite::Connection& c) {
-        // One snapshot for every statement of the read.
-        c.Prepare("BEGIN").exec();
+        // A read of one statement is one consistent snapshot by itself, and
+        // needs no BEGIN and COMMIT (GET /users/{id} is one); a read of more
+        // runs in a transaction, which it opens again if its first
+        // statement turned out to lead to more.
         try {
-          bool ok;
-          {
-            SqliteTx tx(*this, c, /*read_only=*/true, work.deadline);
-            ok = work.run(tx);
-          }
-          (void)ok;  // a read changes nothing to roll back
-          c.ResetAll();
-          c.Prepare("COMMIT").exec();
+          SqliteTx tx(*this, c, /*read_only=*/true, work.deadline,
+                      /*in_transaction=*/false);
+          (void)work.run(tx);  // a read changes nothing to roll back
+          if (!tx.in_transaction()) return;
+        } catch (const RunInTransaction&) {
+          ReadInTransaction(c, work, /*begun=*/false);
+          return;
         } catch (...) {
-          c.ResetAll();
-          if (!sqlite3_get_autocommit(c.db().getHandle())) {
-            c.db().tryExec("ROLLBACK");
-          }
+          EndRead(c);
           throw;
         }
+        ReadInTransaction(c, work, /*begun=*/true);
       });
     } catch (const SQLite::Exception& e) {
       error = std::make_exception_ptr(ToError(e));
@@ -170,22 +191,53 @@ class SqliteStorage : public Database {
     work.done(error);
   }
 
-  // The text SQLite prepares for `sql`, kept for the life of the database:
-  // the connections cache their statements by its address.
-  const char* Intern(std::string_view sql) {
+  // The text SQLite prepares for `sql`.
+  Interned* Intern(std::string_view sql) {
     {
       std::shared_lock<std::shared_mutex> lock(intern_mu_);
       auto it = interned_.find(sql);
-      if (it != interned_.end()) return it->second->c_str();
+      if (it != interned_.end()) return it->second.get();
     }
     std::unique_lock<std::shared_mutex> lock(intern_mu_);
     auto it = interned_.find(sql);
     if (it == interned_.end()) {
-      auto text = std::make_unique<std::string>(DollarToQuestion(sql));
+      auto text = std::make_unique<Interned>(DollarToQuestion(sql));
       it = interned_.emplace(std::string(sql), std::move(text)).first;
     }
-    return it->second->c_str();
+    return it->second.get();
   }
+
+  static void Begin(sqlite::Connection& c) { c.Prepare("BEGIN").exec(); }
+
+ private:
+  // Ends what a failed read left open, so that the connection goes back to
+  // the pool with no snapshot.
+  static void EndRead(sqlite::Connection& c) {
+    c.ResetAll();
+    if (!sqlite3_get_autocommit(c.db().getHandle())) {
+      c.db().tryExec("ROLLBACK");
+    }
+  }
+
+  // Runs the read inside one transaction (again, unless `begun`: then its
+  // transaction is open and fn has run in it), and ends it.
+  void ReadInTransaction(sqlite::Connection& c, Work& work, bool begun) {
+    try {
+      if (!begun) {
+        c.ResetAll();
+        Begin(c);
+        SqliteTx tx(*this, c, /*read_only=*/true, work.deadline);
+        (void)work.run(tx);
+      }
+      c.ResetAll();
+      c.Prepare("COMMIT").exec();
+    } catch (...) {
+      EndRead(c);
+      throw;
+    }
+  }
+
+ public:
 
  private:
   void ExecuteWrite(Work work) {
@@ -241,14 +293,27 @@ class SqliteStorage : public Database {
   std::string name_;
   std::shared_ptr<std::atomic<bool>> ready_;
   std::shared_mutex intern_mu_;
-  std::unordered_map<std::string, std::unique_ptr<std::string>, Hash,
+  std::unordered_map<std::string, std::unique_ptr<Interned>, Hash,
                      std::equal_to<>>
       interned_;
 };
 
 int64_t SqliteTx::Run(std::string_view sql, const Param* params, size_t n,
                       const std::function<void(const Row&)>* each) {
-  SQLite::Statement& st = c_.Prepare(owner_.Intern(sql));
+  Interned* interned = owner_.Intern(sql);
+  if (!in_transaction_) {
+    if (first_ == nullptr) {
+      if (interned->leads_to_more.load(std::memory_order_relaxed)) {
+        SqliteStorage::Begin(c_);
+        in_transaction_ = true;
+      }
+      first_ = interned;
+    } else {
+      first_->leads_to_more.store(true, std::memory_order_relaxed);
+      throw RunInTransaction{};
+    }
+  }
+  SQLite::Statement& st = c_.Prepare(interned->text.c_str());
   for (size_t i = 0; i < n; ++i) {
     const int at = static_cast<int>(i) + 1;
     const Param& p = params[i];

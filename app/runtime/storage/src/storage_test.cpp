@@ -445,6 +445,42 @@ TEST_P(StorageTest, PagesThroughItemsInIdOrder) {
   for (int i = 0; i < 25; ++i) EXPECT_EQ(names[i], "p" + std::to_string(i));
 }
 
+// A read of several statements sees one snapshot: a write that commits
+// between two of them shows in neither. (On SQLite a read runs its first
+// statement alone; once it runs a second, it runs again in a transaction,
+// and so do the reads that begin with the same statement.) Through
+// ReadTask, as modules read.
+TEST_P(StorageTest, AReadOfSeveralStatementsSeesOneSnapshot) {
+  auto db = this->OpenOk();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(Insert(*db, "first", 1).ok());
+  using Counts = StatusOr<std::pair<int64_t, int64_t>>;
+  int inserted = 0;
+  for (int round = 0; round < 3; ++round) {
+    int runs = 0;
+    Counts counts = Wait(ReadTask<Counts>(*db, [&](Tx& tx) -> Counts {
+      ++runs;
+      const int64_t before = *tx.Int("SELECT count(*) FROM items");
+      // Commits on another connection while the read is open.
+      auto added = Insert(*db, "more " + std::to_string(++inserted), 2);
+      EXPECT_TRUE(added.ok()) << added.status().ToString();
+      const int64_t after = *tx.Int("SELECT count(*) FROM items WHERE id > $1", {0});
+      return std::make_pair(before, after);
+    }));
+    ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+    EXPECT_EQ(counts->first, counts->second) << "round " << round << ", runs " << runs;
+    EXPECT_GE(counts->first, 1 + round);
+  }
+  // A read of one statement answers without running again.
+  int runs = 0;
+  auto n = Wait(ReadTask<StatusOr<int64_t>>(*db, [&](Tx& tx) -> StatusOr<int64_t> {
+    ++runs;
+    return *tx.Int("SELECT count(*) FROM items WHERE id > $1", {0});
+  }));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(runs, 1);
+}
+
 TEST_P(StorageTest, AWriteInsideAReadIsRefusedAsReadOnly) {
   auto db = this->OpenOk();
   ASSERT_NE(db, nullptr);
