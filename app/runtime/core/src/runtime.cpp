@@ -412,8 +412,14 @@ class Runtime::Impl {
       s = Guarded(*spec, [&] {
         Status st = module->Start(ctx);
         if (!st.ok()) {
-          return Status::Unavailable("module " + spec->name +
-                                     " failed to start: " + st.message());
+          // A module's bad configuration (its storage's, say) stays a
+          // configuration error, which ends the process with status 2.
+          std::string what =
+              "module " + spec->name + " failed to start: " + st.message();
+          if (st.code() == StatusCode::kInvalidArgument) {
+            return Status::InvalidArgument(std::move(what));
+          }
+          return Status::Unavailable(std::move(what));
         }
         started = true;
         module->RegisterRoutes(router_);
