@@ -68,11 +68,11 @@ void LoadItems(Tx& tx, std::vector<Order>& orders,
 // transaction.
 mitos::StatusOr<Order> InsertRows(Tx& tx, const NewOrder& in,
                                   int64_t total_cents, const std::string& now) {
-  auto id = tx.Int(
+  const int64_t id = tx.Insert(
       "INSERT INTO orders (user_id, status, total_cents, created_at, "
-      "updated_at) VALUES ($1, 'placed', $2, $3, $4) RETURNING id",
+      "updated_at) VALUES ($1, 'placed', $2, $3, $4)",
       {in.user_id, total_cents, now, now});
-  Order o{*id, in.user_id, in.items, total_cents, kPlaced, now, now};
+  Order o{id, in.user_id, in.items, total_cents, kPlaced, now, now};
   for (size_t i = 0; i < in.items.size(); ++i) {
     tx.Exec(
         "INSERT INTO order_items (order_id, line, sku, quantity, "

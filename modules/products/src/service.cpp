@@ -93,9 +93,9 @@ mitos::Task<mitos::StatusOr<Product>> ProductsService::Create(NewProduct in) {
   Product p{0, in.sku, std::string(mitos::TrimAscii(in.name)), in.price_cents,
             clock_()};
   auto insert = [p](Tx& tx) mutable -> mitos::StatusOr<Product> {
-    p.id = *tx.Int(
+    p.id = tx.Insert(
         "INSERT INTO products (sku, name, price_cents, created_at) "
-        "VALUES ($1, $2, $3, $4) RETURNING id",
+        "VALUES ($1, $2, $3, $4)",
         {p.sku, p.name, p.price_cents, p.created_at});
     return p;
   };

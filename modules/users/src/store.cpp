@@ -32,11 +32,11 @@ mitos::StatusOr<User> WriteFailed(const mitos::storage::Error& e) {
 
 mitos::StatusOr<User> InsertRow(Tx& tx, const NewUser& in,
                                 const std::string& now) {
-  auto id = tx.Int(
+  const int64_t id = tx.Insert(
       "INSERT INTO users (name, email, created_at, updated_at) "
-      "VALUES ($1, $2, $3, $4) RETURNING id",
+      "VALUES ($1, $2, $3, $4)",
       {in.name, in.email, now, now});
-  return User{*id, in.name, in.email, now, now};
+  return User{id, in.name, in.email, now, now};
 }
 
 mitos::StatusOr<User> UpdateRow(Tx& tx, int64_t id, const UserPatch& p,

@@ -250,6 +250,8 @@ class PgTx : public storage::Tx {
  protected:
   int64_t Run(std::string_view sql, const storage::Param* params, size_t n,
               const std::function<void(const storage::Row&)>* each) override;
+  int64_t RunInsert(std::string_view sql, const storage::Param* params,
+                    size_t n) override;
 
  private:
   Pool& pool_;
@@ -1281,6 +1283,20 @@ class Pool : public storage::Database {
 int64_t PgTx::Run(std::string_view sql, const storage::Param* params, size_t n,
                   const std::function<void(const storage::Row&)>* each) {
   return pool_.Statement(c_, sql, params, n, each, deadline_);
+}
+
+int64_t PgTx::RunInsert(std::string_view sql, const storage::Param* params,
+                        size_t n) {
+  std::string text(sql);
+  text += " RETURNING id";
+  std::optional<int64_t> id;
+  const std::function<void(const storage::Row&)> each =
+      [&id](const storage::Row& r) {
+        if (!id) id = r.Int(0);
+      };
+  pool_.Statement(c_, text, params, n, &each, deadline_);
+  if (!id) throw storage::Error(storage::Condition::kOther, "the insert added no row");
+  return *id;
 }
 
 }  // namespace

@@ -134,6 +134,13 @@ class SqliteTx : public Tx {
  protected:
   int64_t Run(std::string_view sql, const Param* params, size_t n,
               const std::function<void(const Row&)>* each) override;
+  int64_t RunInsert(std::string_view sql, const Param* params,
+                    size_t n) override {
+    if (Run(sql, params, n, nullptr) != 1) {
+      throw Error(Condition::kOther, "the insert added no row");
+    }
+    return sqlite3_last_insert_rowid(c_.db().getHandle());
+  }
 
  private:
   SqliteStorage& owner_;

@@ -220,9 +220,8 @@ Item ItemRow(const Row& r) {
 Task<StatusOr<int64_t>> InsertOp(Database& db, std::string name, int64_t qty,
                                  std::optional<std::string> note) {
   auto insert = [name, qty, note](Tx& tx) -> StatusOr<int64_t> {
-    return *tx.Int(
-        "INSERT INTO items (name, qty, note) VALUES ($1, $2, $3) RETURNING id",
-        {name, qty, note});
+    return tx.Insert("INSERT INTO items (name, qty, note) VALUES ($1, $2, $3)",
+                     {name, qty, note});
   };
   auto on_error = [](const Error& e) -> StatusOr<int64_t> {
     if (e.unique_violation()) return Status::AlreadyExists("taken");
@@ -327,6 +326,37 @@ TEST_P(StorageTest, CreatesReadsUpdatesAndDeletes) {
   EXPECT_EQ(Count(*db), 1);
 }
 
+// Insert gives the id of the row it added, on both backends, and fails
+// when the statement added none (and the write changes nothing).
+TEST_P(StorageTest, InsertReturnsTheIdOfTheRowItAdded) {
+  auto db = this->OpenOk();
+  ASSERT_NE(db, nullptr);
+  auto id = WriteNow<StatusOr<int64_t>>(*db, [](Tx& tx) -> StatusOr<int64_t> {
+    return tx.Insert("INSERT INTO items (name, qty) VALUES ($1, $2)",
+                     {"plum", 4});
+  });
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto name = ReadNow<StatusOr<std::string>>(
+      *db, [id = *id](Tx& tx) -> StatusOr<std::string> {
+        auto n = tx.One<std::string>("SELECT name FROM items WHERE id = $1",
+                                     {id},
+                                     [](const Row& r) { return r.String(0); });
+        if (!n) return Status::NotFound("none");
+        return *n;
+      });
+  ASSERT_TRUE(name.ok()) << name.status().ToString();
+  EXPECT_EQ(*name, "plum");
+
+  auto none = WriteNow<StatusOr<int64_t>>(*db, [](Tx& tx) -> StatusOr<int64_t> {
+    tx.Exec("INSERT INTO items (name, qty) VALUES ('first', 1)");
+    return tx.Insert(
+        "INSERT INTO items (name, qty) SELECT $1, 1 WHERE 1 = 0", {"never"});
+  });
+  EXPECT_EQ(none.status().code(), StatusCode::kInternal)
+      << none.status().ToString();
+  EXPECT_EQ(Count(*db), 1);  // the plum alone: "first" went with the failure
+}
+
 TEST_P(StorageTest, TypedValuesRoundTrip) {
   auto db = this->OpenOk();
   ASSERT_NE(db, nullptr);
@@ -410,7 +440,7 @@ TEST_P(StorageTest, IdsAreNeverReused) {
   EXPECT_GT(*next, ids.back());
   // A rolled-back insert does not give its id back either.
   Status s = WriteNow<Status>(*db, [](Tx& tx) {
-    tx.Int("INSERT INTO items (name, qty) VALUES ('gone', 1) RETURNING id");
+    tx.Insert("INSERT INTO items (name, qty) VALUES ('gone', 1)");
     return Status::Unavailable("no");
   });
   EXPECT_FALSE(s.ok());

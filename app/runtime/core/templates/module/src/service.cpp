@@ -76,8 +76,8 @@ mitos::Task<mitos::StatusOr<Item>> @Module@Service::Create(NewItem in) {
   // Runs on a storage thread, after this frame may have gone: it owns what
   // it uses.
   auto insert = [item](Tx& tx) mutable -> mitos::StatusOr<Item> {
-    item.id = *tx.Int(
-        "INSERT INTO items (name, created_at) VALUES ($1, $2) RETURNING id",
+    item.id = tx.Insert(
+        "INSERT INTO items (name, created_at) VALUES ($1, $2)",
         {item.name, item.created_at});
     return item;
   };

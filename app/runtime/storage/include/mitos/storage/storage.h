@@ -5,8 +5,7 @@
 // opens the backend its configuration names (ModuleContext::OpenStorage).
 //
 //   auto insert = [=](storage::Tx& tx) -> R {
-//     auto id = tx.Int("INSERT INTO t (name) VALUES ($1) RETURNING id",
-//                      {name});
+//     int64_t id = tx.Insert("INSERT INTO t (name) VALUES ($1)", {name});
 //     return ...;
 //   };
 //   R r = co_await storage::Write<R>(*db, insert, on_error);
@@ -219,9 +218,18 @@ class Tx {
     });
     return out;
   }
+  // Runs an INSERT of one row into a table whose key is an integer column
+  // named `id` that the database assigns (see Migration), and returns the
+  // id the row was given. Write the statement with no RETURNING clause: on
+  // SQLite the id is the row's rowid, read back without one (a RETURNING
+  // clause costs SQLite a temporary table per statement, as much work as
+  // the insert itself); on PostgreSQL the backend adds "RETURNING id".
+  // Throws Error (kOther) when the statement inserted no row.
+  int64_t Insert(std::string_view sql, Params params = {}) {
+    return RunInsert(sql, params.begin(), params.size());
+  }
   // Returns the first column of the first row as an integer ("SELECT
-  // count(*)", "INSERT ... RETURNING id"), or nullopt when there is no row
-  // or it is NULL.
+  // count(*)"), or nullopt when there is no row or it is NULL.
   std::optional<int64_t> Int(std::string_view sql, Params params = {}) {
     return One<std::optional<int64_t>>(
                sql, params, [](const Row& r) { return r.OptionalInt(0); })
@@ -233,6 +241,9 @@ class Tx {
   // Returns the rows changed.
   virtual int64_t Run(std::string_view sql, const Param* params, size_t n,
                       const std::function<void(const Row&)>* each) = 0;
+  // Runs the INSERT `sql` with `n` parameters; returns the new row's id.
+  virtual int64_t RunInsert(std::string_view sql, const Param* params,
+                            size_t n) = 0;
 };
 
 // Rewrites $N placeholders to ?N, outside string literals, quoted names and
