@@ -17,15 +17,16 @@ FROM debian:bookworm-slim AS build
 # of tests/arch and tests/cli; curl, ss and ps are for the tests of the
 # binary and the server. The tests that need pytest, node or the npm
 # registry (e2e, openapi, contract), those of the Kubernetes manifests
-# (k8s, whose folder is not in the build context), and the scaffold test
-# (which builds a second copy of the tree from a git checkout) run outside
-# the image build.
+# (k8s, whose folder is not in the build context), the scaffold test
+# (which builds a second copy of the tree from a git checkout), and those
+# that need a PostgreSQL server (storage.postgres) run outside the image
+# build.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
       libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev \
       libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev \
-      libnats-dev nats-server python3 python3-jinja2 python3-yaml \
+      libnats-dev nats-server libpq-dev python3 python3-jinja2 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -35,18 +36,19 @@ ARG REVISION=unknown
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMITOS_BUILD_TESTS=ON \
       -DMITOS_GIT_COMMIT="${REVISION}" \
  && cmake --build build -j"$(nproc)" \
- && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e|openapi|contract|k8s|scaffold)\.' \
+ && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e|openapi|contract|k8s|scaffold)\.|^storage\.postgres' \
  && strip build/mitos
 
 FROM debian:bookworm-slim
 
 # The shared libraries the binary links (`ldd /usr/local/bin/mitos`):
 # cpp-httplib is a shared library in Debian, linked with OpenSSL, brotli and
-# zlib; SQLiteCpp is linked statically; libstdc++ is in the base image.
+# zlib; SQLiteCpp is linked statically; libpq for the PostgreSQL storage;
+# libstdc++ is in the base image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcpp-httplib0.11 libsqlite3-0 libyaml-cpp0.7 libssl3 libbrotli1 zlib1g \
-      libnats3.4 \
+      libnats3.4 libpq5 \
  && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log
 
 # A numeric user, so that Kubernetes can check runAsNonRoot.

@@ -38,6 +38,7 @@ MODULE_API = {
     "mitos/observability/trace.h",
     "mitos/remote/remote.h",
     "mitos/storage/sqlite.h",
+    "mitos/storage/storage.h",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"(mitos/([a-z_]+)/[^"]+)"', re.M)

@@ -7,6 +7,10 @@ Options:
                      and the gateway) or external (start nothing, use
                      --base-url)
   --base-url URL     for external: the only URL the suite talks to
+  --postgres URL     a PostgreSQL superuser's URL (loopback only): every
+                     module that owns storage runs on PostgreSQL instead of
+                     SQLite, in a database and role of its own that the
+                     suite creates on that server and drops at the end
 
 Every process is started as
   mitos --host 127.0.0.1 --port 0 --data-dir <tmp>/<name> --log-format json
@@ -23,6 +27,7 @@ failed test's report. Everything started is killed at the end of the session.
 
 import ctypes
 import ipaddress
+import secrets
 import json
 import os
 import pathlib
@@ -39,6 +44,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from helpers import FAULT_ENV, GATEWAY, Client, unique_email  # noqa: E402
 from otlp_receiver import OtlpReceiver  # noqa: E402
 from stall_proxy import StallProxy  # noqa: E402
+import yaml  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -56,6 +62,9 @@ def pytest_addoption(parser):
                 help="how to run Mitos (default: monolith)")
     g.addoption("--base-url", default=None,
                 help="with --topology external: the URL to test (loopback only)")
+    g.addoption("--postgres", default=None,
+                help="a PostgreSQL superuser's URL (loopback only): run every "
+                     "module that owns storage on PostgreSQL, one database each")
 
 
 def pytest_configure(config):
@@ -67,6 +76,11 @@ def pytest_configure(config):
         _require_loopback(base)
     elif base:
         raise pytest.UsageError("--base-url is only for --topology external")
+    pg = config.getoption("--postgres")
+    if pg:
+        if topo == "external":
+            raise pytest.UsageError("--postgres is for topologies this suite starts")
+        _require_loopback(pg)
 
 
 def _require_loopback(url):
@@ -119,6 +133,75 @@ def dependency_order(catalog):
         if m["name"] != GATEWAY:
             visit(m["name"], [])
     return order
+
+
+def storage_modules(binary):
+    """The modules that own storage: those with <name>.storage.backend in
+    the binary's resolved configuration."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MITOS_")}
+    p = subprocess.run([binary, "config", "print"], capture_output=True,
+                       text=True, timeout=30, env=env)
+    if p.returncode != 0:
+        raise RuntimeError("%s config print exited with status %d: %s"
+                           % (binary, p.returncode, p.stderr))
+    cfg = yaml.safe_load(p.stdout) or {}
+    return sorted(name for name, v in cfg.items()
+                  if isinstance(v, dict) and isinstance(v.get("storage"), dict)
+                  and "backend" in v["storage"])
+
+
+class PostgresDatabases:
+    """One database per module, each owned by a role of its own that may
+    connect to nothing else, on the server at `admin_url` (a superuser's);
+    created by psql, dropped by close()."""
+
+    def __init__(self, admin_url, tag):
+        self.admin_url = admin_url
+        self.tag = tag
+        self.created = []  # role (= database) names
+
+    def _psql(self, sql, dbname=None):
+        url = self.admin_url
+        if dbname:
+            parts = urllib.parse.urlsplit(url)
+            url = urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
+        p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("psql failed: %s" % p.stderr.strip())
+
+    def create(self, module):
+        """Returns the URL of a new, empty database for `module`."""
+        name = "e2e_%s_%s_%d" % (self.tag, module, os.getpid())
+        password = secrets.token_hex(12)
+        self._psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        self._psql("DROP ROLE IF EXISTS %s" % name)
+        self._psql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (name, password))
+        self.created.append(name)
+        self._psql("CREATE DATABASE %s OWNER %s" % (name, name))
+        self._psql("REVOKE CONNECT ON DATABASE %s FROM PUBLIC" % name)
+        # PostgreSQL 15 gives PUBLIC no CREATE on schema public; the owner of
+        # the database needs it for its tables.
+        self._psql("ALTER SCHEMA public OWNER TO %s" % name, dbname=name)
+        parts = urllib.parse.urlsplit(self.admin_url)
+        return "postgresql://%s:%s@%s:%d/%s" % (name, password, parts.hostname,
+                                                parts.port or 5432, name)
+
+    def close(self):
+        for name in reversed(self.created):
+            try:
+                self._psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+                self._psql("DROP ROLE IF EXISTS %s" % name)
+            except Exception:  # noqa: BLE001 - drop the others
+                pass
+        self.created = []
+
+
+def storage_env(module, url):
+    """The variables that put `module`'s storage on the PostgreSQL database
+    at `url`."""
+    key = "MITOS_%s__STORAGE__" % module.upper()
+    return {key + "BACKEND": "postgres", key + "URL": url}
 
 
 def remote_env(module, url):
@@ -269,9 +352,12 @@ class Process:
 
 
 class Topology:
-    def __init__(self, kind, base_url=None):
+    def __init__(self, kind, base_url=None, postgres=None):
         self.kind = kind
         self.base_url = base_url
+        self.postgres = postgres  # a superuser's URL, or None for SQLite
+        self.databases = None     # PostgresDatabases, with postgres
+        self.storage_env = {}     # module -> its storage variables
         self.procs = {}   # name -> Process, in start order
         self.proxy = None
         self.receiver = None  # the OTLP receiver of launched topologies
@@ -291,9 +377,15 @@ class Topology:
             "MITOS_TRACING__EXPORT_INTERVAL_MS": "100",
         }
         self.catalog = known_modules(binary)
+        if self.postgres:
+            self.databases = PostgresDatabases(self.postgres, self.kind)
+            for m in storage_modules(binary):
+                self.storage_env[m] = storage_env(m, self.databases.create(m))
         if self.kind == "monolith":
-            p = self._add(Process(binary, "monolith", workdir,
-                                  env=self.trace_env)).start()
+            env = dict(self.trace_env)
+            for e in self.storage_env.values():
+                env.update(e)
+            p = self._add(Process(binary, "monolith", workdir, env=env)).start()
             self.base_url = p.url
         elif self.kind == "split":
             self._start_split(binary, workdir)
@@ -312,6 +404,7 @@ class Topology:
         direct = {}
         for m in dependency_order(self.catalog):
             env = dict(self.trace_env)
+            env.update(self.storage_env.get(m["name"], {}))
             if m["needs"]:
                 env.update(FAULT_ENV)
             for need in m["needs"]:
@@ -343,6 +436,8 @@ class Topology:
             self.proxy.close()
         if self.receiver:
             self.receiver.close()
+        if self.databases:
+            self.databases.close()
 
     def tails(self):
         return "\n".join(p.tail() for p in self.procs.values())
@@ -355,7 +450,8 @@ _TOPOLOGY = None
 def topology(request, tmp_path_factory):
     global _TOPOLOGY
     cfg = request.config
-    topo = Topology(cfg.getoption("--topology"), cfg.getoption("--base-url"))
+    topo = Topology(cfg.getoption("--topology"), cfg.getoption("--base-url"),
+                    cfg.getoption("--postgres"))
     _TOPOLOGY = topo
     if topo.launched:
         binary = _mitos_bin(cfg)

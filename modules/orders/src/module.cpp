@@ -13,7 +13,7 @@ namespace {
 class OrdersModule : public mitos::Module {
  public:
   mitos::Status Start(mitos::ModuleContext& ctx) override {
-    auto db = ctx.OpenDatabase(OrderStore::Migrations());
+    auto db = ctx.OpenStorage(OrderStore::Migrations());
     if (!db.ok()) return db.status();
     auto users = ctx.Get<users::UsersApi>("users");
     if (users == nullptr) {

@@ -11,6 +11,7 @@
 
 #include "mitos/base/context.h"
 #include "mitos_testing/faults.h"
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 #include "orders/contract.h"
 #include "rules.h"
@@ -170,7 +171,7 @@ class OrdersServiceTest : public ::testing::Test {
   // `users`.
   void Restart(std::shared_ptr<users::UsersApi> users) {
     service_.reset();
-    auto db = mitos::sqlite::Database::Open(
+    auto db = mitos::storage::OpenSqlite(
         (dir_.path() / "orders.db").string(), {}, OrderStore::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     service_ = std::make_unique<OrdersService>(

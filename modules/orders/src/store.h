@@ -1,4 +1,5 @@
-// Persistence of orders and their items in the module's own SQLite file.
+// Persistence of orders and their items in the module's own storage, on
+// whichever backend its configuration names (SQLite or PostgreSQL).
 #ifndef ORDERS_SRC_STORE_H_
 #define ORDERS_SRC_STORE_H_
 
@@ -10,7 +11,7 @@
 #include <vector>
 
 #include "mitos/events/event.h"
-#include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 #include "orders/api.h"
 
 namespace orders {
@@ -26,16 +27,17 @@ enum class CancelAction {
 };
 CancelAction CancelActionFor(std::string_view status);
 
-// Every method returns what mitos::sqlite::StatusFor makes of a storage
-// failure (InsufficientStorage on a full disk, say). Writes are coroutines
-// that wait for their commit (mitos::sqlite::Write); reads never wait for
-// the writer.
+// Every method returns what mitos::storage::StatusFor makes of a storage
+// failure (InsufficientStorage on a full disk, StorageUnavailable while
+// the database cannot be reached, say). Writes are coroutines that wait for
+// their commit (mitos::storage::Write); reads never wait for the writer,
+// and on SQLite answer with a ready task.
 class OrderStore {
  public:
   // The module's schema history; append, never edit.
-  static const std::vector<mitos::sqlite::Migration>& Migrations();
+  static const std::vector<mitos::storage::Migration>& Migrations();
 
-  explicit OrderStore(std::unique_ptr<mitos::sqlite::Database> db);
+  explicit OrderStore(std::unique_ptr<mitos::storage::Database> db);
 
   // Writes the order and its items in one transaction, with status
   // "placed". InvalidArgument ("user_id") when the user is known here to be
@@ -45,12 +47,12 @@ class OrderStore {
                                              int64_t total_cents,
                                              std::string now);
   // Returns the order with its items, or NotFound.
-  mitos::StatusOr<Order> Find(int64_t id);
+  mitos::Task<mitos::StatusOr<Order>> Find(int64_t id);
   // Returns up to page.limit orders with id > page.after (of `user_id` only
   // when given), each with its items; the items of the whole page are read
   // in one query. REQUIRES: 1 <= page.limit, page.after >= 0.
-  mitos::StatusOr<mitos::Page<Order>> List(std::optional<int64_t> user_id,
-                                           mitos::PageRequest page);
+  mitos::Task<mitos::StatusOr<mitos::Page<Order>>> List(
+      std::optional<int64_t> user_id, mitos::PageRequest page);
   // Applies CancelActionFor to the order's current status atomically:
   // NotFound, FailedPrecondition, the unchanged order, or the order
   // cancelled with updated_at = now.
@@ -61,15 +63,15 @@ class OrderStore {
   // is placed for it afterwards, even one whose check of the user raced the
   // deletion) and cancels the user's placed orders with updated_at = now.
   // Returns the number of orders cancelled.
-  static int64_t CancelOrdersOfDeletedUser(mitos::sqlite::Connection& c,
+  static int64_t CancelOrdersOfDeletedUser(mitos::storage::Tx& tx,
                                            int64_t user_id,
                                            const std::string& now);
 
   // The database, for the event bus (its inbox is here).
-  mitos::sqlite::Database* database() { return db_.get(); }
+  mitos::storage::Database* database() { return db_.get(); }
 
  private:
-  std::unique_ptr<mitos::sqlite::Database> db_;
+  std::unique_ptr<mitos::storage::Database> db_;
 };
 
 }  // namespace orders

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 
 namespace orders {
@@ -27,7 +28,7 @@ class OrderStoreTest : public ::testing::Test {
     mitos::sqlite::Options o;
     o.busy_timeout_ms = busy_timeout_ms;
     o.max_page_count = max_page_count;
-    auto db = mitos::sqlite::Database::Open(path(), o, OrderStore::Migrations());
+    auto db = mitos::storage::OpenSqlite(path(), o, OrderStore::Migrations());
     EXPECT_TRUE(db.ok()) << db.status().ToString();
     return std::make_unique<OrderStore>(std::move(*db));
   }
@@ -60,7 +61,7 @@ TEST_F(OrderStoreTest, ItemsRoundTripInTheOrderGiven) {
                   {"Ünïcode 品", 4, 40}, {"alpha", 5, 50}}};
   auto placed = Insert(*s, in, 123, "t1");
   ASSERT_TRUE(placed.ok()) << placed.status().ToString();
-  auto got = s->Find(placed->id);
+  auto got = mitos::Wait(s->Find(placed->id));
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->user_id, 5);
   EXPECT_EQ(got->total_cents, 123);
@@ -84,7 +85,7 @@ TEST_F(OrderStoreTest, DataSurvivesReopening) {
     ASSERT_TRUE(Cancel(*s, id, "t2").ok());
   }
   auto s = Open();
-  auto o = s->Find(id);
+  auto o = mitos::Wait(s->Find(id));
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->status, "cancelled");
   EXPECT_EQ(o->created_at, "t1");
@@ -102,20 +103,20 @@ TEST_F(OrderStoreTest, PageLoadsTheItemsOfEachOrder) {
     ASSERT_TRUE(Insert(*s, OrderOf(1 + i % 2, "o" + std::to_string(i + 1), i + 1),
                           0, "t").ok());
   }
-  auto all = s->List(std::nullopt, Paging(4, 0));
+  auto all = mitos::Wait(s->List(std::nullopt, Paging(4, 0)));
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->items.size(), 4u);
   for (const auto& o : all->items) {
     ExpectItems(o, "o" + std::to_string(o.id), static_cast<int>(o.id));
   }
   EXPECT_EQ(all->next_after, 4);
-  auto rest = s->List(std::nullopt, Paging(4, 4));
+  auto rest = mitos::Wait(s->List(std::nullopt, Paging(4, 4)));
   ASSERT_TRUE(rest.ok());
   ASSERT_EQ(rest->items.size(), 2u);
   ExpectItems(rest->items[1], "o6", 6);
   EXPECT_FALSE(rest->next_after.has_value());
 
-  auto user2 = s->List(2, Paging(10, 0));  // orders 2, 4, 6
+  auto user2 = mitos::Wait(s->List(2, Paging(10, 0)));  // orders 2, 4, 6
   ASSERT_TRUE(user2.ok());
   ASSERT_EQ(user2->items.size(), 3u);
   for (const auto& o : user2->items) {
@@ -123,12 +124,12 @@ TEST_F(OrderStoreTest, PageLoadsTheItemsOfEachOrder) {
     EXPECT_EQ(o.id % 2, 0);
     ExpectItems(o, "o" + std::to_string(o.id), static_cast<int>(o.id));
   }
-  EXPECT_TRUE(s->List(3, Paging(10, 0))->items.empty());
+  EXPECT_TRUE(mitos::Wait(s->List(3, Paging(10, 0)))->items.empty());
 }
 
 TEST_F(OrderStoreTest, FindAndCancelOfMissingOrderAreNotFound) {
   auto s = Open();
-  EXPECT_EQ(s->Find(1).status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(mitos::Wait(s->Find(1)).status().code(), mitos::StatusCode::kNotFound);
   EXPECT_EQ(Cancel(*s, 1, "t").status().code(), mitos::StatusCode::kNotFound);
 }
 
@@ -158,7 +159,7 @@ TEST_F(OrderStoreTest, AFullFileIsInsufficientStorageAndWritesNothing) {
   EXPECT_EQ(Insert(*s, big, 200, "t").status().code(),
             mitos::StatusCode::kInsufficientStorage);
   // Neither an order without its items, nor items without their order.
-  EXPECT_TRUE(s->List(std::nullopt, Paging(10, 0))->items.empty());
+  EXPECT_TRUE(mitos::Wait(s->List(std::nullopt, Paging(10, 0)))->items.empty());
   EXPECT_EQ(SQLite::Database(path()).execAndGet(
                 "SELECT count(*) FROM order_items").getInt(), 0);
   // What fits is still written.
@@ -172,7 +173,7 @@ TEST_F(OrderStoreTest, LockedFileIsUnavailableAndWritesNothing) {
   auto r = Insert(*s, OrderOf(1, "a", 2), 0, "t");
   EXPECT_EQ(r.status().code(), mitos::StatusCode::kStorageUnavailable);
   other.exec("ROLLBACK");
-  EXPECT_TRUE(s->List(std::nullopt, Paging(10, 0))->items.empty());
+  EXPECT_TRUE(mitos::Wait(s->List(std::nullopt, Paging(10, 0)))->items.empty());
   EXPECT_TRUE(Insert(*s, OrderOf(1, "a", 2), 0, "t").ok());
   EXPECT_EQ(SQLite::Database(path()).execAndGet(
                 "SELECT count(*) FROM order_items").getInt(), 2);

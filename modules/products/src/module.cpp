@@ -10,7 +10,7 @@ namespace {
 class ProductsModule : public mitos::Module {
  public:
   mitos::Status Start(mitos::ModuleContext& ctx) override {
-    auto db = ctx.OpenDatabase(ProductsService::Migrations());
+    auto db = ctx.OpenStorage(ProductsService::Migrations());
     if (!db.ok()) return db.status();
     service_ = std::make_shared<ProductsService>(std::move(*db),
                                                  mitos::log::NowRfc3339);

@@ -37,43 +37,47 @@ std::string CheckPrice(int64_t price_cents) {
 
 namespace {
 
-using mitos::sqlite::Connection;
+using mitos::storage::Tx;
 
 mitos::Status NoSuchProduct(int64_t id) {
   return mitos::Status::NotFound("Product " + std::to_string(id) +
                                  " does not exist.");
 }
 
-Product Row(SQLite::Statement& st) {
-  return Product{st.getColumn(0).getInt64(), st.getColumn(1).getString(),
-                 st.getColumn(2).getString(), st.getColumn(3).getInt64(),
-                 st.getColumn(4).getString()};
+Product Row(const mitos::storage::Row& r) {
+  return Product{r.Int(0), r.String(1), r.String(2), r.Int(3), r.String(4)};
 }
 
-mitos::StatusOr<Product> InsertFailed(const SQLite::Exception& e) {
-  if (mitos::sqlite::IsUniqueViolation(e)) {
+mitos::StatusOr<Product> InsertFailed(const mitos::storage::Error& e) {
+  if (e.unique_violation()) {
     return mitos::Status::AlreadyExists("A product with this SKU already exists.",
                                         {{"sku", "is already used by another product"}});
   }
-  return mitos::sqlite::StatusFor(e);
+  return mitos::storage::StatusFor(e);
 }
 
 }  // namespace
 
-const std::vector<mitos::sqlite::Migration>& ProductsService::Migrations() {
-  static const std::vector<mitos::sqlite::Migration> kMigrations = {
-      {1, "products",
+const std::vector<mitos::storage::Migration>& ProductsService::Migrations() {
+  static const std::vector<mitos::storage::Migration> kMigrations = {
+      {1, "products", "",
        "CREATE TABLE products ("
        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
        " sku TEXT NOT NULL UNIQUE,"
        " name TEXT NOT NULL,"
        " price_cents INTEGER NOT NULL,"
+       " created_at TEXT NOT NULL)",
+       "CREATE TABLE products ("
+       " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+       " sku TEXT NOT NULL UNIQUE,"
+       " name TEXT NOT NULL,"
+       " price_cents BIGINT NOT NULL,"
        " created_at TEXT NOT NULL)"},
   };
   return kMigrations;
 }
 
-ProductsService::ProductsService(std::unique_ptr<mitos::sqlite::Database> db,
+ProductsService::ProductsService(std::unique_ptr<mitos::storage::Database> db,
                                  Clock clock)
     : db_(std::move(db)), clock_(std::move(clock)) {}
 
@@ -88,55 +92,51 @@ mitos::Task<mitos::StatusOr<Product>> ProductsService::Create(NewProduct in) {
   }
   Product p{0, in.sku, std::string(mitos::TrimAscii(in.name)), in.price_cents,
             clock_()};
-  auto insert = [p](Connection& c) mutable -> mitos::StatusOr<Product> {
-    auto& st = c.Prepare(
+  auto insert = [p](Tx& tx) mutable -> mitos::StatusOr<Product> {
+    p.id = tx.Insert(
         "INSERT INTO products (sku, name, price_cents, created_at) "
-        "VALUES (?, ?, ?, ?)");
-    st.bind(1, p.sku);
-    st.bind(2, p.name);
-    st.bind(3, p.price_cents);
-    st.bind(4, p.created_at);
-    st.exec();
-    p.id = c.db().getLastInsertRowid();
+        "VALUES ($1, $2, $3, $4)",
+        {p.sku, p.name, p.price_cents, p.created_at});
     return p;
   };
-  co_return co_await mitos::sqlite::Write<mitos::StatusOr<Product>>(
-      *db_, insert, &InsertFailed);
+  auto write = mitos::storage::Write<mitos::StatusOr<Product>>(*db_, insert,
+                                                               &InsertFailed);
+  co_return co_await write;
 }
 
 mitos::Task<mitos::StatusOr<Product>> ProductsService::Get(int64_t id) {
-  if (id <= 0) co_return NoSuchProduct(id);
-  co_return db_->Read([id](Connection& c) -> mitos::StatusOr<Product> {
-    auto& st = c.Prepare(
+  using R = mitos::StatusOr<Product>;
+  if (id <= 0) return mitos::Ready<R>(NoSuchProduct(id));
+  return mitos::storage::ReadTask<R>(*db_, [id](Tx& tx) -> R {
+    auto p = tx.One<Product>(
         "SELECT id, sku, name, price_cents, created_at FROM products "
-        "WHERE id = ?");
-    st.bind(1, id);
-    if (!st.executeStep()) return NoSuchProduct(id);
-    return Row(st);
+        "WHERE id = $1",
+        {id}, &Row);
+    if (!p) return NoSuchProduct(id);
+    return std::move(*p);
   });
 }
 
 mitos::Task<mitos::StatusOr<mitos::Page<Product>>> ProductsService::List(
     mitos::PageRequest page) {
+  using R = mitos::StatusOr<mitos::Page<Product>>;
   std::vector<mitos::FieldError> errors;
   mitos::CheckPaging(page.limit, page.after, 100, &errors);
   if (!errors.empty()) {
-    co_return mitos::Status::InvalidArgument("Invalid paging parameters.",
-                                             std::move(errors));
+    return mitos::Ready<R>(mitos::Status::InvalidArgument(
+        "Invalid paging parameters.", std::move(errors)));
   }
-  co_return db_->Read([page](Connection& c) {
-    auto& st = c.Prepare(
-        "SELECT id, sku, name, price_cents, created_at FROM products "
-        "WHERE id > ? ORDER BY id LIMIT ?");
-    st.bind(1, page.after);
-    st.bind(2, page.limit + 1);
+  return mitos::storage::ReadTask<R>(*db_, [page](Tx& tx) -> R {
     mitos::Page<Product> out;
-    while (st.executeStep()) out.items.push_back(Row(st));
+    out.items = tx.All<Product>(
+        "SELECT id, sku, name, price_cents, created_at FROM products "
+        "WHERE id > $1 ORDER BY id LIMIT $2",
+        {page.after, page.limit + 1}, &Row);
     if (out.items.size() > static_cast<size_t>(page.limit)) {
       out.items.pop_back();
       out.next_after = out.items.back().id;
     }
-    return mitos::StatusOr<mitos::Page<Product>>(std::move(out));
+    return out;
   });
 }
 

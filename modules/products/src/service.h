@@ -1,5 +1,6 @@
 // The in-process implementation of ProductsApi: the field rules and the SQL
-// of the module's own database. Tested as plain C++, without HTTP.
+// of the module's own storage, on SQLite or PostgreSQL. Tested as plain
+// C++, without HTTP.
 #ifndef PRODUCTS_SRC_SERVICE_H_
 #define PRODUCTS_SRC_SERVICE_H_
 
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 #include "products/api.h"
 
 namespace products {
@@ -18,9 +19,9 @@ class ProductsService : public ProductsApi {
   using Clock = std::function<std::string()>;  // RFC 3339 "now"
 
   // The module's schema history; append, never edit.
-  static const std::vector<mitos::sqlite::Migration>& Migrations();
+  static const std::vector<mitos::storage::Migration>& Migrations();
 
-  ProductsService(std::unique_ptr<mitos::sqlite::Database> db, Clock clock);
+  ProductsService(std::unique_ptr<mitos::storage::Database> db, Clock clock);
 
   mitos::Task<mitos::StatusOr<Product>> Create(NewProduct product) override;
   mitos::Task<mitos::StatusOr<Product>> Get(int64_t id) override;
@@ -28,7 +29,7 @@ class ProductsService : public ProductsApi {
       mitos::PageRequest page) override;
 
  private:
-  std::unique_ptr<mitos::sqlite::Database> db_;
+  std::unique_ptr<mitos::storage::Database> db_;
   Clock clock_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 #include "rules.h"
 
@@ -13,7 +14,7 @@ namespace {
 class ProductsServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = mitos::sqlite::Database::Open(
+    auto db = mitos::storage::OpenSqlite(
         (dir_.path() / "products.db").string(), mitos::sqlite::Options{},
         ProductsService::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();

@@ -11,7 +11,7 @@ namespace {
 class UsersModule : public mitos::Module {
  public:
   mitos::Status Start(mitos::ModuleContext& ctx) override {
-    auto db = ctx.OpenDatabase(UserStore::Migrations());
+    auto db = ctx.OpenStorage(UserStore::Migrations());
     if (!db.ok()) return db.status();
     // The store owns the database, which outlives the bus's dispatch.
     mitos::events::Notifier published = ctx.Events().AddOutbox("users", db->get());

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 #include "rules.h"
 #include "users/contract.h"
@@ -55,7 +56,7 @@ TEST(CheckName, LengthIsCountedInCharacters) {
 class UsersServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = mitos::sqlite::Database::Open(
+    auto db = mitos::storage::OpenSqlite(
         (dir_.path() / "users.db").string(), {}, UserStore::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = db->get();

@@ -52,16 +52,12 @@ class UsersStorageTest : public ::testing::Test {
   }
 
   // Returns mitos_db_errors_total{module="users",op="write",reason} as
-  // /metrics shows it, or -1 when it is not there.
+  // /metrics shows it (0 before the first such error).
   double WriteErrors(const std::string& reason) {
-    auto r = client_->Get("/metrics");
-    if (!r || r->status != 200) return -1;
-    const std::string series =
+    return mitos::testing::MetricValue(
+        *instance_,
         "mitos_db_errors_total{module=\"users\",op=\"write\",reason=\"" +
-        reason + "\"} ";
-    size_t at = r->body.find("\n" + series);
-    if (at == std::string::npos) return -1;
-    return std::stod(r->body.substr(at + 1 + series.size()));
+            reason + "\"}");
   }
 
   static std::string IntegrityCheck(const std::filesystem::path& db) {

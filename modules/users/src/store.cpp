@@ -3,16 +3,13 @@
 namespace users {
 namespace {
 
-using mitos::sqlite::Connection;
+using mitos::storage::Tx;
 
-User Row(SQLite::Statement& st) {
-  User u;
-  u.id = st.getColumn(0).getInt64();
-  u.name = st.getColumn(1).getString();
-  u.email = st.getColumn(2).getString();
-  u.created_at = st.getColumn(3).getString();
-  u.updated_at = st.getColumn(4).getString();
-  return u;
+// Columns of the user row, in this order, in every statement below.
+#define USER_COLUMNS "id, name, email, created_at, updated_at"
+
+User Row(const mitos::storage::Row& r) {
+  return User{r.Int(0), r.String(1), r.String(2), r.String(3), r.String(4)};
 }
 
 mitos::Status EmailTaken() {
@@ -28,53 +25,45 @@ mitos::Status NoSuchUser(int64_t id) {
 
 // What a failed insert or update returns: a taken email, or what the
 // storage layer makes of the failure (it has logged and counted it).
-mitos::Status WriteFailed(const SQLite::Exception& e) {
-  if (mitos::sqlite::IsUniqueViolation(e)) return EmailTaken();
-  return mitos::sqlite::StatusFor(e);
+mitos::StatusOr<User> WriteFailed(const mitos::storage::Error& e) {
+  if (e.unique_violation()) return EmailTaken();
+  return mitos::storage::StatusFor(e);
 }
 
-mitos::StatusOr<User> InsertRow(Connection& c, const NewUser& in,
+mitos::StatusOr<User> InsertRow(Tx& tx, const NewUser& in,
                                 const std::string& now) {
-  auto& st = c.Prepare(
+  const int64_t id = tx.Insert(
       "INSERT INTO users (name, email, created_at, updated_at) "
-      "VALUES (?, ?, ?, ?)");
-  st.bind(1, in.name);
-  st.bind(2, in.email);
-  st.bind(3, now);
-  st.bind(4, now);
-  st.exec();
-  return User{c.db().getLastInsertRowid(), in.name, in.email, now, now};
+      "VALUES ($1, $2, $3, $4)",
+      {in.name, in.email, now, now});
+  return User{id, in.name, in.email, now, now};
 }
 
-mitos::StatusOr<User> UpdateRow(Connection& c, int64_t id, const UserPatch& p,
+mitos::StatusOr<User> UpdateRow(Tx& tx, int64_t id, const UserPatch& p,
                                 const std::string& now) {
-  auto& st = c.Prepare(
-      "UPDATE users SET name = coalesce(?, name), "
-      "email = coalesce(?, email), updated_at = ? WHERE id = ? "
-      "RETURNING id, name, email, created_at, updated_at");
-  if (p.name) st.bind(1, *p.name);
-  if (p.email) st.bind(2, *p.email);
-  st.bind(3, now);
-  st.bind(4, id);
-  if (!st.executeStep()) return NoSuchUser(id);
-  User u = Row(st);
-  while (st.executeStep()) {
-  }
-  return u;
+  auto u = tx.One<User>(
+      "UPDATE users SET name = coalesce($1, name), "
+      "email = coalesce($2, email), updated_at = $3 WHERE id = $4 "
+      "RETURNING " USER_COLUMNS,
+      {p.name, p.email, now, id}, &Row);
+  if (!u) return NoSuchUser(id);
+  return std::move(*u);
 }
 
-mitos::Status DeleteRow(Connection& c, int64_t id) {
-  auto& st = c.Prepare("DELETE FROM users WHERE id = ?");
-  st.bind(1, id);
-  if (st.exec() == 0) return NoSuchUser(id);
+mitos::Status DeleteRow(Tx& tx, int64_t id) {
+  if (tx.Exec("DELETE FROM users WHERE id = $1", {id}) == 0) {
+    return NoSuchUser(id);
+  }
   return mitos::Status::Ok();
 }
 
 }  // namespace
 
-const std::vector<mitos::sqlite::Migration>& UserStore::Migrations() {
-  static const std::vector<mitos::sqlite::Migration> kMigrations = {
-      {1, "users table with case-insensitive unique email",
+const std::vector<mitos::storage::Migration>& UserStore::Migrations() {
+  // SQLite's NOCASE folds ASCII letters only; so does lower() under the
+  // "C" collation, whatever the database's locale.
+  static const std::vector<mitos::storage::Migration> kMigrations = {
+      {1, "users table with case-insensitive unique email", "",
        R"sql(
         CREATE TABLE users (
           id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -84,81 +73,84 @@ const std::vector<mitos::sqlite::Migration>& UserStore::Migrations() {
           updated_at TEXT NOT NULL
         );
         CREATE UNIQUE INDEX users_email_nocase ON users (email COLLATE NOCASE);
+      )sql",
+       R"sql(
+        CREATE TABLE users (
+          id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          name       TEXT NOT NULL,
+          email      TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX users_email_nocase ON users (lower(email COLLATE "C"));
       )sql"},
       mitos::events::OutboxMigration(2),
   };
   return kMigrations;
 }
 
-UserStore::UserStore(std::unique_ptr<mitos::sqlite::Database> db)
+UserStore::UserStore(std::unique_ptr<mitos::storage::Database> db)
     : db_(std::move(db)) {}
 
 mitos::Completion<mitos::StatusOr<User>> UserStore::Insert(NewUser in,
                                                           std::string now) {
-  // The writer thread runs `insert` after this frame may have gone: it owns
+  // A storage thread runs `insert` after this frame may have gone: it owns
   // what it uses.
-  auto insert = [in = std::move(in), now = std::move(now)](Connection& c) {
-    return InsertRow(c, in, now);
+  auto insert = [in = std::move(in), now = std::move(now)](Tx& tx) {
+    return InsertRow(tx, in, now);
   };
-  return mitos::sqlite::Write<mitos::StatusOr<User>>(*db_, std::move(insert),
-                                                     &WriteFailed);
+  return mitos::storage::Write<mitos::StatusOr<User>>(*db_, std::move(insert),
+                                                      &WriteFailed);
 }
 
-mitos::StatusOr<User> UserStore::Find(int64_t id) {
-  try {
-    return db_->Read([&](Connection& c) -> mitos::StatusOr<User> {
-      auto& st = c.Prepare(
-          "SELECT id, name, email, created_at, updated_at FROM users "
-          "WHERE id = ?");
-      st.bind(1, id);
-      if (!st.executeStep()) return NoSuchUser(id);
-      return Row(st);
-    });
-  } catch (const SQLite::Exception& e) {
-    return mitos::sqlite::StatusFor(e);
-  }
+mitos::Task<mitos::StatusOr<User>> UserStore::Find(int64_t id) {
+  return mitos::storage::ReadTask<mitos::StatusOr<User>>(
+      *db_, [id](Tx& tx) -> mitos::StatusOr<User> {
+        auto u = tx.One<User>(
+            "SELECT " USER_COLUMNS " FROM users WHERE id = $1", {id}, &Row);
+        if (!u) return NoSuchUser(id);
+        return std::move(*u);
+      });
 }
 
-mitos::StatusOr<mitos::Page<User>> UserStore::List(mitos::PageRequest page) {
-  try {
-    return db_->Read([&](Connection& c) {
-      auto& st = c.Prepare(
-          "SELECT id, name, email, created_at, updated_at FROM users "
-          "WHERE id > ? ORDER BY id LIMIT ?");
-      st.bind(1, page.after);
-      st.bind(2, page.limit + 1);
-      mitos::Page<User> out;
-      while (st.executeStep()) out.items.push_back(Row(st));
-      if (static_cast<int>(out.items.size()) > page.limit) {
-        out.items.pop_back();
-        out.next_after = out.items.back().id;
-      }
-      return mitos::StatusOr<mitos::Page<User>>(std::move(out));
-    });
-  } catch (const SQLite::Exception& e) {
-    return mitos::sqlite::StatusFor(e);
-  }
+mitos::Task<mitos::StatusOr<mitos::Page<User>>> UserStore::List(
+    mitos::PageRequest page) {
+  using R = mitos::StatusOr<mitos::Page<User>>;
+  return mitos::storage::ReadTask<R>(*db_, [page](Tx& tx) -> R {
+    // One more than the page: whether it exists says if there is a next.
+    mitos::Page<User> out;
+    out.items = tx.All<User>(
+        "SELECT " USER_COLUMNS " FROM users WHERE id > $1 ORDER BY id "
+        "LIMIT $2",
+        {page.after, page.limit + 1}, &Row);
+    if (static_cast<int>(out.items.size()) > page.limit) {
+      out.items.pop_back();
+      out.next_after = out.items.back().id;
+    }
+    return out;
+  });
 }
 
 mitos::Completion<mitos::StatusOr<User>> UserStore::Update(int64_t id,
                                                           UserPatch patch,
                                                           std::string now) {
-  auto update = [id, patch = std::move(patch), now = std::move(now)](Connection& c) {
-    return UpdateRow(c, id, patch, now);
+  auto update = [id, patch = std::move(patch), now = std::move(now)](Tx& tx) {
+    return UpdateRow(tx, id, patch, now);
   };
-  return mitos::sqlite::Write<mitos::StatusOr<User>>(*db_, std::move(update),
-                                                     &WriteFailed);
+  return mitos::storage::Write<mitos::StatusOr<User>>(*db_, std::move(update),
+                                                      &WriteFailed);
 }
 
 mitos::Completion<mitos::Status> UserStore::Remove(int64_t id,
                                                   mitos::events::Event deleted) {
-  auto remove = [id, deleted = std::move(deleted)](Connection& c) {
-    mitos::Status s = DeleteRow(c, id);
-    if (s.ok()) mitos::events::SqliteOutbox(c).Append(deleted);
+  auto remove = [id, deleted = std::move(deleted)](Tx& tx) {
+    mitos::Status s = DeleteRow(tx, id);
+    if (s.ok()) mitos::events::Outbox(tx).Append(deleted);
     return s;
   };
-  return mitos::sqlite::Write<mitos::Status>(*db_, std::move(remove),
-                                             &mitos::sqlite::StatusFor);
+  return mitos::storage::Write<mitos::Status>(*db_, std::move(remove));
 }
 
 }  // namespace users
+
+#undef USER_COLUMNS

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 
 namespace users {
@@ -19,7 +20,7 @@ class UserStoreTest : public ::testing::Test {
   std::unique_ptr<UserStore> Open(int busy_timeout_ms = 5000) {
     mitos::sqlite::Options o;
     o.busy_timeout_ms = busy_timeout_ms;
-    auto db = mitos::sqlite::Database::Open(path(), o, UserStore::Migrations());
+    auto db = mitos::storage::OpenSqlite(path(), o, UserStore::Migrations());
     EXPECT_TRUE(db.ok()) << db.status().ToString();
     return std::make_unique<UserStore>(std::move(*db));
   }
@@ -33,7 +34,7 @@ TEST_F(UserStoreTest, DataSurvivesReopening) {
     ASSERT_TRUE(Insert(*s, {"Ada", "ada@x.io"}, "t1").ok());
   }
   auto s = Open();
-  auto u = s->Find(1);
+  auto u = mitos::Wait(s->Find(1));
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->email, "ada@x.io");
   EXPECT_EQ(u->created_at, "t1");
@@ -71,11 +72,11 @@ TEST_F(UserStoreTest, ReadsProceedWhileAWriteTransactionIsOpen) {
   SQLite::Database other(path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   other.exec("UPDATE users SET name = 'changed'");
-  auto u = s->Find(1);  // must not wait for the writer
+  auto u = mitos::Wait(s->Find(1));  // must not wait for the writer
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->name, "A");
   other.exec("COMMIT");
-  EXPECT_EQ(s->Find(1)->name, "changed");
+  EXPECT_EQ(mitos::Wait(s->Find(1))->name, "changed");
 }
 
 }  // namespace

@@ -74,6 +74,11 @@ class Modules::Context : public ModuleContext {
     return OpenModuleDatabase(state_.config, spec_.name, migrations);
   }
 
+  StatusOr<std::unique_ptr<storage::Database>> OpenStorage(
+      const std::vector<storage::Migration>& migrations) override {
+    return OpenModuleStorage(state_.config, spec_.name, migrations);
+  }
+
   bool IsLocal(std::string_view name) const override {
     return std::any_of(state_.catalog.begin(), state_.catalog.end(),
                        [&](const ModuleSpec& s) { return s.name == name; });

@@ -71,6 +71,7 @@ std::string Quote(const std::string& s) {
 std::string Render(const Key& k, const Value& v) {
   if (k.secret) {
     const auto* s = std::get_if<std::string>(&v);
+    if (s != nullptr && !s->empty() && k.redact) return Quote(k.redact(*s));
     return (s != nullptr && s->empty()) ? "\"\"" : "\"<redacted>\"";
   }
   switch (k.type) {
@@ -151,6 +152,21 @@ Schema& Schema::List(std::string path, StringList def, std::string doc) {
   k.default_value = std::move(def);
   k.doc = std::move(doc);
   return Add(std::move(k));
+}
+
+Schema& Schema::Redacted(
+    std::string_view path,
+    std::function<std::string(const std::string&)> redact) {
+  for (auto& k : keys_) {
+    if (k.path != path) continue;
+    if (k.type != Type::kString) {
+      throw std::logic_error("config key is no string: " + k.path);
+    }
+    k.secret = true;
+    k.redact = std::move(redact);
+    return *this;
+  }
+  throw std::logic_error("config key not declared: " + std::string(path));
 }
 
 const Key* Schema::Find(std::string_view path) const {

@@ -602,6 +602,21 @@ TEST(ConfigTest, UndeclaredKeyErrorNamesTheKey) {
   }
 }
 
+TEST(ConfigTest, ARedactedKeyIsPrintedThroughItsRedactor) {
+  Schema s;
+  s.String("db.url", "", "Database URL.");
+  s.Redacted("db.url", [](const std::string& v) {
+    return v.substr(0, v.find(':')) + ":<hidden>";
+  });
+  EXPECT_TRUE(s.Find("db.url")->secret);
+  Config c = Resolver(s).Env({{"MITOS_DB__URL", "user:hunter2"}}).Build();
+  EXPECT_EQ(c.String("db.url"), "user:hunter2");
+  std::string y = c.ToYaml();
+  EXPECT_THAT(y, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(y, HasSubstr("url: \"user:<hidden>\"  # env MITOS_DB__URL"));
+  EXPECT_THROW(s.Redacted("db.nothing", nullptr), std::logic_error);
+}
+
 TEST(ConfigTest, ToYamlRedactsSecretsAndNotesOrigins) {
   Schema s = TestSchema();
   Config c = Resolver(s)

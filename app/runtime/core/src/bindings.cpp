@@ -64,7 +64,24 @@ StatusOr<std::unique_ptr<sqlite::Database>> OpenModuleDatabase(
   o.cache_kib = static_cast<int>(config.Int(p + "cache_kib"));
   o.max_page_count = config.Int(p + "max_page_count");
   auto path = std::filesystem::path(config.String("data_dir")) / (module + ".db");
+  std::string backend = "sqlite";
+  try {
+    backend = config.String(p + "backend");
+  } catch (const config::UndeclaredKeyError&) {
+    // Declared by sqlite::DeclareStorageConfig alone: SQLite it is.
+  }
+  if (backend != "sqlite") {
+    return Status::FailedPrecondition(
+        p + "backend is " + backend + ", but module " + module +
+        " keeps its data in SQLite only (it opens it with OpenDatabase)");
+  }
   return sqlite::Database::Open(path.string(), o, migrations);
+}
+
+StatusOr<std::unique_ptr<storage::Database>> OpenModuleStorage(
+    const config::Config& config, const std::string& module,
+    const std::vector<storage::Migration>& migrations) {
+  return storage::Open(config, module, config.String("data_dir"), migrations);
 }
 
 }  // namespace mitos

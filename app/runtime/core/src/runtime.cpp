@@ -271,6 +271,13 @@ class Runtime::Impl {
       return OpenModuleDatabase(rt_.config_, spec_.name, migrations);
     }
 
+    StatusOr<std::unique_ptr<storage::Database>> OpenStorage(
+        const std::vector<storage::Migration>& migrations) override {
+      auto db = OpenModuleStorage(rt_.config_, spec_.name, migrations);
+      if (db.ok()) rt_.storage_ready_.emplace_back(&spec_, (*db)->ReadyFlag());
+      return db;
+    }
+
     bool IsLocal(std::string_view name) const override {
       return std::any_of(rt_.specs_.begin(), rt_.specs_.end(),
                          [&](const ModuleSpec* s) { return s->name == name; });
@@ -411,8 +418,14 @@ class Runtime::Impl {
       s = Guarded(*spec, [&] {
         Status st = module->Start(ctx);
         if (!st.ok()) {
-          return Status::Unavailable("module " + spec->name +
-                                     " failed to start: " + st.message());
+          // A module's bad configuration (its storage's, say) stays a
+          // configuration error, which ends the process with status 2.
+          std::string what =
+              "module " + spec->name + " failed to start: " + st.message();
+          if (st.code() == StatusCode::kInvalidArgument) {
+            return Status::InvalidArgument(std::move(what));
+          }
+          return Status::Unavailable(std::move(what));
         }
         started = true;
         module->RegisterRoutes(router_);
@@ -712,6 +725,9 @@ class Runtime::Impl {
         s = "ready";
         for (const auto& [sp, mod] : modules_) {
           if (sp == spec && !mod->Ready()) s = "not_ready";
+        }
+        for (const auto& [sp, ready] : storage_ready_) {
+          if (sp == spec && !ready->load()) s = "not_ready";
         }
       } else if (st == State::kDraining) {
         s = "draining";
@@ -1184,6 +1200,10 @@ class Runtime::Impl {
   std::unordered_set<std::string> on_loop_;
   http::Router router_;
   std::string openapi_;  // set before serving, read only afterwards
+  // The readiness of the storages modules opened with OpenStorage (set
+  // before serving, read only afterwards).
+  std::vector<std::pair<const ModuleSpec*, std::shared_ptr<const std::atomic<bool>>>>
+      storage_ready_;
   std::vector<std::pair<const ModuleSpec*, std::unique_ptr<Module>>> modules_;
   std::atomic<State> state_{State::kStarting};
   std::chrono::steady_clock::time_point started_at_;

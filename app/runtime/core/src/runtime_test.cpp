@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "mitos/core/main.h"
@@ -583,6 +585,84 @@ TEST(Main, AProgrammingErrorOutsideTheModulesExitsWithStatus1) {
   EXPECT_THAT(err,
               ::testing::HasSubstr(
                   "mitos: internal error: config key declared twice: a.n"));
+}
+
+// A module that keeps its data through OpenStorage (or, `legacy`, through
+// OpenDatabase), with the keys of storage::DeclareConfig.
+class Vault : public Module {
+ public:
+  explicit Vault(bool legacy) : legacy_(legacy) {}
+  Status Start(ModuleContext& ctx) override {
+    if (legacy_) {
+      auto db = ctx.OpenDatabase({});
+      return db.ok() ? Status::Ok() : db.status();
+    }
+    auto db = ctx.OpenStorage({{1, "t", "CREATE TABLE t (x INTEGER)"}});
+    if (!db.ok()) return db.status();
+    db_ = std::move(*db);
+    return Status::Ok();
+  }
+  void RegisterRoutes(http::Router&) override {}
+  void Stop() override { db_.reset(); }
+
+ private:
+  bool legacy_;
+  std::unique_ptr<storage::Database> db_;
+};
+
+Status StartVault(std::map<std::string, std::string> flags, bool legacy = false) {
+  ModuleSpec vault;
+  vault.name = "vault";
+  vault.declare_config = [](config::Schema& s) { storage::DeclareConfig(s, "vault"); };
+  vault.create = [legacy](const config::Config&) {
+    return std::make_unique<Vault>(legacy);
+  };
+  std::vector<ModuleSpec> catalog = {vault};
+  testing::TempDir dir;
+  config::Schema schema;
+  DeclareConfig(catalog, &schema);
+  config::Resolver r(schema);
+  r.Flag("server.host", "127.0.0.1", "test")
+      .Flag("server.port", "0", "test")
+      .Flag("data_dir", dir.path().string(), "test")
+      .Flag("shutdown.drain_delay_ms", "0", "test")
+      .Flag("log.level", "error", "test");
+  for (const auto& [k, v] : flags) r.Flag(k, v, "test");
+  config::Config cfg = r.Build();
+  auto selected = SelectModules(catalog, {});
+  if (!selected.ok()) return selected.status();
+  Runtime rt(cfg, catalog, *selected, {});
+  Status s = rt.Start();
+  if (s.ok()) {
+    if (!std::filesystem::exists(dir.path() / "vault.db")) {
+      s = Status::Internal("no vault.db");
+    }
+    rt.Shutdown();
+  }
+  return s;
+}
+
+TEST(Runtime, OpenStorageOpensSqliteByDefault) {
+  Status s = StartVault({});
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(Runtime, AnUnreachablePostgresStopsStartUpWithoutThePassword) {
+  Status s = StartVault({{"vault.storage.backend", "postgres"},
+                         {"vault.storage.url",
+                          "postgresql://vault:hunter2@127.0.0.1:1/vault"}});
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(),
+              ::testing::HasSubstr("module vault failed to start: cannot "
+                                   "connect to PostgreSQL at "
+                                   "postgresql://vault:<redacted>@127.0.0.1:1/vault"));
+  EXPECT_THAT(s.ToString(), ::testing::Not(::testing::HasSubstr("hunter2")));
+}
+
+TEST(Runtime, OpenDatabaseRefusesAPostgresBackend) {
+  Status s = StartVault({{"vault.storage.backend", "postgres"}}, /*legacy=*/true);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("SQLite only"));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "mitos/base/context.h"
 #include "mitos/io/event_loop.h"
 #include "mitos/observability/log.h"
+#include "names.h"
 
 namespace mitos::sqlite {
 namespace {
@@ -35,9 +36,12 @@ constexpr int kRestartPages = 4 * kCheckpointPages;
 thread_local const Database* tl_writer_of = nullptr;
 
 // The kinds of storage failure, as mitos_db_errors_total{reason} names them.
-enum class Reason { kFull, kBusy, kIo, kReadOnly, kCantOpen, kCorrupt, kOther };
-constexpr std::array<const char*, 7> kReasonNames = {
-    "full", "busy", "io", "read_only", "cant_open", "corrupt", "other"};
+enum class Reason {
+  kFull, kBusy, kIo, kReadOnly, kCantOpen, kCorrupt, kDeadline, kOther
+};
+constexpr std::array<const char*, 8> kReasonNames = {
+    "full", "busy", "io", "read_only", "cant_open", "corrupt", "deadline",
+    "other"};
 constexpr std::array<const char*, 3> kOpNames = {"read", "write", "checkpoint"};
 
 // Returns the kind of failure of a SQLite result, or nullopt for a
@@ -60,6 +64,8 @@ std::optional<Reason> ReasonOf(int code, int extended_code) {
     case SQLITE_CANTOPEN: return Reason::kCantOpen;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return Reason::kCorrupt;
+    // A statement interrupted because its request's deadline passed.
+    case SQLITE_INTERRUPT: return Reason::kDeadline;
     default: return Reason::kOther;
   }
 }
@@ -151,12 +157,9 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
   std::unique_ptr<Database> db(new Database());
   db->path_ = path;
   auto& reg = metrics::Registry::Default();
-  auto& errors = reg.Counters(
-      "mitos_db_errors_total",
-      "Storage operations that failed, by operation (read, write, "
-      "checkpoint) and kind of SQLite failure (full, busy, io, read_only, "
-      "cant_open, corrupt, other).",
-      {"module", "op", "reason"});
+  auto& errors = reg.Counters(storage::internal::kErrorsName,
+                              storage::internal::kErrorsHelp,
+                              {"module", "op", "reason"});
   for (size_t op = 0; op < kOpNames.size(); ++op) {
     for (size_t r = 0; r < kReasonNames.size(); ++r) {
       db->faults_->errors[op][r] =
@@ -168,11 +171,9 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
                                     "connection.",
                                     {"module"})
                            .With({options.name});
-  auto& latency = reg.Histograms(
-      "mitos_db_query_duration_seconds",
-      "Duration of a group of statements (one read, or one write or "
-      "transaction), waits for the writer or a reader included.",
-      {"module", "op"});
+  auto& latency = reg.Histograms(storage::internal::kLatencyName,
+                                 storage::internal::kLatencyHelp,
+                                 {"module", "op"});
   db->read_latency_ = &latency.With({options.name, "read"});
   db->write_latency_ = &latency.With({options.name, "write"});
   try {
@@ -214,7 +215,12 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
       if (m.version != version + 1) {
         return Status::Internal("migrations must be numbered 1, 2, 3...");
       }
-      SQLite::Transaction tx(w);
+      // IMMEDIATE, and the version read again inside: another process
+      // opening the file at the same time may have applied this step
+      // while this one waited for the lock.
+      SQLite::Transaction tx(w, SQLite::TransactionBehavior::IMMEDIATE);
+      version = w.execAndGet("PRAGMA user_version").getInt();
+      if (m.version <= version) continue;  // the destructor rolls back
       w.exec(m.sql);
       w.exec("PRAGMA user_version=" + std::to_string(m.version));
       tx.commit();
@@ -366,8 +372,11 @@ void Database::NoteFailure(FailedOp op, int code, int extended_code,
       {"operations", operations}};
   if (stage != nullptr) fields["stage"] = stage;
   if (suppressed > 0) fields["suppressed"] = suppressed;
-  // A lock held past the busy timeout passes; the others need an operator.
-  log::Write(*reason == Reason::kBusy ? log::Level::kWarn : log::Level::kError,
+  // A lock held past the busy timeout passes, and so does a deadline; the
+  // others need an operator.
+  log::Write(*reason == Reason::kBusy || *reason == Reason::kDeadline
+                 ? log::Level::kWarn
+                 : log::Level::kError,
              options_.name, "storage error", fields);
 }
 
@@ -679,6 +688,9 @@ Status StatusFor(const SQLite::Exception& e) {
           "The storage is read-only; changes cannot be saved.");
     case Reason::kCorrupt:
       return Status::StorageCorrupt("The stored data is damaged.");
+    case Reason::kDeadline:
+      return Status::DeadlineExceeded(
+          "The storage did not answer within the request's deadline.");
     case Reason::kOther:
       break;
   }

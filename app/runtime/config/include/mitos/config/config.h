@@ -13,6 +13,7 @@
 #define MITOS_CONFIG_CONFIG_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -37,6 +38,9 @@ struct Key {
   int64_t max = 0;                   // kInt only, inclusive
   std::vector<std::string> choices;  // kString only; empty means any
   bool secret = false;               // redacted by `config print`
+  // For a secret: what `config print` shows of a value (a URL without its
+  // password, say) instead of "<redacted>".
+  std::function<std::string(const std::string&)> redact;
 };
 
 // Thrown for every configuration problem. what() is the full message.
@@ -73,6 +77,10 @@ class Schema {
   Schema& String(std::string path, std::string def, std::string doc,
                  std::vector<std::string> choices = {}, bool secret = false);
   Schema& List(std::string path, StringList def, std::string doc);
+  // Makes the declared string key at `path` a secret that `config print`
+  // shows as redact(value). Throws std::logic_error for an undeclared key.
+  Schema& Redacted(std::string_view path,
+                   std::function<std::string(const std::string&)> redact);
 
   // Returns the key declared at `path`, or nullptr.
   const Key* Find(std::string_view path) const;

@@ -21,6 +21,7 @@
 #include "mitos/core/module.h"
 #include "mitos/observability/observe.h"
 #include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 
 namespace mitos {
 
@@ -60,10 +61,20 @@ class ApiRegistry {
 };
 
 // Opens module `module`'s own database, "<data_dir>/<module>.db", with the
-// "<module>.storage.*" options of `config`, applying `migrations`.
+// "<module>.storage.*" options of `config`, applying `migrations`. Returns
+// FailedPrecondition when <module>.storage.backend (declared by
+// storage::DeclareConfig) names another backend than SQLite: a module that
+// opens its data this way keeps it in SQLite only.
 StatusOr<std::unique_ptr<sqlite::Database>> OpenModuleDatabase(
     const config::Config& config, const std::string& module,
     const std::vector<sqlite::Migration>& migrations);
+
+// Opens module `module`'s own storage on the backend <module>.storage.backend
+// names (see storage::Open), under the data_dir of `config`, applying
+// `migrations`.
+StatusOr<std::unique_ptr<storage::Database>> OpenModuleStorage(
+    const config::Config& config, const std::string& module,
+    const std::vector<storage::Migration>& migrations);
 
 }  // namespace mitos
 

@@ -21,6 +21,7 @@
 #include "mitos/observability/observe.h"
 #include "mitos/remote/remote.h"
 #include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 
 namespace mitos {
 
@@ -36,6 +37,15 @@ class ModuleContext {
   // here, not by convention.
   virtual StatusOr<std::unique_ptr<sqlite::Database>> OpenDatabase(
       const std::vector<sqlite::Migration>& migrations) = 0;
+
+  // Opens the module's own storage on the backend its configuration names
+  // (<module>.storage.backend: "<data_dir>/<module>.db" on SQLite, the
+  // database at <module>.storage.url on PostgreSQL), applying its
+  // migrations; the keys are those of storage::DeclareConfig, which the
+  // module's declare_config must call. While the storage cannot be reached,
+  // the module counts as not ready in /readyz and /health.
+  virtual StatusOr<std::unique_ptr<storage::Database>> OpenStorage(
+      const std::vector<storage::Migration>& migrations) = 0;
 
   // Returns the API of module `name`, or nullptr when it was not declared in
   // the module's `needs`. The binding is in-process or remote; callers must

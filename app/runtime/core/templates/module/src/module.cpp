@@ -10,7 +10,7 @@ namespace {
 class @Module@Module : public mitos::Module {
  public:
   mitos::Status Start(mitos::ModuleContext& ctx) override {
-    auto db = ctx.OpenDatabase(@Module@Service::Migrations());
+    auto db = ctx.OpenStorage(@Module@Service::Migrations());
     if (!db.ok()) return db.status();
     service_ = std::make_shared<@Module@Service>(std::move(*db),
                                                  mitos::log::NowRfc3339);

@@ -20,43 +20,48 @@ std::string CheckName(std::string_view name) {
 
 namespace {
 
-using mitos::sqlite::Connection;
+using mitos::storage::Tx;
 
 mitos::Status NoSuchItem(int64_t id) {
   return mitos::Status::NotFound("Item " + std::to_string(id) +
                                  " does not exist.");
 }
 
-Item Row(SQLite::Statement& st) {
-  return Item{st.getColumn(0).getInt64(), st.getColumn(1).getString(),
-              st.getColumn(2).getString()};
+Item Row(const mitos::storage::Row& r) {
+  return Item{r.Int(0), r.String(1), r.String(2)};
 }
 
 // Storage failures keep their own statuses (507 for a full disk, 503 where a
 // retry helps); only the unique name is this module's to explain.
-mitos::StatusOr<Item> InsertFailed(const SQLite::Exception& e) {
-  if (mitos::sqlite::IsUniqueViolation(e)) {
+mitos::StatusOr<Item> InsertFailed(const mitos::storage::Error& e) {
+  if (e.unique_violation()) {
     return mitos::Status::AlreadyExists(
         "An item with this name already exists.",
         {{"name", "is already used by another item"}});
   }
-  return mitos::sqlite::StatusFor(e);
+  return mitos::storage::StatusFor(e);
 }
 
 }  // namespace
 
-const std::vector<mitos::sqlite::Migration>& @Module@Service::Migrations() {
-  static const std::vector<mitos::sqlite::Migration> kMigrations = {
-      {1, "items",
+// The same SQL runs on SQLite and on PostgreSQL, but for the column of ids
+// that are never reused, which each backend spells its own way.
+const std::vector<mitos::storage::Migration>& @Module@Service::Migrations() {
+  static const std::vector<mitos::storage::Migration> kMigrations = {
+      {1, "items", "",
        "CREATE TABLE items ("
        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+       " name TEXT NOT NULL UNIQUE,"
+       " created_at TEXT NOT NULL)",
+       "CREATE TABLE items ("
+       " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
        " name TEXT NOT NULL UNIQUE,"
        " created_at TEXT NOT NULL)"},
   };
   return kMigrations;
 }
 
-@Module@Service::@Module@Service(std::unique_ptr<mitos::sqlite::Database> db,
+@Module@Service::@Module@Service(std::unique_ptr<mitos::storage::Database> db,
                                  Clock clock)
     : db_(std::move(db)), clock_(std::move(clock)) {}
 
@@ -68,51 +73,53 @@ mitos::Task<mitos::StatusOr<Item>> @Module@Service::Create(NewItem in) {
                                              std::move(errors));
   }
   Item item{0, std::string(mitos::TrimAscii(in.name)), clock_()};
-  auto insert = [item](Connection& c) mutable -> mitos::StatusOr<Item> {
-    auto& st = c.Prepare("INSERT INTO items (name, created_at) VALUES (?, ?)");
-    st.bind(1, item.name);
-    st.bind(2, item.created_at);
-    st.exec();
-    item.id = c.db().getLastInsertRowid();
+  // Runs on a storage thread, after this frame may have gone: it owns what
+  // it uses.
+  auto insert = [item](Tx& tx) mutable -> mitos::StatusOr<Item> {
+    item.id = tx.Insert(
+        "INSERT INTO items (name, created_at) VALUES ($1, $2)",
+        {item.name, item.created_at});
     return item;
   };
-  co_return co_await mitos::sqlite::Write<mitos::StatusOr<Item>>(
-      *db_, insert, &InsertFailed);
+  auto write =
+      mitos::storage::Write<mitos::StatusOr<Item>>(*db_, insert, &InsertFailed);
+  co_return co_await write;
 }
 
+// Reads answer with a task that is ready at once on SQLite, with no
+// coroutine frame, and that waits for the database on PostgreSQL.
 mitos::Task<mitos::StatusOr<Item>> @Module@Service::Get(int64_t id) {
-  if (id <= 0) co_return NoSuchItem(id);
-  co_return db_->Read([id](Connection& c) -> mitos::StatusOr<Item> {
-    auto& st =
-        c.Prepare("SELECT id, name, created_at FROM items WHERE id = ?");
-    st.bind(1, id);
-    if (!st.executeStep()) return NoSuchItem(id);
-    return Row(st);
+  using R = mitos::StatusOr<Item>;
+  if (id <= 0) return mitos::Ready<R>(NoSuchItem(id));
+  return mitos::storage::ReadTask<R>(*db_, [id](Tx& tx) -> R {
+    auto item = tx.One<Item>(
+        "SELECT id, name, created_at FROM items WHERE id = $1", {id}, &Row);
+    if (!item) return NoSuchItem(id);
+    return std::move(*item);
   });
 }
 
 mitos::Task<mitos::StatusOr<mitos::Page<Item>>> @Module@Service::List(
     mitos::PageRequest page) {
+  using R = mitos::StatusOr<mitos::Page<Item>>;
   std::vector<mitos::FieldError> errors;
   mitos::CheckPaging(page.limit, page.after, 100, &errors);
   if (!errors.empty()) {
-    co_return mitos::Status::InvalidArgument("Invalid paging parameters.",
-                                             std::move(errors));
+    return mitos::Ready<R>(mitos::Status::InvalidArgument(
+        "Invalid paging parameters.", std::move(errors)));
   }
-  co_return db_->Read([page](Connection& c) {
-    auto& st = c.Prepare(
-        "SELECT id, name, created_at FROM items WHERE id > ? "
-        "ORDER BY id LIMIT ?");
-    st.bind(1, page.after);
+  return mitos::storage::ReadTask<R>(*db_, [page](Tx& tx) -> R {
     // One more than the page: whether it exists says if there is a next.
-    st.bind(2, page.limit + 1);
     mitos::Page<Item> out;
-    while (st.executeStep()) out.items.push_back(Row(st));
+    out.items = tx.All<Item>(
+        "SELECT id, name, created_at FROM items WHERE id > $1 "
+        "ORDER BY id LIMIT $2",
+        {page.after, page.limit + 1}, &Row);
     if (out.items.size() > static_cast<size_t>(page.limit)) {
       out.items.pop_back();
       out.next_after = out.items.back().id;
     }
-    return mitos::StatusOr<mitos::Page<Item>>(std::move(out));
+    return out;
   });
 }
 

@@ -1,5 +1,6 @@
 // The in-process implementation of @Module@Api: the field rules and the SQL
-// of the module's own database. Tested as plain C++, without HTTP.
+// of the module's own storage, on SQLite or PostgreSQL. Tested as plain
+// C++, without HTTP.
 #ifndef @MODULE@_SRC_SERVICE_H_
 #define @MODULE@_SRC_SERVICE_H_
 
@@ -9,7 +10,7 @@
 #include <vector>
 
 #include "@module@/api.h"
-#include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 
 namespace @module@ {
 
@@ -18,9 +19,9 @@ class @Module@Service : public @Module@Api {
   using Clock = std::function<std::string()>;  // RFC 3339 "now"
 
   // The module's schema history; append, never edit.
-  static const std::vector<mitos::sqlite::Migration>& Migrations();
+  static const std::vector<mitos::storage::Migration>& Migrations();
 
-  @Module@Service(std::unique_ptr<mitos::sqlite::Database> db, Clock clock);
+  @Module@Service(std::unique_ptr<mitos::storage::Database> db, Clock clock);
 
   mitos::Task<mitos::StatusOr<Item>> Create(NewItem item) override;
   mitos::Task<mitos::StatusOr<Item>> Get(int64_t id) override;
@@ -28,7 +29,7 @@ class @Module@Service : public @Module@Api {
       mitos::PageRequest page) override;
 
  private:
-  std::unique_ptr<mitos::sqlite::Database> db_;
+  std::unique_ptr<mitos::storage::Database> db_;
   Clock clock_;
 };
 

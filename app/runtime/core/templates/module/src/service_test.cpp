@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
 #include "rules.h"
 
@@ -14,7 +15,7 @@ namespace {
 class @Module@ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = mitos::sqlite::Database::Open(
+    auto db = mitos::storage::OpenSqlite(
         (dir_.path() / "@module@.db").string(), mitos::sqlite::Options{},
         @Module@Service::Migrations());
     ASSERT_TRUE(db.ok()) << db.status().ToString();

@@ -24,6 +24,7 @@
 #include "mitos/io/task.h"
 #include "mitos/observability/metrics.h"
 #include "mitos/observability/trace.h"
+#include "mitos/storage/storage.h"
 
 namespace mitos::sqlite {
 
@@ -324,6 +325,8 @@ void DeclareStorageConfig(config::Schema& schema, const std::string& module);
 //   SQLITE_CANTOPEN                     -> StorageUnavailable
 //   SQLITE_READONLY*, SQLITE_PERM       -> StorageReadOnly
 //   SQLITE_CORRUPT*, SQLITE_NOTADB      -> StorageCorrupt
+//   SQLITE_INTERRUPT (a statement past its request's deadline, see
+//   storage::OpenSqlite)                -> DeadlineExceeded
 //   anything else, a constraint the caller did not map included, -> Internal
 Status StatusFor(const SQLite::Exception& e);
 
@@ -362,5 +365,19 @@ Completion<R> Write(Database& db, std::function<R(Connection&)> fn,
 }
 
 }  // namespace mitos::sqlite
+
+namespace mitos::storage {
+
+// Opens the SQLite file at `path` as a storage::Database (see
+// mitos/storage/storage.h), over a sqlite::Database with its writer thread
+// and group commit: a Write is one operation of a batch, in its own
+// savepoint; a Read runs in place on a reader connection, in a transaction.
+// Failures map as sqlite::StatusFor says; SQLITE_INTERRUPT, which ends a
+// statement that runs past the request's deadline, is kDeadline.
+StatusOr<std::unique_ptr<Database>> OpenSqlite(
+    const std::string& path, const sqlite::Options& options,
+    const std::vector<Migration>& migrations);
+
+}  // namespace mitos::storage
 
 #endif  // MITOS_STORAGE_SQLITE_H_

@@ -1,0 +1,62 @@
+// The PostgreSQL backend of storage::Database (mitos/storage/storage.h),
+// on libpq: a pool of connections per module, each with its own thread,
+// cached prepared statements, deadlines enforced by the server
+// (statement_timeout) and by the client (a cancel request, then giving the
+// connection up), reconnection with backoff, and migrations applied once
+// under an advisory lock however many replicas start together.
+#ifndef MITOS_STORAGE_POSTGRES_H_
+#define MITOS_STORAGE_POSTGRES_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mitos/base/status.h"
+#include "mitos/storage/storage.h"
+
+namespace mitos::postgres {
+
+struct Options {
+  // The owning module: labels its metrics, names its spans and its
+  // connections (application_name "mitos-<name>").
+  std::string name = "db";
+  // postgresql://user[:password]@host[:port]/dbname[?param=value...], as
+  // libpq reads it. It is never logged or returned unredacted.
+  std::string url;
+  // Connections opened at start and kept; the pool grows to `pool_max`
+  // under load. Each connection has a thread of its own.
+  int pool_min = 1;
+  int pool_max = 8;
+  // Longest wait for a free connection; the request's remaining deadline
+  // shortens it.
+  std::chrono::milliseconds acquire_timeout{1000};
+  // Longest wait for a new connection.
+  std::chrono::milliseconds connect_timeout{2000};
+  // statement_timeout of transactions that have no deadline (start-up,
+  // background work); a request's remaining deadline replaces it.
+  std::chrono::milliseconds statement_timeout{30000};
+  // Waits between attempts to reconnect while the server is unreachable:
+  // from `backoff_min`, doubling up to `backoff_max`.
+  std::chrono::milliseconds backoff_min{50};
+  std::chrono::milliseconds backoff_max{2000};
+  // Sends a transaction's BEGIN and SET LOCAL statement_timeout in one
+  // pipeline with its first statement, and ends a read (or a failed
+  // write) with a ROLLBACK whose answer is read at the connection's next
+  // use: a one-statement read takes one round trip, a one-statement write
+  // two (the COMMIT's answer is always waited for). false: three each.
+  bool pipeline = true;
+};
+
+// Connects (failing with StorageUnavailable and a clear message when the
+// server cannot be reached or refuses the login, and InvalidArgument for a
+// bad URL, none naming the password), checks that the role can see no
+// other module's data (see docs/deploy.md), applies the pending migrations
+// and opens the pool. A database whose schema is newer than `migrations`
+// is refused (FailedPrecondition).
+StatusOr<std::unique_ptr<storage::Database>> Open(
+    const Options& options, const std::vector<storage::Migration>& migrations);
+
+}  // namespace mitos::postgres
+
+#endif  // MITOS_STORAGE_POSTGRES_H_
