@@ -25,8 +25,8 @@ class OrdersModule : public mitos::Module {
     // A deleted user's placed orders are cancelled, once per deletion.
     users::events::Subscribe<users::UserDeleted>(
         ctx.Events(), "orders", store->database(),
-        [](const users::UserDeleted& e, mitos::sqlite::Connection& c) {
-          OrderStore::CancelOrdersOfDeletedUser(c, e.id, mitos::log::NowRfc3339());
+        [](const users::UserDeleted& e, mitos::storage::Tx& tx) {
+          OrderStore::CancelOrdersOfDeletedUser(tx, e.id, mitos::log::NowRfc3339());
           return mitos::Status::Ok();
         });
     service_ = std::make_shared<OrdersService>(

@@ -186,14 +186,18 @@ TEST_F(OrderStoreTest, ADeletedUsersPlacedOrdersAreCancelledAndNoneIsPlacedAfter
   auto other = Insert(*store, OrderOf(2, "c", 1), 0, "t1");
   ASSERT_TRUE(a1.ok() && a2.ok() && other.ok());
   ASSERT_TRUE(Cancel(*store, a2->id, "t2").ok());
-  int64_t cancelled = store->database()->WriteTx([](mitos::sqlite::Connection& c) {
-    return OrderStore::CancelOrdersOfDeletedUser(c, 1, "t3");
-  });
-  EXPECT_EQ(cancelled, 1);  // a2 was cancelled already
-  EXPECT_EQ(store->Find(a1->id)->status, kCancelled);
-  EXPECT_EQ(store->Find(a1->id)->updated_at, "t3");
-  EXPECT_EQ(store->Find(a2->id)->updated_at, "t2");
-  EXPECT_EQ(store->Find(other->id)->status, kPlaced);
+  auto cancel = [](mitos::storage::Tx& tx) -> mitos::StatusOr<int64_t> {
+    return OrderStore::CancelOrdersOfDeletedUser(tx, 1, "t3");
+  };
+  auto cancelled = mitos::Wait(
+      mitos::storage::Write<mitos::StatusOr<int64_t>>(*store->database(), cancel));
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_EQ(*cancelled, 1);  // a2 was cancelled already
+  auto find = [&](int64_t id) { return *mitos::Wait(store->Find(id)); };
+  EXPECT_EQ(find(a1->id).status, kCancelled);
+  EXPECT_EQ(find(a1->id).updated_at, "t3");
+  EXPECT_EQ(find(a2->id).updated_at, "t2");
+  EXPECT_EQ(find(other->id).status, kPlaced);
   // An order whose check of the user raced the deletion is refused.
   auto late = Insert(*store, OrderOf(1, "d", 1), 0, "t4");
   ASSERT_EQ(late.status().code(), mitos::StatusCode::kInvalidArgument);

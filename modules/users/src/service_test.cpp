@@ -78,21 +78,23 @@ class UsersServiceTest : public ::testing::Test {
 
   // The outbox's rows: type, key, payload.
   std::vector<std::vector<std::string>> Outbox() {
-    return db_->Read([](mitos::sqlite::Connection& c) {
-      auto& q = c.Prepare("SELECT type, key, payload FROM mitos_outbox ORDER BY seq");
-      std::vector<std::vector<std::string>> rows;
-      while (q.executeStep()) {
-        rows.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
-                        q.getColumn(2).getString()});
-      }
-      return rows;
-    });
+    using Rows = std::vector<std::vector<std::string>>;
+    auto read = [](mitos::storage::Tx& tx) -> mitos::StatusOr<Rows> {
+      return tx.All<std::vector<std::string>>(
+          "SELECT type, key, payload FROM mitos_outbox ORDER BY seq", {},
+          [](const mitos::storage::Row& r) {
+            return std::vector<std::string>{r.String(0), r.String(1), r.String(2)};
+          });
+    };
+    auto rows = mitos::Wait(mitos::storage::Read<mitos::StatusOr<Rows>>(*db_, read));
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    return rows.ok() ? *rows : Rows{};
   }
 
   mitos::testing::TempDir dir_;
   int tick_ = 0;
   int notified_ = 0;
-  mitos::sqlite::Database* db_ = nullptr;
+  mitos::storage::Database* db_ = nullptr;
   std::unique_ptr<UsersService> service_;
 };
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "mitos/io/task.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
 #include "mitos/observability/trace.h"
@@ -23,12 +24,6 @@ int64_t NowMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// Thrown inside a subscriber's transaction so that its savepoint, and with
-// it what the handler wrote, is rolled back.
-struct HandlerFailed {
-  Status status;
-};
 
 struct Metrics {
   metrics::ChildFamily<metrics::Counter>& effects =
@@ -135,13 +130,13 @@ class Bus::Impl {
   struct Subscription {
     std::string type;
     std::string subscriber;
-    sqlite::Database* db;
+    storage::Database* db;
     Handler handler;
   };
 
   struct Source {
     std::string module;
-    sqlite::Database* db;
+    storage::Database* db;
     std::thread thread;
     std::mutex mu;
     std::condition_variable cv;
@@ -166,18 +161,23 @@ class Bus::Impl {
     span.SetAttribute("messaging.destination.name", e.type);
     span.SetAttribute("messaging.message.id", e.id);
     span.SetAttribute("mitos.subscriber", subscriber);
-    Status result;
-    try {
-      bool handled = sub->db->WriteTx([&](sqlite::Connection& c) {
-        SqliteInbox inbox(c);
-        if (inbox.Seen(sub->subscriber, e.id)) return false;
-        Status s = sub->handler(e, c);
-        if (!s.ok()) throw HandlerFailed{std::move(s)};
-        inbox.Record(sub->subscriber, e);
-        return true;
-      });
+    // Whether the effect happened now (true) or before (false). `handle`
+    // may refer to this frame: Wait returns only once the write ended.
+    const Handler& handler = sub->handler;
+    const std::string& name = sub->subscriber;
+    auto handle = [&handler, &name, &e](storage::Tx& tx) -> StatusOr<bool> {
+      Inbox inbox(tx);
+      if (inbox.Seen(name, e.id)) return false;
+      Status s = handler(e, tx);
+      if (!s.ok()) return s;
+      inbox.Record(name, e);
+      return true;
+    };
+    StatusOr<bool> handled =
+        Wait(storage::Write<StatusOr<bool>>(*sub->db, std::move(handle)));
+    if (handled.ok()) {
       if (metrics::Enabled()) {
-        if (handled) {
+        if (*handled) {
           M().effects.With({sub->subscriber, e.type}).Inc();
           M().lag.With({sub->subscriber, e.type})
               .Observe(std::max<int64_t>(0, NowMs() - e.created_ms) / 1000.0);
@@ -186,15 +186,8 @@ class Bus::Impl {
         }
       }
       return Status::Ok();
-    } catch (const HandlerFailed& f) {
-      result = f.status;
-    } catch (const SQLite::Exception& ex) {
-      result = sqlite::StatusFor(ex);
-    } catch (const std::exception& ex) {
-      result = Status::Internal(std::string("the handler threw: ") + ex.what());
-    } catch (...) {
-      result = Status::Internal("the handler threw a non-standard exception");
     }
+    const Status& result = handled.status();
     span.SetError(result.message());
     if (metrics::Enabled()) M().failures.With({sub->subscriber, e.type}).Inc();
     return result;
@@ -236,27 +229,31 @@ class Bus::Impl {
     for (const auto& src : sources_) {
       OutboxStats st;
       st.module = src->module;
-      try {
-        src->db->Read([&](sqlite::Connection& c) {
-          auto& q = c.Prepare(
-              "SELECT state, count(*), min(created_ms) FROM mitos_outbox "
-              "GROUP BY state");
-          while (q.executeStep()) {
-            std::string state = q.getColumn(0).getString();
-            int64_t n = q.getColumn(1).getInt64();
-            if (state == "dead") {
-              st.dead = n;
-            } else {
-              st.pending += n;
-              st.oldest_pending_age_seconds =
-                  std::max<int64_t>(0, NowMs() - q.getColumn(2).getInt64()) / 1000.0;
-            }
-          }
-          return 0;
-        });
-      } catch (const SQLite::Exception& e) {
+      const int64_t now = NowMs();
+      auto count = [&st, now](storage::Tx& tx) -> Status {
+        st.pending = st.dead = 0;  // only the last run counts
+        st.oldest_pending_age_seconds = 0;
+        tx.ForEach(
+            "SELECT state, count(*), min(created_ms) FROM mitos_outbox "
+            "GROUP BY state",
+            {}, [&](const storage::Row& r) {
+              int64_t n = r.Int(1);
+              if (r.String(0) == "dead") {
+                st.dead = n;
+              } else {
+                st.pending += n;
+                st.oldest_pending_age_seconds =
+                    std::max<int64_t>(0, now - r.Int(2)) / 1000.0;
+              }
+            });
+        return Status::Ok();
+      };
+      Status s = Wait(storage::Read<Status>(*src->db, std::move(count)));
+      if (!s.ok()) {
+        st = OutboxStats{};
+        st.module = src->module;
         log::Warn(kLog, "cannot read the outbox",
-                  {{"outbox_module", src->module}, {"error", e.what()}});
+                  {{"outbox_module", src->module}, {"error", s.message()}});
       }
       out.push_back(std::move(st));
     }
@@ -275,29 +272,28 @@ class Bus::Impl {
     return std::chrono::milliseconds(d(rng));
   }
 
-  std::vector<Row> ReadPending(Source& s) {
-    return s.db->Read([&](sqlite::Connection& c) {
-      auto& q = c.Prepare(
+  StatusOr<std::vector<Row>> ReadPending(Source& s) {
+    const int batch = options_.batch_size;
+    auto read = [batch](storage::Tx& tx) -> StatusOr<std::vector<Row>> {
+      return tx.All<Row>(
           "SELECT seq, id, type, key, payload, traceparent, created_ms, "
           "attempts, next_attempt_ms FROM mitos_outbox WHERE state = 'pending' "
-          "ORDER BY seq LIMIT ?");
-      q.bind(1, options_.batch_size);
-      std::vector<Row> rows;
-      while (q.executeStep()) {
-        Row r;
-        r.seq = q.getColumn(0).getInt64();
-        r.event.id = q.getColumn(1).getString();
-        r.event.type = q.getColumn(2).getString();
-        r.event.key = q.getColumn(3).getString();
-        r.event.payload = q.getColumn(4).getString();
-        r.event.traceparent = q.getColumn(5).getString();
-        r.event.created_ms = q.getColumn(6).getInt64();
-        r.attempts = q.getColumn(7).getInt64();
-        r.next_attempt_ms = q.getColumn(8).getInt64();
-        rows.push_back(std::move(r));
-      }
-      return rows;
-    });
+          "ORDER BY seq LIMIT $1",
+          {batch}, [](const storage::Row& r) {
+            Row row;
+            row.seq = r.Int(0);
+            row.event.id = r.String(1);
+            row.event.type = r.String(2);
+            row.event.key = r.String(3);
+            row.event.payload = r.String(4);
+            row.event.traceparent = r.String(5);
+            row.event.created_ms = r.Int(6);
+            row.attempts = r.Int(7);
+            row.next_attempt_ms = r.Int(8);
+            return row;
+          });
+    };
+    return Wait(storage::Read<StatusOr<std::vector<Row>>>(*s.db, std::move(read)));
   }
 
   // Delivers `e` to every local subscriber of its type; returns "" or what
@@ -315,32 +311,32 @@ class Bus::Impl {
     return error;
   }
 
-  void Record(Source& s, const std::vector<Outcome>& outcomes) {
-    s.db->WriteTx([&](sqlite::Connection& c) {
+  Status Record(Source& s, const std::vector<Outcome>& outcomes) {
+    const int max_attempts = options_.max_attempts;
+    // Refers to this frame: Wait returns only once the write ended.
+    auto record = [&outcomes, max_attempts](storage::Tx& tx) -> Status {
       for (const auto& o : outcomes) {
         if (o.delivered) {
-          auto& d = c.Prepare("DELETE FROM mitos_outbox WHERE seq = ?");
-          d.bind(1, o.seq);
-          d.exec();
+          tx.Exec("DELETE FROM mitos_outbox WHERE seq = $1", {o.seq});
           continue;
         }
-        auto& u = c.Prepare(
-            "UPDATE mitos_outbox SET attempts = ?, next_attempt_ms = ?, "
-            "last_error = ?, state = ? WHERE seq = ? AND state = 'pending'");
-        u.bind(1, o.attempts);
-        u.bind(2, o.next_attempt_ms);
-        u.bind(3, o.error);
-        u.bind(4, o.attempts >= options_.max_attempts ? "dead" : "pending");
-        u.bind(5, o.seq);
-        u.exec();
+        tx.Exec(
+            "UPDATE mitos_outbox SET attempts = $1, next_attempt_ms = $2, "
+            "last_error = $3, state = $4 WHERE seq = $5 AND state = 'pending'",
+            {o.attempts, o.next_attempt_ms, o.error,
+             o.attempts >= max_attempts ? "dead" : "pending", o.seq});
       }
-      return 0;
-    });
+      return Status::Ok();
+    };
+    return Wait(storage::Write<Status>(*s.db, std::move(record)));
   }
 
-  // One pass over the outbox. Returns when to look again at the latest.
-  std::chrono::milliseconds Pass(Source& s) {
-    std::vector<Row> rows = ReadPending(s);
+  // One pass over the outbox. Returns when to look again at the latest, or
+  // why the outbox could not be read or updated.
+  StatusOr<std::chrono::milliseconds> Pass(Source& s) {
+    StatusOr<std::vector<Row>> pending = ReadPending(s);
+    if (!pending.ok()) return pending.status();
+    std::vector<Row>& rows = *pending;
     const int64_t now = NowMs();
     int64_t next_due = now + options_.poll_interval.count();
     std::set<std::string> held;  // keys whose earlier event is not delivered
@@ -389,7 +385,15 @@ class Bus::Impl {
         next_due = std::min(next_due, retry_at);
       }
     }
-    if (!outcomes.empty()) Record(s, outcomes);
+    if (!outcomes.empty()) {
+      // Not recorded, the delivered events are delivered again (the inboxes
+      // make that a no-op) and the failed ones keep their attempts.
+      Status recorded = Record(s, outcomes);
+      if (!recorded.ok()) {
+        relay_down_ = false;
+        return recorded;
+      }
+    }
     if (relay_down_) {
       relay_down_ = false;
       return Backoff(2);
@@ -404,13 +408,15 @@ class Bus::Impl {
   void Dispatch(Source& s) {
     while (!stopping_) {
       std::chrono::milliseconds wait{0};
-      try {
-        wait = Pass(s);
-      } catch (const std::exception& e) {
+      StatusOr<std::chrono::milliseconds> next = Pass(s);
+      if (next.ok()) {
+        wait = *next;
+      } else {
         // The outbox could not be read or updated (a full disk, a lock held
-        // past the timeout): the events stay where they are.
+        // past the timeout, PostgreSQL out of reach): the events stay where
+        // they are.
         log::Warn(kLog, "outbox pass failed",
-                  {{"outbox_module", s.module}, {"error", e.what()}});
+                  {{"outbox_module", s.module}, {"error", next.status().message()}});
         wait = options_.poll_interval;
       }
       std::unique_lock<std::mutex> lock(s.mu);
@@ -432,7 +438,7 @@ thread_local bool Bus::Impl::relay_down_ = false;
 Bus::Bus(BusOptions options) : impl_(std::make_unique<Impl>(options)) {}
 Bus::~Bus() { Stop(); }
 
-Notifier Bus::AddOutbox(std::string module, sqlite::Database* db) {
+Notifier Bus::AddOutbox(std::string module, storage::Database* db) {
   auto src = std::make_unique<Impl::Source>();
   src->module = std::move(module);
   src->db = db;
@@ -448,7 +454,7 @@ Notifier Bus::AddOutbox(std::string module, sqlite::Database* db) {
 }
 
 void Bus::Subscribe(std::string type, std::string subscriber,
-                    sqlite::Database* db, Handler handler) {
+                    storage::Database* db, Handler handler) {
   // The series exist from the start, at 0, so that rates and dashboards
   // see them before the first event.
   M().effects.With({subscriber, type});

@@ -32,43 +32,35 @@ Event Make(std::string type, std::string key, std::string payload) {
   return e;
 }
 
-void SqliteOutbox::Append(const Event& e) {
-  auto& st = c_.Prepare(
+void Outbox::Append(const Event& e) {
+  tx_.Exec(
       "INSERT INTO mitos_outbox (id, type, key, payload, traceparent, "
-      "created_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING");
-  st.bind(1, e.id);
-  st.bind(2, e.type);
-  st.bind(3, e.key);
-  st.bind(4, e.payload);
-  st.bind(5, e.traceparent);
-  st.bind(6, static_cast<int64_t>(e.created_ms));
-  st.exec();
+      "created_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+      {e.id, e.type, e.key, e.payload, e.traceparent, e.created_ms});
 }
 
-bool SqliteInbox::Seen(std::string_view subscriber, std::string_view event_id) {
-  auto& st = c_.Prepare(
-      "SELECT 1 FROM mitos_inbox WHERE subscriber = ? AND event_id = ?");
-  st.bind(1, std::string(subscriber));
-  st.bind(2, std::string(event_id));
-  return st.executeStep();
+bool Inbox::Seen(std::string_view subscriber, std::string_view event_id) {
+  return tx_
+      .Int("SELECT 1 FROM mitos_inbox WHERE subscriber = $1 AND event_id = $2",
+           {subscriber, event_id})
+      .has_value();
 }
 
-void SqliteInbox::Record(std::string_view subscriber, const Event& e) {
-  auto& st = c_.Prepare(
+void Inbox::Record(std::string_view subscriber, const Event& e) {
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  tx_.Exec(
       "INSERT INTO mitos_inbox (subscriber, event_id, type, handled_ms) "
-      "VALUES (?, ?, ?, ?)");
-  st.bind(1, std::string(subscriber));
-  st.bind(2, e.id);
-  st.bind(3, e.type);
-  st.bind(4, static_cast<int64_t>(
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count()));
-  st.exec();
+      "VALUES ($1, $2, $3, $4)",
+      {subscriber, e.id, e.type, now_ms});
 }
 
-sqlite::Migration OutboxMigration(int version) {
-  return {version, "event outbox (mitos_outbox)", R"sql(
+// seq gives the publish order; it must never go back, or an event could
+// overtake an earlier one of its key (hence AUTOINCREMENT and an identity).
+storage::Migration OutboxMigration(int version) {
+  return {version, "event outbox (mitos_outbox)", "", R"sql(
     CREATE TABLE mitos_outbox (
       seq             INTEGER PRIMARY KEY AUTOINCREMENT,
       id              TEXT NOT NULL UNIQUE,
@@ -83,11 +75,27 @@ sqlite::Migration OutboxMigration(int version) {
       last_error      TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX mitos_outbox_state ON mitos_outbox (state, seq);
+  )sql",
+          R"sql(
+    CREATE TABLE mitos_outbox (
+      seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id              TEXT NOT NULL UNIQUE,
+      type            TEXT NOT NULL,
+      key             TEXT NOT NULL,
+      payload         TEXT NOT NULL,
+      traceparent     TEXT NOT NULL DEFAULT '',
+      created_ms      BIGINT NOT NULL,
+      attempts        BIGINT NOT NULL DEFAULT 0,
+      next_attempt_ms BIGINT NOT NULL DEFAULT 0,
+      state           TEXT NOT NULL DEFAULT 'pending',
+      last_error      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX mitos_outbox_state ON mitos_outbox (state, seq);
   )sql"};
 }
 
-sqlite::Migration InboxMigration(int version) {
-  return {version, "event inbox (mitos_inbox)", R"sql(
+storage::Migration InboxMigration(int version) {
+  return {version, "event inbox (mitos_inbox)", "", R"sql(
     CREATE TABLE mitos_inbox (
       subscriber TEXT NOT NULL,
       event_id   TEXT NOT NULL,
@@ -95,6 +103,15 @@ sqlite::Migration InboxMigration(int version) {
       handled_ms INTEGER NOT NULL,
       PRIMARY KEY (subscriber, event_id)
     ) WITHOUT ROWID;
+  )sql",
+          R"sql(
+    CREATE TABLE mitos_inbox (
+      subscriber TEXT NOT NULL,
+      event_id   TEXT NOT NULL,
+      type       TEXT NOT NULL,
+      handled_ms BIGINT NOT NULL,
+      PRIMARY KEY (subscriber, event_id)
+    );
   )sql"};
 }
 

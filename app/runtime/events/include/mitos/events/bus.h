@@ -29,7 +29,7 @@
 #include "mitos/base/status.h"
 #include "mitos/config/config.h"
 #include "mitos/events/event.h"
-#include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 
 namespace mitos::events {
 
@@ -50,9 +50,11 @@ void DeclareConfig(config::Schema& schema);
 BusOptions BusOptionsFrom(const config::Config& config);
 
 // A subscriber's handler: the effect of `event` on the subscriber's
-// database, inside the open transaction of `c`. A non-OK status rolls back
-// what it wrote and counts as a failed delivery; so does an exception.
-using Handler = std::function<Status(const Event& event, sqlite::Connection& c)>;
+// storage, inside the open write transaction `tx` (on a storage thread,
+// and possibly more than once: see storage::Write; only the last run
+// counts). A non-OK status rolls back what it wrote and counts as a failed
+// delivery; so does an exception.
+using Handler = std::function<Status(const Event& event, storage::Tx& tx)>;
 
 // Wakes the dispatcher of an outbox at once (after a commit that
 // published); without it the next poll finds the event.
@@ -66,23 +68,25 @@ class Bus {
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
 
-  // Dispatches the outbox of module `module`, in `db` (its own database,
-  // migrated with OutboxMigration), once Start is called. REQUIRES: `db`
-  // outlives Stop(); called before Start. Returns the outbox's notifier.
-  Notifier AddOutbox(std::string module, sqlite::Database* db);
+  // Dispatches the outbox of module `module`, in `db` (its own storage, on
+  // either backend, migrated with OutboxMigration), once Start is called.
+  // REQUIRES: `db` outlives Stop(); called before Start. Returns the
+  // outbox's notifier.
+  Notifier AddOutbox(std::string module, storage::Database* db);
 
   // Subscribes module `subscriber`, whose database `db` holds the inbox
   // (InboxMigration), to events of `type` from any local outbox. REQUIRES:
   // `db` outlives Stop(); called before Start; one subscription per
   // (type, subscriber).
   void Subscribe(std::string type, std::string subscriber,
-                 sqlite::Database* db, Handler handler);
+                 storage::Database* db, Handler handler);
 
   // Delivers `event` to `subscriber`'s handler once: runs the handler and
   // records the event in the inbox in one transaction, or does nothing when
   // the inbox holds the event already. Returns the handler's status, or
-  // what the storage made of a failure. For deliveries that do not come
-  // from a local outbox (a broker's consumer).
+  // what the storage made of a failure (storage::StatusFor). Blocks the
+  // calling thread until the transaction ended. For deliveries that do not
+  // come from a local outbox (a broker's consumer).
   Status Deliver(const Event& event, std::string_view subscriber);
 
   // Makes every outbox's events go to `publish` too (a broker's relay),
@@ -110,7 +114,8 @@ class Bus {
     int64_t dead = 0;
     double oldest_pending_age_seconds = 0;  // 0 when none is pending
   };
-  // Reads each outbox's counts (a query per outbox).
+  // Reads each outbox's counts (a read per outbox, which blocks the calling
+  // thread); an outbox that cannot be read counts zero, and is logged.
   std::vector<OutboxStats> Stats() const;
 
  private:

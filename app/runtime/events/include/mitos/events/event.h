@@ -4,10 +4,9 @@
 //
 // The outbox and the inbox are tables of the module's own database, so that
 // an event exists iff the change that published it committed, and an effect
-// is recorded as done iff it committed. Outbox and Inbox are the small
-// interfaces a transaction of any backend can implement; SqliteOutbox and
-// SqliteInbox implement them on a mitos::sqlite::Connection inside a write
-// (Database::WriteTx or sqlite::Write).
+// is recorded as done iff it committed. Outbox and Inbox write through the
+// storage::Tx of the module's write (storage::Write), whichever backend
+// holds the module's storage.
 #ifndef MITOS_EVENTS_EVENT_H_
 #define MITOS_EVENTS_EVENT_H_
 
@@ -15,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 
 namespace mitos::events {
 
@@ -38,53 +37,42 @@ Event Make(std::string type, std::string key, std::string payload);
 // Returns 32 random hex digits.
 std::string NewId();
 
-// Where a producer writes the events of its change: the open transaction
-// of that change. REQUIRES: used only inside that transaction.
+// Where a producer writes the events of its change: the open write
+// transaction of that change (storage::Write), on either backend.
+// REQUIRES: used only inside that transaction. Throws storage::Error as any
+// statement of the write does.
 class Outbox {
  public:
-  virtual ~Outbox() = default;
-  // Adds `event` to the outbox; it commits or rolls back with the change.
-  // An event whose id the outbox already holds is ignored.
-  virtual void Append(const Event& event) = 0;
+  explicit Outbox(storage::Tx& tx) : tx_(tx) {}
+  // Adds `event` to the outbox (table mitos_outbox); it commits or rolls
+  // back with the change. An event whose id the outbox already holds is
+  // ignored.
+  void Append(const Event& event);
+
+ private:
+  storage::Tx& tx_;
 };
 
-// The effects a consumer has had, in its own database.
+// The effects a consumer has had, in its own database (table mitos_inbox),
+// inside the open write transaction of the effect. Throws as Outbox.
 class Inbox {
  public:
-  virtual ~Inbox() = default;
+  explicit Inbox(storage::Tx& tx) : tx_(tx) {}
   // Returns true iff `subscriber` recorded `event_id` before.
-  virtual bool Seen(std::string_view subscriber, std::string_view event_id) = 0;
+  bool Seen(std::string_view subscriber, std::string_view event_id);
   // Records `event_id` as done for `subscriber`, in the open transaction.
-  virtual void Record(std::string_view subscriber, const Event& event) = 0;
-};
-
-// The outbox in a module's SQLite file: table mitos_outbox. Throws
-// SQLite::Exception as any statement of the write does.
-class SqliteOutbox final : public Outbox {
- public:
-  explicit SqliteOutbox(sqlite::Connection& c) : c_(c) {}
-  void Append(const Event& event) override;
+  void Record(std::string_view subscriber, const Event& event);
 
  private:
-  sqlite::Connection& c_;
-};
-
-// The inbox in a module's SQLite file: table mitos_inbox.
-class SqliteInbox final : public Inbox {
- public:
-  explicit SqliteInbox(sqlite::Connection& c) : c_(c) {}
-  bool Seen(std::string_view subscriber, std::string_view event_id) override;
-  void Record(std::string_view subscriber, const Event& event) override;
-
- private:
-  sqlite::Connection& c_;
+  storage::Tx& tx_;
 };
 
 // The schema steps a module appends to its migrations, at the version it
 // chooses: OutboxMigration in a module that publishes, InboxMigration in
-// one that subscribes (a module that does both appends both).
-sqlite::Migration OutboxMigration(int version);
-sqlite::Migration InboxMigration(int version);
+// one that subscribes (a module that does both appends both). Each has a
+// text for SQLite and one for PostgreSQL.
+storage::Migration OutboxMigration(int version);
+storage::Migration InboxMigration(int version);
 
 }  // namespace mitos::events
 
