@@ -48,13 +48,12 @@ const (
 	insertUser = `INSERT INTO users (name, email, created_at, updated_at) VALUES ($1, $2, $3, $4) RETURNING id`
 )
 
-// User is the contract's User; fields in the order Mitos writes them
-// (sorted keys).
+// User is the contract's User, fields in the order Mitos writes them.
 type User struct {
-	CreatedAt string `json:"created_at"`
-	Email     string `json:"email"`
 	ID        int64  `json:"id"`
 	Name      string `json:"name"`
+	Email     string `json:"email"`
+	CreatedAt string `json:"created_at"`
 	UpdatedAt string `json:"updated_at"`
 }
 
