@@ -256,6 +256,17 @@ pg_ticks() { # -> ticks of the whole cluster
   done
   printf '%s' "$t"
 }
+# ctx_switches PID -> voluntary + involuntary context switches of all the
+# process's threads (those alive now).
+ctx_switches() {
+  local t k v sum=0
+  for t in /proc/"$1"/task/*; do
+    while read -r k v; do
+      [[ "$k" == voluntary_ctxt_switches: || "$k" == nonvoluntary_ctxt_switches: ]] && sum=$((sum + v))
+    done <"$t/status" 2>/dev/null || true
+  done
+  printf '%s' "$sum"
+}
 # us_per_req TICKS REQUESTS -> CPU microseconds per request, one decimal
 us_per_req() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }'; }
 
@@ -263,24 +274,25 @@ us_per_req() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", 
 # Runs
 # --------------------------------------------------------------------------
 RUN_TAG="$(date +%s | tail -c 6)$RANDOM"
-ROWS="$WORK/rows.tsv"  # scenario server rep rps p50 p99 errors server_us pg_us
+ROWS="$WORK/rows.tsv"  # scenario server rep rps p50 p99 errors server_us pg_us server_cs
 : >"$ROWS"
 run() { # run SCENARIO SERVER REP [DURATION]
-  local out="$WORK/wrk-$1-$2-$3.txt" args s0 p0 s1 p1 f
+  local out="$WORK/wrk-$1-$2-$3.txt" args s0 p0 c0 s1 p1 c1 f
   case "$1" in
     get_user) args=(-s "$WRK_DIR/get_user.lua" "http://127.0.0.1:${PORT[$2]}" -- "$USERS") ;;
     post_user) args=(-s "$WRK_DIR/post_user.lua" "http://127.0.0.1:${PORT[$2]}" -- "$RUN_TAG$2$3") ;;
   esac
-  s0="$(proc_ticks "${PID[$2]}")"; p0="$(pg_ticks)"
+  s0="$(proc_ticks "${PID[$2]}")"; p0="$(pg_ticks)"; c0="$(ctx_switches "${PID[$2]}")"
   wrk_run "$CONNS" "${4:-$DURATION}" "$out" "${args[@]}" || { cat "$out" >&2; die "wrk failed"; }
-  s1="$(proc_ticks "${PID[$2]}")"; p1="$(pg_ticks)"
+  s1="$(proc_ticks "${PID[$2]}")"; p1="$(pg_ticks)"; c1="$(ctx_switches "${PID[$2]}")"
   wrk_check "$out"
   kill -0 "${PID[$2]}" 2>/dev/null || { tail -n 30 "$WORK/$2.log" >&2; die "$2 died during the run"; }
   read -r rps p50 p99 errs reqs < <(wrk_fields "$out" rps p50_ms p99_ms errors requests)
-  f="$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$rps" "$p50" "$p99" "$errs" \
-    "$(us_per_req $((s1 - s0)) "$reqs")" "$(us_per_req $((p1 - p0)) "$reqs")")"
+  f="$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$rps" "$p50" "$p99" "$errs" \
+    "$(us_per_req $((s1 - s0)) "$reqs")" "$(us_per_req $((p1 - p0)) "$reqs")" \
+    "$(awk -v c=$((c1 - c0)) -v n="$reqs" 'BEGIN { printf "%.2f", n ? c / n : 0 }')")"
   printf '%s\n' "$f" >>"$ROWS"
-  log "$1 $2 rep $3: $(awk -F'\t' '{ printf "%.0f req/s, p50 %s ms, p99 %s ms, %s errors, CPU/req server %s us, postgres %s us", $4, $5, $6, $7, $8, $9 }' <<<"$f")"
+  log "$1 $2 rep $3: $(awk -F'\t' '{ printf "%.0f req/s, p50 %s ms, p99 %s ms, %s errors, CPU/req server %s us, postgres %s us, server context switches/req %s", $4, $5, $6, $7, $8, $9, $10 }' <<<"$f")"
 }
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -313,14 +325,14 @@ REPORT="$WORK/report.md"
   echo "\`$CMDLINE\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, $REPS repetitions, $USERS users, pool $POOL; medians."
   echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }') (fsync off), $(go version | awk '{ print $3 }') with pgx v4; mitos-pg and go each have a database of their own on the same cluster."
   echo
-  echo "| scenario | server | req/s | p50 ms | p99 ms | errors | server CPU us/req | PostgreSQL CPU us/req | total CPU us/req |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| scenario | server | req/s | p50 ms | p99 ms | errors | server CPU us/req | PostgreSQL CPU us/req | total CPU us/req | server context switches/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for sc in get_user post_user; do
     for s in "${SERVERS[@]}"; do
       sv="$(col "$sc" "$s" 8)"; pv="$(col "$sc" "$s" 9)"
-      printf '| %s | %s | %.0f | %.2f | %.2f | %s | %.1f | %.1f | %.1f |\n' "$(label "$sc")" "$s" \
+      printf '| %s | %s | %.0f | %.2f | %.2f | %s | %.1f | %.1f | %.1f | %.2f |\n' "$(label "$sc")" "$s" \
         "$(col "$sc" "$s" 4)" "$(col "$sc" "$s" 5)" "$(col "$sc" "$s" 6)" "$(errsum "$sc" "$s")" \
-        "$sv" "$pv" "$(awk -v a="$sv" -v b="$pv" 'BEGIN { print a + b }')"
+        "$sv" "$pv" "$(awk -v a="$sv" -v b="$pv" 'BEGIN { print a + b }')" "$(col "$sc" "$s" 10)"
     done
   done
   echo
@@ -336,7 +348,7 @@ REPORT="$WORK/report.md"
       "$(ratio "$(col "$sc" mitos-pg 4)" "$(col "$sc" mitos-sqlite 4)")"
   done
   echo
-  echo "CPU per request is user+system time from /proc over each run divided by its requests: the server process (all its threads), and every process of the PostgreSQL cluster (postmaster, backends, background workers, exited backends included). mitos-sqlite uses no PostgreSQL; its column there shows the idle cluster."
+  echo "CPU per request is user+system time from /proc over each run divided by its requests: the server process (all its threads), and every process of the PostgreSQL cluster (postmaster, backends, background workers, exited backends included). mitos-sqlite uses no PostgreSQL; its column there shows the idle cluster. Context switches are those of all the server's threads (voluntary and involuntary, /proc/PID/task/*/status) per request."
   echo
   echo "Every run (req/s):"
   echo
