@@ -32,6 +32,8 @@ Usage: bash bench/postgres.sh [options]
   --users N          users seeded into each server's database (default 100000)
   --pool N           PostgreSQL connections per server: Mitos'
                      users.storage.pool_max and the peer's -pool (default 8)
+  --set KEY=VALUE    a config setting for both Mitos servers (repeatable),
+                     e.g. --set server.io_threads=4
   -h, --help         this text
 
 Starts its own PostgreSQL 15 (tests/support/postgres.sh) on a free loopback
@@ -59,6 +61,7 @@ THREADS=2
 REPS=5
 USERS=100000
 POOL=8
+MITOS_SETS=()
 while (($#)); do
   case "$1" in
     --mitos) MITOS_ARG="${2:?--mitos needs a value}"; shift 2 ;;
@@ -69,6 +72,7 @@ while (($#)); do
     --reps) REPS="${2:?--reps needs a value}"; shift 2 ;;
     --users) USERS="${2:?--users needs a value}"; shift 2 ;;
     --pool) POOL="${2:?--pool needs a value}"; shift 2 ;;
+    --set) MITOS_SETS+=(--set "${2:?--set needs KEY=VALUE}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "postgres.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -165,7 +169,7 @@ SQL
 # --------------------------------------------------------------------------
 server_cmd() { # server_cmd SERVER: fills CMD
   local mitos=("$MITOS" --config "$BENCH/mitos-bench.yaml" --modules=users
-               --data-dir "${DATA[$1]}" --port "${PORT[$1]}")
+               --data-dir "${DATA[$1]}" --port "${PORT[$1]}" "${MITOS_SETS[@]}")
   case "$1" in
     mitos-pg)
       CMD=(env MITOS_USERS__STORAGE__BACKEND=postgres "MITOS_USERS__STORAGE__URL=${URL[mitos-pg]}"
