@@ -113,7 +113,7 @@ install_traps
 open_sleep_fd
 
 log "building the Go peer (GO111MODULE=off, GOPATH=$GO_PATH)"
-(cd "$PEER_DIR" && GO111MODULE=off GOPATH="$GO_PATH" GOFLAGS= go build -o "$WORK/go-pgx" .) ||
+(cd "$PEER_DIR" && GO111MODULE=off GOPATH="$GO_PATH" GOFLAGS='' go build -o "$WORK/go-pgx" .) ||
   die "the Go peer did not build"
 
 # --------------------------------------------------------------------------
