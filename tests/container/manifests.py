@@ -12,14 +12,24 @@
 
   manifests.py policy RENDERED.yaml
       Checks the rules of docs/deploy.md on a rendered overlay: a pod that
-      mounts a claim is the only one (one replica, strategy Recreate, a
-      ReadWriteOncePod claim); the others have an autoscaler and a disruption
-      budget; probes on /livez and /readyz; a preStop sleep plus the app's
+      mounts a claim, or runs a module whose data is in SQLite (the default
+      <module>.storage.backend), is the only one (replicas 1, strategy
+      Recreate, a ReadWriteOncePod claim, no autoscaler); the others, the
+      gateway and modules whose data is in PostgreSQL, have an autoscaler
+      and a disruption budget and may roll; a PostgreSQL URL comes from a
+      Secret (url_file on a mounted Secret, or a secretKeyRef), never from a
+      ConfigMap; probes on /livez and /readyz; a preStop sleep plus the app's
       shutdown.timeout_ms within terminationGracePeriodSeconds; requests and
       limits; the restricted security context; scrape annotations; a
       NetworkPolicy for every pod; --config names a key of the mounted
       ConfigMap, --modules (when given) runs what that config does, and
       every remotes.<module>.url there names a Service.
+
+  manifests.py policy-samples RENDERED.yaml OUTDIR
+      Writes deliberately wrong variants of a rendered split-postgres
+      overlay, OUTDIR/<name>.yaml, and prints "<name> <file> <message>"
+      for each: the negative samples the policy must reject, each with
+      the message it must give.
 
   manifests.py debian-mirror
       Prints the Debian archive that this machine's apt uses for bookworm.
@@ -134,6 +144,49 @@ def play(docs, outdir):
 
 
 SHUTDOWN_TIMEOUT_MS = 15000  # the runtime's default for shutdown.timeout_ms
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def data_modules():
+    """Modules that own data (`database: true` in modules/<m>/contract.yaml)."""
+    owners = set()
+    for f in sorted(ROOT.glob("modules/*/contract.yaml")):
+        c = yaml.safe_load(f.read_text()) or {}
+        if c.get("database"):
+            owners.add(c.get("module", f.parent.name))
+    return owners
+
+
+def env_var(key):
+    """The variable that sets a config key: users.storage.url ->
+    MITOS_USERS__STORAGE__URL."""
+    return "MITOS_" + key.upper().replace(".", "__")
+
+
+def storage_of(module, cfg, container, secret_mounts):
+    """(backend, problem) of `module` in this container: the backend is
+    the environment's, else the config file's, else sqlite; problem says
+    where a PostgreSQL URL would leak (None when it comes from a Secret)."""
+    env = {e["name"]: e for e in container.get("env", [])}
+    st = ((cfg.get(module) or {}).get("storage") or {})
+    key = module + ".storage."
+    backend = env.get(env_var(key + "backend"), {}).get("value") or st.get("backend") or "sqlite"
+    if backend != "postgres":
+        return backend, None
+    url_env = env.get(env_var(key + "url"))
+    file_env = env.get(env_var(key + "url_file"))
+    if st.get("url") or (url_env and "value" in url_env):
+        return backend, "%surl is given in plain text (a ConfigMap or the pod spec): " \
+            "mount a Secret and set %surl_file, or use a secretKeyRef" % (key, key)
+    if url_env and "secretKeyRef" in url_env.get("valueFrom", {}):
+        return backend, None
+    path = (file_env or {}).get("value") or st.get("url_file")
+    if not path:
+        return backend, "%sbackend is postgres, but no URL is given (%surl_file or a " \
+            "secretKeyRef)" % (key, key)
+    if not any(path.startswith(m.rstrip("/") + "/") for m in secret_mounts):
+        return backend, "%surl_file %s is not on a mounted Secret" % (key, path)
+    return backend, None
 
 
 def policy(docs):
@@ -147,6 +200,7 @@ def policy(docs):
     deps = kinds.get("Deployment", [])
     if not deps:
         errors.append("no Deployment")
+    owners = data_modules()
     for dep in deps:
         name = dep["metadata"]["name"]
         err = lambda msg: errors.append("Deployment %s: %s" % (name, msg))
@@ -161,20 +215,18 @@ def policy(docs):
             err("pod securityContext needs runAsNonRoot and seccompProfile RuntimeDefault")
         pvcs = [v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])
                 if "persistentVolumeClaim" in v]
-        if pvcs:
-            if dep["spec"].get("replicas") != 1 or dep["spec"].get("strategy", {}).get("type") != "Recreate":
-                err("mounts a claim, so needs replicas 1 and strategy Recreate")
-            for c in pvcs:
-                if c not in claims:
-                    err("claim %s is not rendered" % c)
-                elif claims[c]["spec"].get("accessModes") != ["ReadWriteOncePod"]:
-                    err("claim %s must be ReadWriteOncePod" % c)
-        else:
-            if name not in hpas:
-                err("stateless, but no HorizontalPodAutoscaler")
-            if not any(matches(p["spec"]["selector"].get("matchLabels", {}), labels)
-                       for p in kinds.get("PodDisruptionBudget", [])):
-                err("stateless, but no PodDisruptionBudget")
+        for c in pvcs:
+            if c not in claims:
+                err("claim %s is not rendered" % c)
+            elif claims[c]["spec"].get("accessModes") != ["ReadWriteOncePod"]:
+                err("claim %s must be ReadWriteOncePod" % c)
+        single = dep["spec"].get("replicas") == 1 and \
+            dep["spec"].get("strategy", {}).get("type") == "Recreate"
+        # What the pod runs, and where each module's data is: a pod that
+        # runs a SQLite-backed module (or mounts a claim) is its only one.
+        sqlite_owned = []
+        if pvcs and not single:
+            err("mounts a claim, so needs replicas 1 and strategy Recreate")
         if not any(matches(p["spec"]["podSelector"].get("matchLabels", {}), labels)
                    and p["spec"]["podSelector"].get("matchLabels")
                    for p in kinds.get("NetworkPolicy", [])
@@ -182,6 +234,7 @@ def policy(docs):
             err("no NetworkPolicy of its own")
         grace = pod.get("terminationGracePeriodSeconds", 30)
         mounted = {v["name"]: v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+        secret_vols = {v["name"] for v in pod.get("volumes", []) if "secret" in v}
         for c in pod["containers"]:
             sc = c.get("securityContext", {})
             if (sc.get("allowPrivilegeEscalation") is not False or sc.get("readOnlyRootFilesystem") is not True
@@ -214,10 +267,25 @@ def policy(docs):
                     err("--config %s is not a key of a mounted ConfigMap" % path)
                     continue
                 cfg = yaml.safe_load(cm["data"][key]) or {}
+            runs = None
             for a in c.get("args", []):
                 m = re.fullmatch(r"--modules=(.+)", a)
                 if m and cfg.get("modules") and m.group(1).split(",") != cfg["modules"]:
                     err("--modules=%s, but its config runs %s" % (m.group(1), cfg["modules"]))
+                if m:
+                    runs = m.group(1).split(",")
+            if runs is None:
+                runs = cfg.get("modules") or sorted(owners)  # none listed: all of them
+            secret_mounts = [vm["mountPath"] for vm in c.get("volumeMounts", [])
+                             if vm["name"] in secret_vols]
+            for module in runs:
+                if module not in owners:
+                    continue
+                backend, problem = storage_of(module, cfg, c, secret_mounts)
+                if problem:
+                    err(problem)
+                if backend != "postgres":
+                    sqlite_owned.append(module)
             timeout_ms = cfg.get("shutdown", {}).get("timeout_ms", SHUTDOWN_TIMEOUT_MS)
             if int(cmd[1]) + timeout_ms / 1000 >= grace:
                 err("preStop %ss + shutdown.timeout_ms %d must stay under terminationGracePeriodSeconds %d"
@@ -227,9 +295,79 @@ def policy(docs):
                 svc = services.get(u.hostname or "")
                 if svc is None or u.port not in [p["port"] for p in svc["spec"]["ports"]]:
                     err("remotes.%s.url %s names no rendered Service" % (module, remote.get("url")))
+        if sqlite_owned:
+            # SQLite: one writer, one file on one volume.
+            if not single:
+                err("runs %s, whose data is in SQLite, so needs replicas 1 and strategy Recreate"
+                    % ", ".join(sqlite_owned))
+            if not pvcs:
+                err("runs %s, whose data is in SQLite, but mounts no claim" % ", ".join(sqlite_owned))
+            if name in hpas:
+                err("runs %s, whose data is in SQLite, so must have no HorizontalPodAutoscaler"
+                    % ", ".join(sqlite_owned))
+        elif not pvcs:
+            # Nothing in the pod: it scales out and needs an autoscaler and a
+            # budget, like the gateway.
+            if name not in hpas:
+                err("stateless, but no HorizontalPodAutoscaler")
+            if not any(matches(p["spec"]["selector"].get("matchLabels", {}), labels)
+                       for p in kinds.get("PodDisruptionBudget", [])):
+                err("stateless, but no PodDisruptionBudget")
     for e in errors:
         print("policy:", e, file=sys.stderr)
     return not errors
+
+
+def policy_samples(docs):
+    """(name, docs, message) of variants of a split-postgres rendering that
+    the policy must refuse, each with (part of) the message it must give."""
+    def dep(d, name):
+        return next(x for x in d if x["kind"] == "Deployment" and x["metadata"]["name"] == name)
+
+    def config(d, key):
+        cm = next(x for x in d if x["kind"] == "ConfigMap" and key in x.get("data", {}))
+        return cm["data"], yaml.safe_load(cm["data"][key])
+
+    def sqlite_replicas(d):
+        dep(d, "products")["spec"]["replicas"] = 2
+
+    def sqlite_rolling(d):
+        dep(d, "products")["spec"]["strategy"] = {"type": "RollingUpdate"}
+
+    def back_to_sqlite(d):
+        data, cfg = config(d, "users-postgres.yaml")
+        del cfg["users"]["storage"]["backend"]
+        data["users-postgres.yaml"] = yaml.safe_dump(cfg)
+
+    def env_sqlite(d):
+        dep(d, "orders")["spec"]["template"]["spec"]["containers"][0].setdefault("env", []).append(
+            {"name": "MITOS_ORDERS__STORAGE__BACKEND", "value": "sqlite"})
+
+    def url_in_configmap(d):
+        data, cfg = config(d, "users-postgres.yaml")
+        st = cfg["users"]["storage"]
+        del st["url_file"]
+        st["url"] = "postgresql://users:secret@postgres:5432/users"
+        data["users-postgres.yaml"] = yaml.safe_dump(cfg)
+
+    samples = [
+        ("sqlite-replicas", sqlite_replicas,
+         "Deployment products: runs products, whose data is in SQLite, so needs replicas 1 and strategy Recreate"),
+        ("sqlite-rolling", sqlite_rolling,
+         "Deployment products: runs products, whose data is in SQLite, so needs replicas 1 and strategy Recreate"),
+        ("users-back-on-sqlite", back_to_sqlite,
+         "Deployment users: runs users, whose data is in SQLite, so needs replicas 1 and strategy Recreate"),
+        ("orders-sqlite-by-env", env_sqlite,
+         "Deployment orders: runs orders, whose data is in SQLite, but mounts no claim"),
+        ("url-in-configmap", url_in_configmap,
+         "Deployment users: users.storage.url is given in plain text"),
+    ]
+    out = []
+    for name, change, message in samples:
+        d = json.loads(json.dumps(docs))
+        change(d)
+        out.append((name, d, message))
+    return out
 
 
 def debian_mirror():
@@ -272,6 +410,14 @@ def main(argv):
     elif cmd == "broken":
         with open(argv[2], "w") as f:
             yaml.safe_dump_all(broken(docs), f, sort_keys=False)
+    elif cmd == "policy-samples":
+        outdir = pathlib.Path(argv[2])
+        outdir.mkdir(parents=True, exist_ok=True)
+        for name, d, message in policy_samples(docs):
+            path = outdir / (name + ".yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump_all(d, f, sort_keys=False)
+            print(name, path, message)
     elif cmd == "play":
         play(docs, argv[2])
     else:
