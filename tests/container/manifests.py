@@ -31,6 +31,10 @@
       for each: the negative samples the policy must reject, each with
       the message it must give.
 
+  manifests.py secret-urls RENDERED.yaml
+      Prints "<secret> <url>" for every Secret with a key url (the
+      modules' database URLs).
+
   manifests.py debian-mirror
       Prints the Debian archive that this machine's apt uses for bookworm.
 
@@ -39,7 +43,12 @@
       PersistentVolumeClaims and ConfigMaps but ignores Services. For each
       Service, writes OUTDIR/<service>.yaml with the Deployment it selects
       and the claims and ConfigMaps that Deployment mounts, and prints
-      "<service> <file> <port>". The caller plays each file on one podman
+      "<service> <file> <port>..." (one port per replica).
+      What podman 4.3 cannot run is rewritten to what it can, and nothing
+      else: a StatefulSet becomes a one-pod Deployment with the claims of
+      its templates; a Secret volume becomes a ConfigMap volume with the
+      Secret's data; an autoscaled Deployment runs its minReplicas, each
+      replica a one-pod Deployment <name>-r<i> with its own hostPort. The caller plays each file on one podman
       network with the Service's name as the pods' network alias, which is
       what the Service's DNS name gives in a cluster. The pods' first port
       gets a hostPort, a free port on 127.0.0.1 (the <port> printed): this
@@ -48,6 +57,7 @@
       8080. Nothing else is changed.
 """
 
+import base64
 import json
 import pathlib
 import re
@@ -113,34 +123,100 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def secret_as_configmap(secret):
+    """A Secret's data as a ConfigMap of the same name (see play)."""
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    data.update(secret.get("stringData") or {})
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": secret["metadata"]["name"]}, "data": data}
+
+
+def as_deployment(sts):
+    """A StatefulSet as the one-pod Deployment kube play runs, and the
+    claims of its volumeClaimTemplates, named as the StatefulSet's first
+    pod's (<template>-<statefulset>-0)."""
+    name = sts["metadata"]["name"]
+    spec = json.loads(json.dumps(sts["spec"]))
+    templates = spec.pop("volumeClaimTemplates", [])
+    spec.pop("serviceName", None)
+    spec.pop("podManagementPolicy", None)
+    spec.pop("updateStrategy", None)
+    spec["replicas"] = 1
+    spec["strategy"] = {"type": "Recreate"}
+    claims = []
+    for t in templates:
+        claim = "%s-%s-0" % (t["metadata"]["name"], name)
+        claims.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                       "metadata": {"name": claim}, "spec": t["spec"]})
+        spec["template"]["spec"].setdefault("volumes", []).append(
+            {"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim}})
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": sts["metadata"], "spec": spec}
+    return dep, claims
+
+
 def play(docs, outdir):
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     by_kind = {}
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
+    secrets = {d["metadata"]["name"]: d for d in by_kind.get("Secret", [])}
+    min_replicas = {h["spec"]["scaleTargetRef"]["name"]: h["spec"].get("minReplicas", 1)
+                    for h in by_kind.get("HorizontalPodAutoscaler", [])}
+    workloads = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
     for svc in by_kind.get("Service", []):
         name = svc["metadata"]["name"]
         selector = svc["spec"].get("selector") or {}
-        deps = [d for d in by_kind.get("Deployment", [])
+        deps = [d for d in workloads
                 if selector and matches(selector, d["spec"]["template"]["metadata"].get("labels", {}))]
         if len(deps) != 1:
-            raise SystemExit("Service %s selects %d Deployments, expected 1" % (name, len(deps)))
-        dep = json.loads(json.dumps(deps[0]))
+            raise SystemExit("Service %s selects %d workloads, expected 1" % (name, len(deps)))
+        extra = []
+        if deps[0]["kind"] == "StatefulSet":
+            dep, extra = as_deployment(deps[0])
+            dep = json.loads(json.dumps(dep))
+        else:
+            dep = json.loads(json.dumps(deps[0]))
         pod = dep["spec"]["template"]["spec"]
+        # podman 4.3's kube play crashes on a secret volume: the play file
+        # carries each Secret's data as a ConfigMap of the same name,
+        # mounted at the same path with the same items.
+        for v in pod.get("volumes", []):
+            if "secret" in v:
+                sec = v.pop("secret")
+                if sec["secretName"] not in secrets:
+                    raise SystemExit("Secret %s is not rendered" % sec["secretName"])
+                v["configMap"] = {"name": sec["secretName"],
+                                  **{k: sec[k] for k in ("items", "defaultMode") if k in sec}}
         claims = {v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])
                   if "persistentVolumeClaim" in v}
         maps = {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
-        port = pod["containers"][0]["ports"][0]
-        port["hostPort"] = free_port()
-        port["hostIP"] = "127.0.0.1"
         out = [d for d in by_kind.get("ConfigMap", []) if d["metadata"]["name"] in maps]
+        out += [secret_as_configmap(secrets[m]) for m in sorted(maps) if m in secrets]
         out += [d for d in by_kind.get("PersistentVolumeClaim", []) if d["metadata"]["name"] in claims]
-        out.append(dep)
+        out += extra
+        # The replicas a cluster runs at rest: the autoscaler's minimum when
+        # it owns the count. kube play would start them all with the same
+        # hostPort, so each replica is a one-pod Deployment of its own,
+        # <name>-r<i>, with the same labels (so the same network alias) and
+        # a hostPort of its own.
+        replicas = min_replicas.get(dep["metadata"]["name"], dep["spec"].get("replicas", 1))
+        ports = []
+        for i in range(replicas):
+            r = json.loads(json.dumps(dep))
+            r["spec"]["replicas"] = 1
+            if replicas > 1:
+                r["metadata"]["name"] = "%s-r%d" % (dep["metadata"]["name"], i)
+            port = r["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+            port["hostPort"] = free_port()
+            port["hostIP"] = "127.0.0.1"
+            ports.append(str(port["hostPort"]))
+            out.append(r)
         path = outdir / (name + ".yaml")
         with open(path, "w") as f:
             yaml.safe_dump_all(out, f, sort_keys=False)
-        print(name, path, port["hostPort"])
+        print(name, path, " ".join(ports))
 
 
 SHUTDOWN_TIMEOUT_MS = 15000  # the runtime's default for shutdown.timeout_ms
@@ -401,7 +477,7 @@ def main(argv):
         if not policy(load(argv[1])):
             raise SystemExit(1)
         return
-    if len(argv) < 3:
+    if len(argv) < 3 and argv[:1] != ["secret-urls"]:
         raise SystemExit(__doc__)
     cmd, src = argv[0], argv[1]
     docs = load(src)
@@ -418,6 +494,10 @@ def main(argv):
             with open(path, "w") as f:
                 yaml.safe_dump_all(d, f, sort_keys=False)
             print(name, path, message)
+    elif cmd == "secret-urls":
+        for d in docs:
+            if d["kind"] == "Secret" and "url" in secret_as_configmap(d)["data"]:
+                print(d["metadata"]["name"], secret_as_configmap(d)["data"]["url"])
     elif cmd == "play":
         play(docs, argv[2])
     else:
