@@ -18,7 +18,8 @@
       gateway and modules whose data is in PostgreSQL, have an autoscaler
       and a disruption budget and may roll; a PostgreSQL URL comes from a
       Secret (url_file on a mounted Secret, or a secretKeyRef), never from a
-      ConfigMap; probes on /livez and /readyz; a preStop sleep plus the app's
+      ConfigMap; a StatefulSet is hardened the same way, with a claim
+      template, a readiness probe and a NetworkPolicy; probes on /livez and /readyz; a preStop sleep plus the app's
       shutdown.timeout_ms within terminationGracePeriodSeconds; requests and
       limits; the restricted security context; scrape annotations; a
       NetworkPolicy for every pod; --config names a key of the mounted
@@ -226,7 +227,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def data_modules():
     """Modules that own data (`database: true` in modules/<m>/contract.yaml)."""
     owners = set()
-    for f in sorted(ROOT.glob("modules/*/contract.yaml")):
+    contracts = sorted(ROOT.glob("modules/*/contract.yaml"))
+    if not contracts:
+        raise SystemExit("no modules/*/contract.yaml under %s: the policy cannot tell "
+                         "which modules own data" % ROOT)
+    for f in contracts:
         c = yaml.safe_load(f.read_text()) or {}
         if c.get("database"):
             owners.add(c.get("module", f.parent.name))
@@ -389,6 +394,33 @@ def policy(docs):
             if not any(matches(p["spec"]["selector"].get("matchLabels", {}), labels)
                        for p in kinds.get("PodDisruptionBudget", [])):
                 err("stateless, but no PodDisruptionBudget")
+    # A StatefulSet (the example database): the same hardening, its own
+    # volume, a readiness probe and a NetworkPolicy of its own.
+    for sts in kinds.get("StatefulSet", []):
+        name = sts["metadata"]["name"]
+        err = lambda msg: errors.append("StatefulSet %s: %s" % (name, msg))
+        tmpl = sts["spec"]["template"]
+        pod, labels = tmpl["spec"], tmpl["metadata"].get("labels", {})
+        psc = pod.get("securityContext", {})
+        if psc.get("runAsNonRoot") is not True or psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            err("pod securityContext needs runAsNonRoot and seccompProfile RuntimeDefault")
+        if not sts["spec"].get("volumeClaimTemplates"):
+            err("no volumeClaimTemplates: its data would die with the pod")
+        for c in pod["containers"]:
+            sc = c.get("securityContext", {})
+            if (sc.get("allowPrivilegeEscalation") is not False or sc.get("readOnlyRootFilesystem") is not True
+                    or "ALL" not in sc.get("capabilities", {}).get("drop", [])):
+                err("container %s: needs allowPrivilegeEscalation false, readOnlyRootFilesystem, drop ALL" % c["name"])
+            res = c.get("resources", {})
+            for part in ("requests", "limits"):
+                if not {"cpu", "memory"} <= set(res.get(part, {})):
+                    err("container %s: %s needs cpu and memory" % (c["name"], part))
+            if "readinessProbe" not in c:
+                err("container %s: no readinessProbe" % c["name"])
+        if not any(p["spec"]["podSelector"].get("matchLabels")
+                   and matches(p["spec"]["podSelector"]["matchLabels"], labels)
+                   for p in kinds.get("NetworkPolicy", [])):
+            err("no NetworkPolicy of its own")
     for e in errors:
         print("policy:", e, file=sys.stderr)
     return not errors
@@ -426,6 +458,10 @@ def policy_samples(docs):
         st["url"] = "postgresql://users:secret@postgres:5432/users"
         data["users-postgres.yaml"] = yaml.safe_dump(cfg)
 
+    def database_unready(d):
+        sts = next(x for x in d if x["kind"] == "StatefulSet")
+        del sts["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+
     samples = [
         ("sqlite-replicas", sqlite_replicas,
          "Deployment products: runs products, whose data is in SQLite, so needs replicas 1 and strategy Recreate"),
@@ -437,6 +473,8 @@ def policy_samples(docs):
          "Deployment orders: runs orders, whose data is in SQLite, but mounts no claim"),
         ("url-in-configmap", url_in_configmap,
          "Deployment users: users.storage.url is given in plain text"),
+        ("database-no-readiness", database_unready,
+         "StatefulSet postgres: container postgres: no readinessProbe"),
     ]
     out = []
     for name, change, message in samples:

@@ -198,7 +198,8 @@ ok "schema check rejects the broken sample (unknown field, wrong type, numeric q
 # The policy's negative samples: variants of split-postgres that break the
 # data rules (a SQLite-backed module with two replicas or a rolling update,
 # a module moved back to SQLite while it still scales out, a database URL
-# in a ConfigMap); each must be refused with its message.
+# in a ConfigMap, a database without a readiness probe); each must be
+# refused with its message.
 "$py" "$here/manifests.py" policy-samples "$work/split-postgres.yaml" "$work/policy-samples" >"$work/policy-samples.list"
 while read -r sample file message; do
   if "$py" "$here/manifests.py" policy "$file" 2>"$work/policy-sample.out"; then
