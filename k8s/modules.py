@@ -24,7 +24,7 @@ gateway accepts any client and reaches every module. (Prometheus's scrapes
 are let in by k8s/base/common/networkpolicy-prometheus.yaml.)
 
 It also checks, without writing them, the files edited by hand: the split
-overlay lists every module, config/split/<module>.yaml runs that module
+overlays (split, split-*) list every module, config/split/<module>.yaml runs that module
 and names each module it needs by its Service (http://<name>:8080), the
 config kustomization packs that file, and the gateway's config names every
 module. Every mismatch is printed with what to change.
@@ -202,14 +202,18 @@ def hand_edited(modules):
     remotes = lambda cfg: {k: (v or {}).get("url") for k, v in
                            ((cfg or {}).get("remotes") or {}).items()}
 
-    overlay = load_yaml("k8s/overlays/split/kustomization.yaml", problems)
-    if overlay is not None:
+    # Every split topology (split, and split-postgres where it exists)
+    # runs every module.
+    for name in ["split"] + [p.name for p in sorted((ROOT / "k8s/overlays").glob("split-*"))]:
+        path = "k8s/overlays/%s/kustomization.yaml" % name
+        overlay = load_yaml(path, problems)
+        if overlay is None:
+            continue
         listed = overlay.get("resources") or []
         for m in others:
             entry = "../../base/%s" % k8s_name(m["name"])
             if entry not in listed:
-                problems.append("k8s/overlays/split/kustomization.yaml: add `  - %s` "
-                                "to resources" % entry)
+                problems.append("%s: add `  - %s` to resources" % (path, entry))
 
     packed = load_yaml("config/kustomization.yaml", problems)
     files = set()

@@ -4,7 +4,8 @@
 #   1. Offline checks of every rendered overlay (k8s/overlays/*): policy
 #      (manifests.py policy), a schema check with the kubernetes-types
 #      TypeScript definitions and `tsc --strict` (and a broken sample that it
-#      must reject), yamllint; dockerfilelint on the Dockerfile.
+#      must reject), broken samples that the policy must refuse, yamllint;
+#      dockerfilelint on the Dockerfile and the example PostgreSQL's.
 #   2. The image, built from the Dockerfile as it is. When
 #      debian:bookworm-slim can be neither found nor pulled, it is made first
 #      from the Debian archive with debootstrap. The split manifests must
@@ -18,10 +19,21 @@
 #      `podman kube play`, and the e2e suite through its gateway. kube play
 #      ignores Services, so each Service's pods join one podman network with
 #      the Service's name as their network alias: http://users:8080 resolves
-#      there as it does in a cluster. Each pod's port gets a hostPort on
-#      127.0.0.1 (podman 4.3's kube play would otherwise publish all three
+#      there as it does in a cluster. A Service of several replicas (an
+#      autoscaler's minReplicas; each replica its own one-pod Deployment)
+#      gets a stand-in that spreads connections over them as a ClusterIP
+#      does (tests/container/service). Each pod's port gets a hostPort on
+#      127.0.0.1 (podman 4.3's kube play would otherwise publish all of them
 #      on port 8080 of the host, and has no --publish); the e2e suite uses
-#      the gateway's. Nothing else is changed.
+#      the first gateway pod's. Nothing else is changed but what podman 4.3
+#      cannot run (manifests.py play says what).
+#   5. The split-postgres overlay the same way, with its example PostgreSQL
+#      (k8s/examples/postgres, built first and played first) and two
+#      replicas of users and of orders: each module's role reaches only its
+#      own database; the e2e suite through the gateway; both users replicas
+#      served requests (their /metrics); one users replica stopped while
+#      requests go on, none failing; every pod stops and exits 0.
+# `run.sh --offline` runs only step 1 (no image, no containers).
 # Needs root (rootful podman); installs what is missing with apt-get and npm.
 # When podman cannot run containers the script fails; it never skips.
 #
@@ -31,6 +43,8 @@
 #                        Remove it (`podman system reset` first, or just
 #                        rm -rf when nothing runs) for a cold run.
 set -euo pipefail
+offline=0
+[[ ${1:-} == --offline ]] && offline=1
 cd "$(dirname "$0")/../.."
 repo=$PWD
 here=$repo/tests/container
@@ -63,7 +77,7 @@ fi
 
 say "dependencies"
 bash .ci/deps.sh podman buildah runc conmon netavark aardvark-dns iptables catatonit \
-  debootstrap yamllint python3-yaml
+  debootstrap yamllint python3-yaml postgresql-client
 command -v npm >/dev/null || bash .ci/deps.sh nodejs npm
 
 mkdir -p "$dir/logs"
@@ -99,7 +113,7 @@ cleanup() {
   podman pod rm -a -f -t 2 >/dev/null 2>&1
   podman rm -a -f -t 2 >/dev/null 2>&1
   podman volume prune -f >/dev/null 2>&1
-  podman network rm -f "$net" >/dev/null 2>&1
+  podman network rm -f "$net" "$net-pg" >/dev/null 2>&1
   rm -rf "$work"
   exit "$rc"
 }
@@ -181,16 +195,41 @@ grep -q "'\"imagePullPolicyy\"' does not exist in type 'Container'" "$work/broke
   { cat "$work/broken.out"; fail "the schema check missed an error of the broken sample"; }
 ok "schema check rejects the broken sample (unknown field, wrong type, numeric quantity)"
 
-yamllint -s -c "$here/yamllint.yaml" k8s config "$work/split.yaml" "$work/monolith.yaml" ||
+# The policy's negative samples: variants of split-postgres that break the
+# data rules (a SQLite-backed module with two replicas or a rolling update,
+# a module moved back to SQLite while it still scales out, a database URL
+# in a ConfigMap, a database without a readiness probe); each must be
+# refused with its message.
+"$py" "$here/manifests.py" policy-samples "$work/split-postgres.yaml" "$work/policy-samples" >"$work/policy-samples.list"
+while read -r sample file message; do
+  if "$py" "$here/manifests.py" policy "$file" 2>"$work/policy-sample.out"; then
+    fail "the policy accepted the sample $sample"
+  fi
+  grep -qF "policy: $message" "$work/policy-sample.out" ||
+    { cat "$work/policy-sample.out"; fail "the policy refused the sample $sample without: $message"; }
+done <"$work/policy-samples.list"
+ok "policy refuses $(wc -l <"$work/policy-samples.list") broken samples ($(cut -d' ' -f1 "$work/policy-samples.list" | xargs))"
+
+rendered=()
+for name in "${overlays[@]}"; do rendered+=("$work/$name.yaml"); done
+yamllint -s -c "$here/yamllint.yaml" k8s config "${rendered[@]}" ||
   fail "yamllint"
 ok "yamllint: k8s/, config/ and the rendered overlays"
 
 "$tools/node_modules/.bin/dockerfilelint" Dockerfile || fail "dockerfilelint Dockerfile"
+"$tools/node_modules/.bin/dockerfilelint" k8s/examples/postgres/Containerfile ||
+  fail "dockerfilelint k8s/examples/postgres/Containerfile"
 printf 'FROM debian\nRUN apt-get install curl\nEXPOSE 80000\n' >"$work/Dockerfile.broken"
 if "$tools/node_modules/.bin/dockerfilelint" "$work/Dockerfile.broken" >/dev/null 2>&1; then
   fail "dockerfilelint accepted a broken Dockerfile"
 fi
-ok "dockerfilelint: Dockerfile clean, a broken sample rejected"
+ok "dockerfilelint: Dockerfile and the example PostgreSQL's Containerfile clean, a broken sample rejected"
+
+if [[ $offline == 1 ]]; then
+  say "summary"
+  printf 'container: %d passed, 0 failed\n' "$passed"
+  exit 0
+fi
 
 # --- 2. the image -------------------------------------------------------------
 
@@ -351,51 +390,214 @@ ok "data kept in the volume across containers; read-only root, no capabilities"
 
 # --- 4. the split topology from the manifests ---------------------------------
 
+# The pods that kube play made for a Service's file: <svc>-pod-0, or one
+# <svc>-r<i>-pod-0 per replica (manifests.py play).
+pods_of() { podman pod ps --format '{{.Name}}' | grep -E "^$1(-r[0-9]+)?-pod-[0-9]+\$" | sort || true; }
+play_one() { # SVC FILE NET ALIAS
+  podman kube play --network "$3:alias=$4" "$2" >"$dir/logs/play-$1.log" 2>&1 ||
+    { cat "$dir/logs/play-$1.log"; fail "podman kube play of $1"; }
+}
+# A Service of one replica is its pods' network alias, <svc>: its DNS name
+# resolves there as in a cluster. A Service of several replicas is more:
+# a ClusterIP spreads connections over them, where an alias shared by the
+# replicas would send every client to the same first address. So those
+# replicas carry the alias <svc>-endpoints, and a stand-in for the Service
+# (tests/container/service, a TCP relay taking the endpoints in turn)
+# carries <svc> (and a hostPort on 127.0.0.1, as a LoadBalancer would).
+# Every Service of several replicas here is a Mitos one, on port 8080.
+service_image=localhost/mitos-test-service:latest
+declare -A service_port
+play_all() { # LIST NET [SKIP]: every Service of LIST but SKIP
+  local svc file ports port
+  while read -r svc file ports; do
+    [[ $svc == "${3:-}" ]] && continue
+    if [[ $(wc -w <<<"$ports") -gt 1 ]]; then
+      play_one "$svc" "$file" "$2" "$svc-endpoints"
+      port=$(free_port)
+      podman run -d --name "service-$svc" --network "$2:alias=$svc" -p "127.0.0.1:$port:8080" \
+        --read-only --cap-drop=ALL "$service_image" 8080 "$svc-endpoints" 8080 >/dev/null ||
+        fail "the Service stand-in for $svc"
+      service_port[$svc]=$port
+    else
+      play_one "$svc" "$file" "$2" "$svc"
+      service_port[$svc]=$ports
+    fi
+  done <"$1"
+}
+serving() { # GATEWAY_URL LIST: every module's routes, /<module>, answer 200
+  local svc path deadline
+  # A Service's name is its module's, with '-' for '_'.
+  for svc in $(cut -d' ' -f1 "$2"); do
+    [[ $svc == gateway || $svc == postgres ]] && continue
+    path=/${svc//-/_}
+    deadline=$((SECONDS + 60))
+    until [[ $(curl -s -o /dev/null -w '%{http_code}' "$1$path?limit=1") == 200 ]]; do
+      [[ $SECONDS -lt $deadline ]] || fail "GET $path through the gateway never answered 200"
+      sleep 0.1
+    done
+  done
+}
+check_pods() { # LIST: every pod runs as its image's user, on a read-only root
+  local svc pods p c uid
+  while read -r svc _ _; do
+    uid=10001 c=mitos
+    [[ $svc == postgres ]] && uid=10002 c=postgres
+    pods=$(pods_of "$svc")
+    [[ -n $pods ]] || fail "no pod for $svc"
+    for p in $pods; do
+      [[ $(podman inspect --format '{{.State.Running}}' "$p-$c" 2>/dev/null) == true ]] ||
+        fail "no running container for $svc ($p)"
+      [[ $(podman exec "$p-$c" id -u) == "$uid" ]] || fail "$svc ($p) does not run as $uid"
+      [[ $(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$p-$c") == true ]] ||
+        fail "$svc ($p): root filesystem is not read-only"
+    done
+  done <"$1"
+}
+stop_all() { # LIST: the stop signal (the image's) to every pod; each exits 0
+  local svc file p c rc
+  while read -r svc file _; do
+    c=mitos
+    [[ $svc == postgres ]] && c=postgres
+    for p in $(pods_of "$svc"); do
+      podman pod stop -t 30 "$p" >/dev/null 2>&1
+      rc=$(podman inspect --format '{{.State.ExitCode}}' "$p-$c")
+      [[ $rc == 0 ]] || { podman logs --tail 20 "$p-$c"; fail "$svc ($p) exited $rc on its stop signal"; }
+    done
+    podman kube down "$file" >/dev/null 2>&1 || fail "podman kube down $svc"
+    podman rm -f -t 2 "service-$svc" >/dev/null 2>&1 || true
+  done <"$1"
+}
+
 say "4. split topology with podman kube play, e2e through the gateway"
+podman build -t "$service_image" "$here/service" >"$dir/logs/build-service.log" 2>&1 ||
+  { tail -20 "$dir/logs/build-service.log"; fail "podman build of the Service stand-in"; }
 podman network create "$net" >/dev/null
 "$py" "$here/manifests.py" play "$work/split.yaml" "$work/play" >"$work/play.list"
+grep -q '^gateway ' "$work/play.list" || fail "the split overlay has no Service gateway"
 t0=$(now_ms)
-while read -r svc file _; do
-  podman kube play --network "$net:alias=$svc" "$file" >"$dir/logs/play-$svc.log" 2>&1 ||
-    { cat "$dir/logs/play-$svc.log"; fail "podman kube play of $svc"; }
-done <"$work/play.list"
-gw_port=$(awk '$1 == "gateway" {print $3}' "$work/play.list")
-[[ -n $gw_port ]] || fail "the split overlay has no Service gateway"
-gw=http://127.0.0.1:$gw_port
+play_all "$work/play.list" "$net"
+# The e2e suite reads the gateway's own /metrics, so it talks to one gateway
+# pod, the first replica, on its hostPort.
+gw=http://127.0.0.1:$(awk '$1 == "gateway" {print $3}' "$work/play.list")
 wait_ready "$gw" 60 >/dev/null || { podman pod logs --tail 20 2>&1 | tail -40; fail "gateway not ready"; }
-# Every module's routes, /<module>, through the gateway (a Service's name is
-# its module's, with '-' for '_').
-for svc in $(cut -d' ' -f1 "$work/play.list"); do
-  [[ $svc == gateway ]] && continue
-  path=/${svc//-/_}
-  deadline=$((SECONDS + 60))
-  until [[ $(curl -s -o /dev/null -w '%{http_code}' "$gw$path?limit=1") == 200 ]]; do
-    [[ $SECONDS -lt $deadline ]] || fail "GET $path through the gateway never answered 200"
-    sleep 0.1
-  done
-done
+serving "$gw" "$work/play.list"
 echo "kube play to serving: $(($(now_ms) - t0)) ms"
-while read -r svc _ _; do
-  c=$(podman ps --format '{{.Names}}' | grep -E "^$svc-pod-[0-9]+-mitos\$" | head -1)
-  [[ -n $c ]] || fail "no running container for $svc"
-  [[ $(podman exec "$c" id -u) == 10001 ]] || fail "$svc does not run as 10001"
-  [[ $(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$c") == true ]] ||
-    fail "$svc: root filesystem is not read-only"
-done <"$work/play.list"
+check_pods "$work/play.list"
 ok "split topology up from the rendered manifests: $(cut -d' ' -f1 "$work/play.list" | xargs)"
 
 PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider tests/e2e --topology external --base-url "$gw" -m "not faults" ||
   fail "e2e suite through the gateway of the split topology"
 ok "e2e suite through the gateway"
 
-while read -r svc file _; do
-  pod=$(podman pod ps --format '{{.Name}}' | grep -E "^$svc-pod-[0-9]+\$" | head -1)
-  podman pod stop -t 30 "$pod" >/dev/null 2>&1
-  rc=$(podman inspect --format '{{.State.ExitCode}}' "$pod-mitos")
-  [[ $rc == 0 ]] || { podman logs --tail 20 "$pod-mitos"; fail "$svc exited $rc on SIGTERM"; }
-  podman kube down "$file" >/dev/null 2>&1 || fail "podman kube down $svc"
-done <"$work/play.list"
+stop_all "$work/play.list"
 ok "every pod drained and exited 0 on SIGTERM"
+# kube down keeps the claims' volumes; split-postgres starts with new ones.
+podman volume prune -f >/dev/null
+
+# --- 5. split-postgres: PostgreSQL and replicas -------------------------------
+
+say "5. split-postgres with podman kube play: PostgreSQL, two replicas of users and orders, e2e"
+pg_image=localhost/mitos-postgres:15 # what k8s/overlays/split-postgres runs
+t=$SECONDS
+podman build -f k8s/examples/postgres/Containerfile -t "$pg_image" k8s/examples/postgres \
+  >"$dir/logs/build-postgres.log" 2>&1 ||
+  { tail -40 "$dir/logs/build-postgres.log"; fail "podman build of k8s/examples/postgres"; }
+ok "the example PostgreSQL image builds ($((SECONDS - t)) s)"
+
+podman network create "$net-pg" >/dev/null
+"$py" "$here/manifests.py" play "$work/split-postgres.yaml" "$work/play-pg" >"$work/play-pg.list"
+grep -q '^postgres ' "$work/play-pg.list" || fail "split-postgres has no Service postgres"
+read -r _ pg_file pg_port < <(grep '^postgres ' "$work/play-pg.list")
+t0=$(now_ms)
+# The database first, as a managed one is there before the modules.
+play_one postgres "$pg_file" "$net-pg" postgres
+pg_pod=$(pods_of postgres)
+deadline=$((SECONDS + 120))
+until podman exec "$pg_pod-postgres" pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; do
+  [[ $SECONDS -lt $deadline ]] || { podman logs --tail 30 "$pg_pod-postgres"; fail "PostgreSQL not ready in 120 s"; }
+  sleep 0.5
+done
+echo "PostgreSQL ready in $(($(now_ms) - t0)) ms"
+# Each module's role, with the URL of its Secret, reaches its own database
+# and no other (nor the built-in ones).
+"$py" "$here/manifests.py" secret-urls "$work/split-postgres.yaml" >"$work/pg-urls"
+[[ -s $work/pg-urls ]] || fail "split-postgres renders no Secret with a database URL"
+dbs=$(sed -E 's#.*/([^/?]+)(\?.*)?$#\1#' "$work/pg-urls" | xargs)
+while read -r secret url; do
+  mine=$(sed -E "s#@[^/]+/#@127.0.0.1:$pg_port/#" <<<"$url")
+  for db in $dbs postgres; do
+    other=$(sed -E "s#/[^/?]+(\?.*)?\$#/$db#" <<<"$mine")
+    if [[ $other == "$mine" ]]; then
+      psql -X -q -tA "$other" -c 'SELECT 1' >/dev/null 2>&1 || fail "$secret: its role cannot connect to $db"
+    elif psql -X -q -tA "$other" -c 'SELECT 1' >/dev/null 2>&1; then
+      fail "$secret: its role can connect to the database $db"
+    fi
+  done
+done <"$work/pg-urls"
+ok "PostgreSQL up; each module's role connects to its own database only ($dbs)"
+
+play_all "$work/play-pg.list" "$net-pg" postgres
+gw=http://127.0.0.1:$(awk '$1 == "gateway" {print $3}' "$work/play-pg.list")
+wait_ready "$gw" 60 >/dev/null || { podman pod logs --tail 20 2>&1 | tail -40; fail "gateway not ready"; }
+serving "$gw" "$work/play-pg.list"
+for svc in users orders; do
+  ports=$(awk -v s="$svc" '$1 == s {for (i = 3; i <= NF; i++) print $i}' "$work/play-pg.list")
+  [[ $(wc -w <<<"$ports") -ge 2 ]] || fail "$svc runs $(wc -w <<<"$ports") replica(s), expected 2"
+  for p in $ports; do
+    wait_ready "http://127.0.0.1:$p" 60 >/dev/null || fail "a replica of $svc (port $p) is not ready"
+  done
+done
+echo "kube play to serving: $(($(now_ms) - t0)) ms"
+check_pods "$work/play-pg.list"
+ok "split-postgres up from the rendered manifests: $(awk '{printf "%s%s ", $1, (NF > 3 ? " x" NF - 2 : "")}' "$work/play-pg.list")"
+
+PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider tests/e2e --topology external --base-url "$gw" -m "not faults" ||
+  fail "e2e suite through the gateway of split-postgres"
+ok "e2e suite through the gateway of split-postgres"
+
+# Requests one replica served: its mitos_http_server_requests_total on the
+# module's routes.
+served() { # PORT MODULE
+  curl -sf "http://127.0.0.1:$1/metrics" |
+    awk -v r="route=\"/$2" '/^mitos_http_server_requests_total\{/ && index($0, r) {n += $NF} END {print n + 0}'
+}
+read -r -a users_ports < <(awk '$1 == "users" {$1 = $2 = ""; print}' "$work/play-pg.list")
+counts=()
+for p in "${users_ports[@]}"; do counts+=("$(served "$p" users)"); done
+echo "users requests served per replica: ${counts[*]}"
+for n in "${counts[@]}"; do [[ $n -gt 0 ]] || fail "a users replica served no request: ${counts[*]}"; done
+ok "both users replicas served requests (${counts[*]})"
+
+# One users replica stops (SIGTERM, as in a rollout or a node drain) while
+# requests go on through the gateway: none may fail, the other serves them.
+first=$(pods_of users | head -1)
+survivor=${users_ports[1]}
+before=$(served "$survivor" users)
+podman pod stop -t 30 "$first" >/dev/null 2>&1 &
+stopper=$!
+failed=0 sent=0
+deadline=$((SECONDS + 12))
+while [[ $SECONDS -lt $deadline ]]; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Replica Test\",\"email\":\"replica-$$-$sent@example.com\"}" "$gw/users")
+  [[ $code == 201 ]] || { failed=$((failed + 1)); echo "POST /users while a replica stops: $code"; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$gw/users?limit=1")
+  [[ $code == 200 ]] || { failed=$((failed + 1)); echo "GET /users while a replica stops: $code"; }
+  sent=$((sent + 2))
+  [[ $failed -lt 10 ]] || break
+  sleep 0.05
+done
+wait "$stopper" || true
+[[ $(podman inspect --format '{{.State.ExitCode}}' "$first-mitos") == 0 ]] ||
+  fail "the stopped users replica exited non-zero"
+after=$(served "$survivor" users)
+echo "one users replica stopped: $sent requests, $failed failed; the other served $((after - before))"
+[[ $failed == 0 ]] || fail "$failed of $sent requests failed while a users replica stopped"
+[[ $((after - before)) -gt 0 ]] || fail "the remaining users replica served nothing"
+ok "a users replica stopped mid-run: $sent requests through the gateway, none failed"
+
+stop_all "$work/play-pg.list"
+ok "every split-postgres pod, PostgreSQL included, stopped and exited 0"
 
 say "summary"
 echo "image $image: $((size / 1000000)) MB; build ${build_s} s, cached ${rebuild_s} s;" \

@@ -11,6 +11,9 @@ Options:
                      module that owns storage runs on PostgreSQL instead of
                      SQLite, in a database and role of its own that the
                      suite creates on that server and drops at the end
+  --replicas N       with split and --postgres: N processes of every module
+                     that owns storage, their callers (the gateway too)
+                     given all N URLs, comma-separated
 
 Every process is started as
   mitos --host 127.0.0.1 --port 0 --data-dir <tmp>/<name> --log-format json
@@ -65,6 +68,10 @@ def pytest_addoption(parser):
     g.addoption("--postgres", default=None,
                 help="a PostgreSQL superuser's URL (loopback only): run every "
                      "module that owns storage on PostgreSQL, one database each")
+    g.addoption("--replicas", default=1, type=int,
+                help="with --topology split and --postgres: run this many "
+                     "processes of every module that owns storage, and give "
+                     "their callers all of their URLs")
 
 
 def pytest_configure(config):
@@ -81,6 +88,12 @@ def pytest_configure(config):
         if topo == "external":
             raise pytest.UsageError("--postgres is for topologies this suite starts")
         _require_loopback(pg)
+    replicas = config.getoption("--replicas")
+    if replicas < 1:
+        raise pytest.UsageError("--replicas must be 1 or more")
+    if replicas > 1 and (topo != "split" or not pg):
+        # SQLite has one writer: a module's file is never shared by processes.
+        raise pytest.UsageError("--replicas is for --topology split with --postgres")
 
 
 def _require_loopback(url):
@@ -352,10 +365,13 @@ class Process:
 
 
 class Topology:
-    def __init__(self, kind, base_url=None, postgres=None):
+    def __init__(self, kind, base_url=None, postgres=None, replicas=1):
         self.kind = kind
         self.base_url = base_url
         self.postgres = postgres  # a superuser's URL, or None for SQLite
+        # Processes per module that owns storage (split on PostgreSQL): the
+        # first is procs[<module>], the others procs["<module>-2"] ...
+        self.replicas = replicas
         self.databases = None     # PostgresDatabases, with postgres
         self.storage_env = {}     # module -> its storage variables
         self.procs = {}   # name -> Process, in start order
@@ -395,7 +411,9 @@ class Topology:
         """One process per module but the gateway, each after what it
         needs. Modules that need STALLED reach it through the stall proxy;
         the gateway reaches every module directly. Instances that call
-        others get the short remote settings of FAULT_ENV."""
+        others get the short remote settings of FAULT_ENV. With replicas,
+        a module that owns storage runs as that many processes, its callers
+        get all of their URLs, and there is no stall proxy."""
         names = [m["name"] for m in self.catalog]
         if GATEWAY not in names or STALLED not in names:
             raise RuntimeError("the split needs modules %s and %s, the binary "
@@ -409,10 +427,15 @@ class Topology:
                 env.update(FAULT_ENV)
             for need in m["needs"]:
                 env.update(remote_env(need, url_for_callers[need]))
-            p = self._add(Process(binary, m["name"], workdir, module=m["name"],
-                                  env=env)).start()
-            direct[m["name"]] = url_for_callers[m["name"]] = p.url
-            if m["name"] == STALLED:
+            count = self.replicas if m["name"] in self.storage_env else 1
+            urls = []
+            for i in range(count):
+                name = m["name"] if i == 0 else "%s-%d" % (m["name"], i + 1)
+                p = self._add(Process(binary, name, workdir, module=m["name"],
+                                      env=env)).start()
+                urls.append(p.url)
+            direct[m["name"]] = url_for_callers[m["name"]] = ",".join(urls)
+            if m["name"] == STALLED and count == 1:
                 self.proxy = StallProxy(p.port)
                 url_for_callers[m["name"]] = self.proxy.url
         env = dict(FAULT_ENV, **self.trace_env)
@@ -421,6 +444,15 @@ class Topology:
         gateway = self._add(Process(binary, GATEWAY, workdir, module=GATEWAY,
                                     env=env)).start()
         self.base_url = gateway.url
+
+    def procs_of(self, module):
+        """The processes that run `module`: the monolith, or the module's
+        replicas in split (one unless --replicas)."""
+        if self.kind == "monolith":
+            return [self.procs["monolith"]]
+        return [p for name, p in self.procs.items()
+                if name == module or (name.startswith(module + "-")
+                                      and name[len(module) + 1:].isdigit())]
 
     def _add(self, proc):
         self.procs[proc.name] = proc
@@ -451,7 +483,7 @@ def topology(request, tmp_path_factory):
     global _TOPOLOGY
     cfg = request.config
     topo = Topology(cfg.getoption("--topology"), cfg.getoption("--base-url"),
-                    cfg.getoption("--postgres"))
+                    cfg.getoption("--postgres"), cfg.getoption("--replicas"))
     _TOPOLOGY = topo
     if topo.launched:
         binary = _mitos_bin(cfg)
@@ -556,7 +588,17 @@ def restart_users(split):
 @pytest.fixture
 def stall(split):
     """stall(True) makes users look hung to orders; stall(False) ends it."""
+    if split.proxy is None:
+        pytest.skip("needs the stall proxy (a split without replicas)")
     return split.proxy.stall
+
+
+@pytest.fixture
+def replicated(split):
+    """The split with several processes per module that owns storage."""
+    if split.replicas < 2:
+        pytest.skip("needs --replicas 2 or more")
+    return split
 
 
 @pytest.fixture
@@ -582,7 +624,8 @@ def fault_env(split):
     """Leaves users running and un-stalled after a fault test, whatever
     happened in it."""
     yield split
-    split.proxy.stall(False)
+    if split.proxy is not None:
+        split.proxy.stall(False)
     users = split.procs["users"]
     if not users.alive():
         users.start(port=users.port)

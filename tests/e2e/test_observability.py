@@ -41,17 +41,17 @@ def instance_urls(topology):
     return {"external": topology.base_url}
 
 
-def url_of(topology, module):
-    """The instance that runs `module`."""
-    if topology.kind == "monolith":
-        return topology.procs["monolith"].url
-    return topology.procs[module].url
-
-
 def scrape(url):
     r = requests.get(url + "/metrics", timeout=10)
     assert r.status_code == 200, r.text[:300]
     return r
+
+
+def scrape_module(topology, module):
+    """The /metrics text of every instance that runs `module` (its
+    replicas, when there are several), one after the other: value() sums
+    over all of them."""
+    return "".join(scrape(p.url).text for p in topology.procs_of(module))
 
 
 def samples(text):
@@ -120,12 +120,11 @@ def test_every_instance_serves_valid_prometheus_metrics(topology, client, make_u
 def test_request_series_use_route_templates_never_ids_or_emails(launched, client, make_user):
     email = unique_email()
     user = make_user(email=email)
-    url = url_of(launched, "users")
-    before = value(scrape(url).text, "mitos_http_server_requests_total",
+    before = value(scrape_module(launched, "users"), "mitos_http_server_requests_total",
                    module="users", route="/users/{id}", method="GET", status_class="2xx")
     for _ in range(3):
         assert client.get("/users/%d" % user["id"]).status_code == 200
-    text = scrape(url).text
+    text = scrape_module(launched, "users")
     after = value(text, "mitos_http_server_requests_total",
                   module="users", route="/users/{id}", method="GET", status_class="2xx")
     assert after - before == 3
@@ -152,23 +151,25 @@ def test_requests_refused_before_routing_are_counted(topology, client):
 def test_module_calls_are_labelled_local_or_remote(launched, client, make_user):
     user = make_user()
     binding = "local" if launched.kind == "monolith" else "remote"
-    url = url_of(launched, "orders")
     labels = dict(caller="orders", callee="users", method="Get", binding=binding)
-    before = value(scrape(url).text, "mitos_module_calls_total", **labels)
+    before = value(scrape_module(launched, "orders"), "mitos_module_calls_total", **labels)
     r = client.post("/orders", json={"user_id": user["id"], "items": ITEMS})
     assert r.status_code == 201, r.text
-    text = scrape(url).text
+    text = scrape_module(launched, "orders")
     assert value(text, "mitos_module_calls_total", **labels) == before + 1
     assert value(text, "mitos_module_call_duration_seconds_count", **labels) >= 1
     # Orders' own storage is measured too.
     assert value(text, "mitos_db_query_duration_seconds_count", module="orders", op="write") >= 1
     if launched.postgres:
         assert value(text, "mitos_db_pool_connections", module="orders", state="max") > 0
-        assert value(text, "mitos_db_ready", module="orders") == 1
+        assert value(text, "mitos_db_ready", module="orders") == len(
+            launched.procs_of("orders"))
     else:
         assert value(text, "mitos_db_wal_size_bytes", module="orders") > 0
     if binding == "remote":
-        assert value(text, "mitos_remote_breaker_state", remote="users", state="closed") == 1
+        # One closed breaker per users replica, in each orders replica.
+        assert value(text, "mitos_remote_breaker_state", remote="users", state="closed") == (
+            len(launched.procs_of("users")) * len(launched.procs_of("orders")))
         assert ('mitos_remote_pool_connections{remote="users",state="idle"}' in text)
 
 
@@ -290,10 +291,11 @@ def test_modules_shows_what_runs_where(launched):
             assert all(m["location"] == "local" and m["state"] == "ready"
                        for m in where.values()), body
             continue
-        assert where[name]["location"] == "local", body
+        mod = launched.procs[name].module  # "users" for replica "users-2"
+        assert where[mod]["location"] == "local", body
         # The gateway reaches every other module, the others what they need.
-        deps = ([n for n in known if n != GATEWAY] if name == GATEWAY
-                else known[name]["needs"])
+        deps = ([n for n in known if n != GATEWAY] if mod == GATEWAY
+                else known[mod]["needs"])
         for dep in deps:
             assert where[dep]["location"] == "remote", body
             assert where[dep]["url"].startswith("http://127.0.0.1:"), body
@@ -315,10 +317,9 @@ def test_logs_are_json_lines_with_an_access_line_per_request(launched, client):
     r = client.post("/users", json={"name": secret_name, "email": email},
                     headers={"X-Request-Id": rid, "traceparent": tp})
     assert r.status_code == 201, r.text
-    proc = launched.procs["monolith" if launched.kind == "monolith" else "users"]
-
     def access_line():
-        return [rec for _, rec in log_records(proc)
+        return [rec for proc in launched.procs_of("users")
+                for _, rec in log_records(proc)
                 if rec.get("msg") == "request" and rec.get("request_id") == rid]
 
     lines = wait_for(access_line, LOG_WAIT_S)

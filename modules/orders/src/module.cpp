@@ -15,6 +15,8 @@ class OrdersModule : public mitos::Module {
   mitos::Status Start(mitos::ModuleContext& ctx) override {
     auto db = ctx.OpenStorage(OrderStore::Migrations());
     if (!db.ok()) return db.status();
+    reads_ = (*db)->ReadsInPlace() ? mitos::http::Reads::kInPlace
+                                   : mitos::http::Reads::kLater;
     auto users = ctx.Get<users::UsersApi>("users");
     if (users == nullptr) {
       return mitos::Status::Internal(
@@ -36,7 +38,7 @@ class OrdersModule : public mitos::Module {
   }
 
   void RegisterRoutes(mitos::http::Router& router) override {
-    contract::RegisterRoutes(*service_, router);
+    contract::RegisterRoutes(*service_, router, reads_);
   }
 
   bool Ready() const override { return service_ != nullptr; }
@@ -45,6 +47,8 @@ class OrdersModule : public mitos::Module {
 
  private:
   std::shared_ptr<OrdersService> service_;
+  // Whether its storage answers reads in place (SQLite) or later.
+  mitos::http::Reads reads_ = mitos::http::Reads::kInPlace;
 };
 
 }  // namespace

@@ -12,19 +12,23 @@ class ProductsModule : public mitos::Module {
   mitos::Status Start(mitos::ModuleContext& ctx) override {
     auto db = ctx.OpenStorage(ProductsService::Migrations());
     if (!db.ok()) return db.status();
+    reads_ = (*db)->ReadsInPlace() ? mitos::http::Reads::kInPlace
+                                   : mitos::http::Reads::kLater;
     service_ = std::make_shared<ProductsService>(std::move(*db),
                                                  mitos::log::NowRfc3339);
     contract::Provide(ctx, service_);
     return mitos::Status::Ok();
   }
   void RegisterRoutes(mitos::http::Router& router) override {
-    contract::RegisterRoutes(*service_, router);
+    contract::RegisterRoutes(*service_, router, reads_);
   }
   bool Ready() const override { return service_ != nullptr; }
   void Stop() override { service_.reset(); }
 
  private:
   std::shared_ptr<ProductsService> service_;
+  // Whether its storage answers reads in place (SQLite) or later.
+  mitos::http::Reads reads_ = mitos::http::Reads::kInPlace;
 };
 
 }  // namespace

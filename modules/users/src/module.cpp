@@ -13,6 +13,8 @@ class UsersModule : public mitos::Module {
   mitos::Status Start(mitos::ModuleContext& ctx) override {
     auto db = ctx.OpenStorage(UserStore::Migrations());
     if (!db.ok()) return db.status();
+    reads_ = (*db)->ReadsInPlace() ? mitos::http::Reads::kInPlace
+                                   : mitos::http::Reads::kLater;
     // The store owns the database, which outlives the bus's dispatch.
     mitos::events::Notifier published = ctx.Events().AddOutbox("users", db->get());
     service_ = std::make_shared<UsersService>(
@@ -23,7 +25,7 @@ class UsersModule : public mitos::Module {
   }
 
   void RegisterRoutes(mitos::http::Router& router) override {
-    contract::RegisterRoutes(*service_, router);
+    contract::RegisterRoutes(*service_, router, reads_);
   }
 
   bool Ready() const override { return service_ != nullptr; }
@@ -32,6 +34,8 @@ class UsersModule : public mitos::Module {
 
  private:
   std::shared_ptr<UsersService> service_;
+  // Whether its storage answers reads in place (SQLite) or later.
+  mitos::http::Reads reads_ = mitos::http::Reads::kInPlace;
 };
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
 #include "mitos/observability/trace.h"
+#include "mitos/remote/balanced_channel.h"
 #include "mitos/remote/http_channel.h"
 #include "mitos/server/server.h"
 
@@ -119,7 +120,8 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
   for (const auto& spec : catalog) {
     s->String("remotes." + spec.name + ".url", "",
               "URL of the " + spec.name + " module when it runs elsewhere, "
-              "e.g. http://" + spec.name + ":8080.");
+              "e.g. http://" + spec.name + ":8080; the URLs of its replicas "
+              "separated by commas spread the calls over them.");
   }
   s->Bool("metrics.enabled", true,
           "Count requests, module calls and storage operations for /metrics. "
@@ -224,12 +226,12 @@ std::map<std::string, std::string> RemoteUrls(
       }
     }
     if (url.empty()) continue;
-    std::string h;
-    int p = 0;
-    if (!internal::ParseHttpUrl(url, &h, &p)) {
-      throw config::ConfigError(key, where,
-                                "must be a URL like http://host:8080, got \"" +
-                                    url + "\"");
+    if (internal::SplitReplicaUrls(url).empty()) {
+      throw config::ConfigError(
+          key, where,
+          "must be a URL like http://host:8080, or the URLs of the module's "
+          "replicas separated by commas (http://users-0:8080,"
+          "http://users-1:8080), each once, got \"" + url + "\"");
     }
     out[spec.name] = url;
   }
@@ -542,47 +544,61 @@ class Runtime::Impl {
   }
 
   // Registers the metrics of one remote channel, read at scrape time.
-  void AddChannelMetrics(const std::string& name,
-                         std::shared_ptr<internal::HttpChannel> ch) {
+  // Registers the metrics of one remote's channels (one per replica), read
+  // at scrape time and summed over the replicas.
+  using Replicas = std::vector<std::shared_ptr<internal::HttpChannel>>;
+  void AddChannelMetrics(const std::string& name, const Replicas& replicas) {
     auto& r = metrics::Registry::Default();
-    std::weak_ptr<internal::HttpChannel> weak = ch;
+    std::vector<std::weak_ptr<internal::HttpChannel>> weak(replicas.begin(),
+                                                           replicas.end());
     auto add = [&](const char* metric, const char* help, metrics::Type type,
                    std::vector<std::string> labels,
-                   std::function<void(internal::HttpChannel&,
+                   std::function<void(const Replicas&,
                                       const metrics::CallbackFamily::Emit&)>
                        fn) {
       auto& fam = r.Callbacks(metric, help, type, std::move(labels));
       sources_.emplace_back(
           &fam, fam.AddSource([weak, fn](const metrics::CallbackFamily::Emit& emit) {
-            if (auto c = weak.lock()) fn(*c, emit);
+            Replicas live;
+            for (const auto& w : weak) {
+              if (auto c = w.lock()) live.push_back(std::move(c));
+            }
+            if (!live.empty()) fn(live, emit);
           }));
+    };
+    auto sum = [](const Replicas& rs, auto of) {
+      double total = 0;
+      for (const auto& c : rs) total += static_cast<double>(of(*c));
+      return total;
     };
     add("mitos_remote_retries_total", "Retried attempts of remote calls.",
         metrics::Type::kCounter, {"remote"},
-        [name](internal::HttpChannel& c, const auto& emit) {
-          emit({name}, static_cast<double>(c.retries()));
+        [name, sum](const Replicas& rs, const auto& emit) {
+          emit({name}, sum(rs, [](auto& c) { return c.retries(); }));
         });
     add("mitos_remote_breaker_state",
-        "Circuit breaker state per remote: 1 for the current state.",
+        "Circuit breaker state per remote: the number of its replicas in "
+        "each state (1 for the current state of a remote with one URL).",
         metrics::Type::kGauge, {"remote", "state"},
-        [name](internal::HttpChannel& c, const auto& emit) {
-          auto now = c.breaker_state();
+        [name, sum](const Replicas& rs, const auto& emit) {
           for (auto st : {remote::BreakerState::kClosed, remote::BreakerState::kOpen,
                           remote::BreakerState::kHalfOpen}) {
-            emit({name, remote::BreakerStateName(st)}, now == st ? 1 : 0);
+            emit({name, remote::BreakerStateName(st)},
+                 sum(rs, [st](auto& c) { return c.breaker_state() == st ? 1 : 0; }));
           }
         });
     add("mitos_remote_breaker_transitions_total",
-        "Circuit breaker state changes per remote.", metrics::Type::kCounter,
-        {"remote"}, [name](internal::HttpChannel& c, const auto& emit) {
-          emit({name}, static_cast<double>(c.breaker_transitions()));
+        "Circuit breaker state changes per remote, over its replicas.",
+        metrics::Type::kCounter, {"remote"},
+        [name, sum](const Replicas& rs, const auto& emit) {
+          emit({name}, sum(rs, [](auto& c) { return c.breaker_transitions(); }));
         });
     add("mitos_remote_pool_connections",
         "Connections to a remote: idle in the pool, or carrying a call.",
         metrics::Type::kGauge, {"remote", "state"},
-        [name](internal::HttpChannel& c, const auto& emit) {
-          emit({name, "idle"}, static_cast<double>(c.idle_connections()));
-          emit({name, "in_use"}, static_cast<double>(c.busy_connections()));
+        [name, sum](const Replicas& rs, const auto& emit) {
+          emit({name, "idle"}, sum(rs, [](auto& c) { return c.idle_connections(); }));
+          emit({name, "in_use"}, sum(rs, [](auto& c) { return c.busy_connections(); }));
         });
   }
 
@@ -655,7 +671,6 @@ class Runtime::Impl {
       if (local) continue;  // a local module always wins over a URL
       internal::ChannelOptions o;
       o.name = spec.name;
-      o.url = url->second;
       o.attempt_timeout = std::chrono::milliseconds(config_.Int("remote.timeout_ms"));
       o.default_deadline = request_deadline_;
       o.retry.max_attempts = static_cast<int>(config_.Int("remote.max_attempts"));
@@ -671,10 +686,22 @@ class Runtime::Impl {
           std::chrono::milliseconds(config_.Int("remote.breaker_open_ms"));
       o.pool_max_idle = static_cast<size_t>(config_.Int("remote.pool_max_idle"));
       o.pipeline_max = static_cast<size_t>(config_.Int("remote.pipeline_max"));
-      auto channel = std::make_shared<internal::HttpChannel>(
-          o, internal::SteadyClock::Get());
+      // A module with several replicas gets a channel per replica, each with
+      // its own connections and breaker, and calls spread over them.
+      Replicas replicas;
+      for (const auto& u : internal::SplitReplicaUrls(url->second)) {
+        o.url = u;
+        replicas.push_back(std::make_shared<internal::HttpChannel>(
+            o, internal::SteadyClock::Get()));
+      }
+      std::shared_ptr<remote::Channel> channel;
+      if (replicas.size() == 1) {
+        channel = replicas.front();
+      } else {
+        channel = std::make_shared<internal::BalancedChannel>(replicas);
+      }
       channels_[spec.name] = channel;
-      AddChannelMetrics(spec.name, channel);
+      AddChannelMetrics(spec.name, replicas);
       if (spec.remote_api) {
         auto binding = spec.remote_api(channel);
         apis_.Offer(spec.name, binding.type, binding.api);
@@ -1189,7 +1216,7 @@ class Runtime::Impl {
   const std::vector<ModuleSpec>& catalog_;
   std::vector<const ModuleSpec*> specs_;
   std::map<std::string, std::string> remote_urls_;
-  std::map<std::string, std::shared_ptr<internal::HttpChannel>> channels_;
+  std::map<std::string, std::shared_ptr<remote::Channel>> channels_;
   // Declared before modules_: the notifiers it handed out stay valid
   // until the modules are gone.
   std::unique_ptr<events::Bus> bus_;

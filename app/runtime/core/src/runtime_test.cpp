@@ -280,6 +280,19 @@ TEST(RemoteUrls, KubernetesServiceVariablesAreTheFallback) {
                            .Flag("remotes.clock.url", "ftp://x", "t")
                            .Build();
   EXPECT_THROW(RemoteUrls(catalog, bad, {}), config::ConfigError);
+  // The replicas of a module, each once.
+  config::Config replicas =
+      config::Resolver(schema)
+          .Flag("remotes.clock.url", "http://clock-0:9000, http://clock-1:9000", "t")
+          .Build();
+  urls = RemoteUrls(catalog, replicas, {});
+  EXPECT_EQ(urls["clock"], "http://clock-0:9000, http://clock-1:9000");
+  for (const char* v : {"http://clock-0:9000,http://clock-0:9000",
+                        "http://clock-0:9000,", "http://clock-0:9000,ftp://x"}) {
+    config::Config wrong =
+        config::Resolver(schema).Flag("remotes.clock.url", v, "t").Build();
+    EXPECT_THROW(RemoteUrls(catalog, wrong, {}), config::ConfigError) << v;
+  }
 }
 
 TEST(Runtime, ProbesReportStartingThenReady) {

@@ -44,6 +44,19 @@ void CircuitBreaker::OnFailure() {
   }
 }
 
+bool CircuitBreaker::WouldAllow() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  switch (state_) {
+    case remote::BreakerState::kClosed:
+      return true;
+    case remote::BreakerState::kOpen:
+      return clock_->Now() - opened_at_ >= options_.open_for;
+    case remote::BreakerState::kHalfOpen:
+      return !probe_in_flight_;
+  }
+  return false;
+}
+
 remote::BreakerState CircuitBreaker::state() const {
   std::lock_guard<std::mutex> lock(mu_);
   return state_;

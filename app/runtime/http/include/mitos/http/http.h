@@ -101,6 +101,11 @@ enum class Blocking {
   kNever,
 };
 
+// How a module's generated routes answer its reads (contract
+// RegisterRoutes): in place, for reads that never wait (SQLite's), or
+// later, without holding the thread, for reads that may (PostgreSQL's).
+enum class Reads { kInPlace, kLater };
+
 // Writes an RFC 9457 problem+json body. `type` is a URI reference naming the
 // problem kind; "about:blank" means "nothing beyond the status code".
 void WriteProblem(Response& res, int status, std::string_view type,

@@ -33,6 +33,8 @@ class CircuitBreaker {
   void OnSuccess();
   void OnFailure();
 
+  // Returns true iff Allow() would let a call through now; changes nothing.
+  bool WouldAllow() const;
   remote::BreakerState state() const;
   // Number of state changes so far.
   uint64_t transitions() const { return transitions_.load(); }

@@ -59,6 +59,8 @@ class HttpChannel : public remote::Channel {
   remote::BreakerState breaker_state() const override {
     return breaker_.state();
   }
+  // True iff the breaker would let a call through now.
+  bool Accepting() const { return breaker_.WouldAllow(); }
 
   uint64_t retries() const { return retries_.load(); }
   uint64_t breaker_transitions() const { return breaker_.transitions(); }
