@@ -19,8 +19,8 @@ FROM debian:bookworm-slim AS build
 # registry (e2e, openapi, contract), those of the Kubernetes manifests
 # (k8s, whose folder is not in the build context), the scaffold test
 # (which builds a second copy of the tree from a git checkout), and those
-# that need a PostgreSQL server (storage.postgres, events.postgres) run
-# outside the image build.
+# that need a PostgreSQL server (storage.postgres, events.postgres, and
+# tools, which moves a module's data into one) run outside the image build.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config ca-certificates curl iproute2 procps \
@@ -36,7 +36,7 @@ ARG REVISION=unknown
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMITOS_BUILD_TESTS=ON \
       -DMITOS_GIT_COMMIT="${REVISION}" \
  && cmake --build build -j"$(nproc)" \
- && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e|openapi|contract|k8s|scaffold)\.|^(storage|events)\.postgres' \
+ && ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300 -E '^(e2e|openapi|contract|k8s|scaffold|tools)\.|^(storage|events)\.postgres' \
  && strip build/mitos
 
 FROM debian:bookworm-slim
