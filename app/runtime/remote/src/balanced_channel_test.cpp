@@ -10,7 +10,7 @@
 
 #include "mitos/base/context.h"
 #include "mitos/io/event_loop.h"
-#include "test_upstream.h"
+#include "upstream_test.h"
 
 namespace mitos::internal {
 namespace {

@@ -18,7 +18,7 @@
 #include "mitos/io/event_loop.h"
 #include "mitos/io/task.h"
 #include "mitos/server/server.h"
-#include "test_upstream.h"
+#include "upstream_test.h"
 
 namespace mitos::internal {
 namespace {

@@ -1,7 +1,9 @@
 // Test servers for the remote channels' tests: real HTTP servers on
 // loopback whose answers a test scripts, and a port nothing listens on.
-#ifndef MITOS_REMOTE_TEST_UPSTREAM_H_
-#define MITOS_REMOTE_TEST_UPSTREAM_H_
+// Only test targets include it (hence the _test name: it needs the server,
+// which the remote library does not link).
+#ifndef MITOS_REMOTE_UPSTREAM_TEST_H_
+#define MITOS_REMOTE_UPSTREAM_TEST_H_
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -54,4 +56,4 @@ inline int ClosedPort() {
 
 }  // namespace mitos::internal
 
-#endif  // MITOS_REMOTE_TEST_UPSTREAM_H_
+#endif  // MITOS_REMOTE_UPSTREAM_TEST_H_
