@@ -588,8 +588,11 @@ while [[ $SECONDS -lt $deadline ]]; do
   sleep 0.05
 done
 wait "$stopper" || true
-[[ $(podman inspect --format '{{.State.ExitCode}}' "$first-mitos") == 0 ]] ||
-  fail "the stopped users replica exited non-zero"
+code=$(podman inspect --format '{{.State.ExitCode}}' "$first-mitos")
+if [[ $code != 0 ]]; then
+  podman logs --tail 20 "$first-mitos" >&2 || true
+  fail "the stopped users replica exited with status $code"
+fi
 after=$(served "$survivor" users)
 echo "one users replica stopped: $sent requests, $failed failed; the other served $((after - before))"
 [[ $failed == 0 ]] || fail "$failed of $sent requests failed while a users replica stopped"
