@@ -45,12 +45,12 @@ def csv_field(v):
     return '"' + v.replace('"', '""') + '"'
 
 
-def psql(url, sql, stdin=None):
-    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-d", url, "-c", sql] if stdin is None else
-                       ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-1", "-d", url, "-f", "-"],
-                       input=stdin, capture_output=True, text=True)
+def psql(url, sql=None, script=None):
+    """Runs one statement, or a whole script in one transaction; returns the
+    unaligned output."""
+    argv = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url]
+    argv += ["-c", sql] if script is None else ["-1", "-f", "-"]
+    p = subprocess.run(argv, input=script, capture_output=True, text=True)
     if p.returncode != 0:
         raise Refused("PostgreSQL: " + (p.stderr.strip() or "psql failed"))
     return p.stdout
@@ -146,7 +146,7 @@ def move(sqlite_path, url):
                       "RAISE EXCEPTION 'table %s: %% rows copied, %d expected', "
                       "(SELECT count(*) FROM %s); END IF; END $$;"
                       % (quote_ident(t), n, t.replace("'", "''"), n, quote_ident(t)))
-    psql(url, None, stdin="\n".join(script) + "\n")
+    psql(url, script="\n".join(script) + "\n")
     return expected
 
 
