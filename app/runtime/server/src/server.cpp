@@ -35,6 +35,9 @@ constexpr size_t kReadChunk = 16 * 1024;
 // Answers to pipelined requests are written together up to this size.
 constexpr size_t kCoalesceBytes = 64 * 1024;
 constexpr auto kSweepInterval = milliseconds(100);
+// How long a connection accepted just before the server stops may take to
+// send its first request.
+constexpr auto kStopGrace = milliseconds(200);
 
 // True on the server's worker threads.
 thread_local bool tl_worker = false;
@@ -347,12 +350,47 @@ class HttpServer::Impl {
     if (!started_ || stopped_) return;
     draining_.store(true);
     stopping_.store(true);
-    // Stop accepting, and end every connection that is not serving a
-    // request; busy ones close after their response.
-    for (auto& l : loops_) {
-      Loop* lp = l.get();
-      lp->ev.Post([this, lp] {
-        lp->ev.Remove(listen_fd_);
+    // No loop accepts any more; then the listening socket closes, so that a
+    // later connection is refused at once (which a client may safely try
+    // elsewhere, even with a write) instead of being reset, its request
+    // sent, once the server is done. What the kernel accepted before that
+    // is served.
+    {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t left = loops_.size();
+      for (auto& l : loops_) {
+        Loop* lp = l.get();
+        lp->ev.Post([this, lp, &mu, &cv, &left] {
+          lp->ev.Remove(listen_fd_);
+          std::lock_guard<std::mutex> g(mu);
+          if (--left == 0) cv.notify_one();
+        });
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return left == 0; });
+    }
+    std::vector<std::vector<std::pair<int, sockaddr_storage>>> late(loops_.size());
+    for (size_t n = 0;;) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof(addr);
+      int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        break;
+      }
+      open_connections_.fetch_add(1);
+      late[n++ % late.size()].emplace_back(fd, addr);
+    }
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    // End every connection that holds no request; busy ones close after
+    // their response.
+    for (size_t i = 0; i < loops_.size(); ++i) {
+      Loop* lp = loops_[i].get();
+      lp->ev.Post([this, lp, mine = std::move(late[i])] {
+        for (const auto& [fd, addr] : mine) Adopt(*lp, fd, addr);
         CloseIdle(*lp);
       });
     }
@@ -363,8 +401,6 @@ class HttpServer::Impl {
     }
     for (auto& l : loops_) l->ev.Quit();
     for (auto& l : loops_) l->thread.join();
-    ::close(listen_fd_);
-    listen_fd_ = -1;
     pool_->Shutdown();
     loops_.clear();
     stopped_ = true;
@@ -385,13 +421,19 @@ class HttpServer::Impl {
         if (errno == EMFILE || errno == ENFILE) RefuseOne();
         return;
       }
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      auto c = std::make_shared<Conn>(this, &l, fd, AddressOf(addr), limits_);
       open_connections_.fetch_add(1);
-      l.conns.emplace(c.get(), c);
-      if (!l.ev.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.get())) Close(*c);
+      Adopt(l, fd, addr);
     }
+  }
+
+  // Serves the accepted connection `fd` on `l`. REQUIRES: counted in
+  // open_connections_.
+  void Adopt(Loop& l, int fd, const sockaddr_storage& addr) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto c = std::make_shared<Conn>(this, &l, fd, AddressOf(addr), limits_);
+    l.conns.emplace(c.get(), c);
+    if (!l.ev.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.get())) Close(*c);
   }
 
   void OnEvents(Conn& c, uint32_t events) {
@@ -666,13 +708,28 @@ class HttpServer::Impl {
   }
 
   void CloseIdle(Loop& l) {
+    const auto now = Clock::now();
     std::vector<Conn*> idle;
     for (auto& [p, c] : l.conns) {
       ConnState st = c->state.load();
-      if (st == ConnState::kReading || st == ConnState::kLingering)
+      if ((st == ConnState::kReading && Disposable(*c, now)) ||
+          st == ConnState::kLingering)
         idle.push_back(p);
     }
     for (Conn* c : idle) Close(*c);
+  }
+
+  // Returns true iff the reading connection `c` may be closed as the
+  // server stops: it holds no part of a request, none waits in its socket,
+  // and it is no connection just accepted whose first request may still
+  // be on its way (Sweep closes those after kStopGrace).
+  static bool Disposable(Conn& c, Clock::time_point now) {
+    if (!c.in.empty() || c.parser.started()) return false;
+    char b;
+    ssize_t n = ::recv(c.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return false;
+    if (n == 0) return true;  // the client closed it
+    return c.served > 0 || now - c.last_activity >= kStopGrace;
   }
 
   // Ends connections past their time limits: idle keep-alive, a request
@@ -685,7 +742,8 @@ class HttpServer::Impl {
       ConnState st = c->state.load();
       if (st == ConnState::kReading) {
         bool idle = c->in.empty() && !c->parser.started();
-        if (stopping ||
+        // Stopping, a request on its way still gets its read timeouts.
+        if ((stopping && idle && Disposable(*c, now)) ||
             (idle && now - c->last_activity > milliseconds(o_.keep_alive_timeout_ms)) ||
             (!idle && (now - c->request_started > milliseconds(o_.request_timeout_ms) ||
                        now - c->last_activity > milliseconds(o_.read_timeout_ms)))) {

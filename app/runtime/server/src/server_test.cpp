@@ -751,5 +751,45 @@ TEST_F(ServerTest, StopFinishesInFlightRequestsAndClosesIdleOnes) {
   EXPECT_FALSE(late.ok());
 }
 
+TEST_F(ServerTest, StopRefusesNewConnectionsAtOnceAndServesOneJustAccepted) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto release_f = release.get_future().share();
+  Start(TestOptions(), [&](http::Request& q, http::Response& s) {
+    if (q.path == "/slow") {
+      entered.set_value();
+      release_f.wait();
+    }
+    Echo(q, s);
+  });
+  RawConnection busy(server_->port());
+  busy.Send(Get("/slow"));
+  entered.get_future().wait();
+  // Connected, its request not sent yet when the server begins to stop.
+  RawConnection fresh(server_->port());
+  ASSERT_TRUE(fresh.ok());
+  auto stopped = std::async(std::launch::async, [&] { server_->Stop(); });
+  // While the slow request still runs, a new connection is refused (not
+  // left in the backlog, to be reset once the server is done).
+  bool refused = false;
+  for (int i = 0; i < 200 && !refused; ++i) {
+    RawConnection probe(server_->port());
+    refused = !probe.ok();
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(refused);
+  // The request of the connection accepted before is served, and the
+  // connection closed after it.
+  fresh.Send(Get("/late"));
+  std::string r = fresh.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(HeaderOf(r, "Connection"), "close");
+  EXPECT_TRUE(fresh.ClosedByPeer());
+  release.set_value();
+  EXPECT_EQ(StatusOf(busy.ReadResponse()), 200);
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)),
+            std::future_status::ready);
+}
+
 }  // namespace
 }  // namespace mitos::internal
