@@ -246,6 +246,8 @@ class Process:
         self.err_path = workdir / (name + ".err.log")
         self.popen = None
         self.port = 0
+        # --set KEY=VALUE pairs after the defaults above, which they override.
+        self.sets = []
 
     @property
     def url(self):
@@ -255,6 +257,8 @@ class Process:
         argv = [self.binary, "--host", LOOPBACK, "--port", str(port),
                 "--data-dir", str(self.data_dir), "--log-format", "json",
                 "--set", "shutdown.drain_delay_ms=0"]
+        for kv in self.sets:
+            argv += ["--set", kv]
         if self.module:
             cfg = REPO / "config" / "split" / (self.module + ".yaml")
             if cfg.is_file():
@@ -352,6 +356,16 @@ class Process:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def terminate(self, timeout):
+        """SIGTERM, and its exit status once it exits; SIGKILL and None if
+        it has not exited within `timeout` s."""
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
 
     def tail(self, lines=40):
         out = []

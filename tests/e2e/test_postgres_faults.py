@@ -155,3 +155,46 @@ def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
             assert r.json()["email"] == email, (uid, r.json())
     finally:
         dbs.close()
+
+
+def signal_cluster(state, sig):
+    """`sig` to the postmaster and every process of the cluster."""
+    data = pathlib.Path(state.read_text().strip()) / "data"
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)],
+                              capture_output=True, text=True).stdout.split()
+    for pid in [postmaster] + [int(p) for p in children]:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_process_whose_postgres_stopped_answering_still_stops_in_time(
+        own_postgres, own_process):
+    """The database stops answering (SIGSTOP: a frozen node, a partition)
+    while the events dispatcher reads its outbox there; SIGTERM must still
+    end the process with status 0, well within shutdown.timeout_ms, because
+    every outbox pass has a deadline of its own (events.pass_timeout_ms)."""
+    admin_url, state = own_postgres
+    dbs = PostgresDatabases(admin_url, "pgstop")
+    env = storage_env("users", dbs.create("users"))
+    env["MITOS_EVENTS__PASS_TIMEOUT_MS"] = "2000"
+    users = own_process("users-pgstop", "users", env=env)
+    client = Client(users.url)
+    # Something in the outbox: a deleted user's event.
+    r = client.post("/users", json={"name": "S", "email": unique_email("pgs")})
+    assert r.status_code == 201, r.text
+    assert client.delete("/users/%d" % r.json()["id"]).status_code == 204
+    signal_cluster(state, signal.SIGSTOP)
+    try:
+        time.sleep(1.0)  # the dispatcher's next poll is waiting on the server
+        started = time.monotonic()
+        status = users.terminate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        signal_cluster(state, signal.SIGCONT)
+        dbs.close()
+    assert status == 0, "exit status %s\n%s" % (status, users.tail(20))
+    # The pass timeout and the cancel's grace, far from the 15 s timeout.
+    assert took < 8.0, took

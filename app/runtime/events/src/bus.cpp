@@ -5,10 +5,12 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "mitos/base/context.h"
 #include "mitos/io/task.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -89,6 +91,10 @@ void DeclareConfig(config::Schema& s) {
         "How long an event stays in the outbox before its first delivery.");
   s.Int("events.batch_size", 256, 1, 100000,
         "Events read from an outbox at once.");
+  s.Int("events.pass_timeout_ms", 5000, 100, 600000,
+        "Longest storage work of one outbox pass, or of one delivery from "
+        "the broker; past it the pass fails and is tried again. Bounds the "
+        "wait for a database that stops answering, at shutdown too.");
   s.String("events.nats.url", "",
            "NATS server with JetStream, nats://host:4222, for events whose "
            "producer and subscriber run in different processes; empty: "
@@ -122,6 +128,7 @@ BusOptions BusOptionsFrom(const config::Config& c) {
   o.poll_interval = std::chrono::milliseconds(c.Int("events.poll_interval_ms"));
   o.dispatch_delay = std::chrono::milliseconds(c.Int("events.dispatch_delay_ms"));
   o.batch_size = static_cast<int>(c.Int("events.batch_size"));
+  o.pass_timeout = std::chrono::milliseconds(c.Int("events.pass_timeout_ms"));
   return o;
 }
 
@@ -153,6 +160,15 @@ class Bus::Impl {
     if (sub == nullptr) {
       return Status::NotFound("no subscription of " + std::string(subscriber) +
                               " to " + e.type);
+    }
+    // A delivery from the broker has no request around it: without a
+    // deadline of its own, a database that stopped answering would hold the
+    // consumer until the storage's default timeout.
+    RequestContext bounded;
+    std::optional<ContextScope> scope;
+    if (!RequestContext::Current().has_deadline()) {
+      bounded.deadline = RequestContext::Clock::now() + options_.pass_timeout;
+      scope.emplace(&bounded);
     }
     trace::SpanContext parent;
     trace::ParseTraceparent(e.traceparent, &parent);
@@ -408,7 +424,12 @@ class Bus::Impl {
   void Dispatch(Source& s) {
     while (!stopping_) {
       std::chrono::milliseconds wait{0};
-      StatusOr<std::chrono::milliseconds> next = Pass(s);
+      RequestContext pass;
+      pass.deadline = RequestContext::Clock::now() + options_.pass_timeout;
+      StatusOr<std::chrono::milliseconds> next = [&] {
+        ContextScope scope(&pass);
+        return Pass(s);
+      }();
       if (next.ok()) {
         wait = *next;
       } else {

@@ -43,6 +43,12 @@ struct BusOptions {
   // How long an event waits in the outbox before its first delivery.
   std::chrono::milliseconds dispatch_delay{0};
   int batch_size = 256;  // events read from an outbox at once
+  // Bounds the storage work of one outbox pass (its read, the deliveries
+  // and their record) and of each delivery made outside a request: past
+  // it the statements are cancelled and the pass fails, to be tried again
+  // later. So a database that stops answering holds no dispatcher, nor
+  // Stop, longer than this.
+  std::chrono::milliseconds pass_timeout{5000};
 };
 
 // Declares the events.* keys that BusOptionsFrom reads.
