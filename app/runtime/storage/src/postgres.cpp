@@ -1,7 +1,10 @@
 #include "mitos/storage/postgres.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -89,6 +92,88 @@ Reason ReasonFor(Condition c) {
     case Condition::kUnavailable: return Reason::kUnavailable;
     default: return Reason::kOther;
   }
+}
+
+// The host of `url` that Connect resolves itself: a single host name (no
+// list, no socket directory, no address) with no hostaddr given; else "".
+std::string ResolvableHost(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (err != nullptr) PQfreemem(err);
+  if (opts == nullptr) return "";
+  std::string host;
+  bool hostaddr = false;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    if (std::strcmp(o->keyword, "host") == 0) host = o->val;
+    if (std::strcmp(o->keyword, "hostaddr") == 0) hostaddr = true;
+  }
+  PQconninfoFree(opts);
+  in6_addr a6;
+  in_addr a4;
+  if (hostaddr || host.empty() || host[0] == '/' || host[0] == '@' ||
+      host.find(',') != std::string::npos ||
+      inet_pton(AF_INET, host.c_str(), &a4) == 1 ||
+      inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    return "";
+  }
+  return host;
+}
+
+// The addresses of `host`, numeric and comma-separated (at most 8), or
+// an error once `deadline` passes. getaddrinfo has no timeout, and libpq
+// calls it inside PQconnectStartParams: a DNS server that stops answering
+// (its pod gone, a partition) would hold the connecting thread, and
+// whoever waits for it, through the resolver's own retries, tens of
+// seconds. So the lookup runs on a thread of its own, which is left to
+// finish alone when the deadline passes.
+StatusOr<std::string> ResolveWithin(const std::string& host,
+                                    std::chrono::steady_clock::time_point deadline) {
+  struct Lookup {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    int rc = 0;
+    std::string addresses;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    std::vector<std::string> seen;
+    for (addrinfo* p = rc == 0 ? res : nullptr; p != nullptr && seen.size() < 8;
+         p = p->ai_next) {
+      char buf[INET6_ADDRSTRLEN + 1];
+      if (getnameinfo(p->ai_addr, p->ai_addrlen, buf, sizeof(buf), nullptr, 0,
+                      NI_NUMERICHOST) == 0 &&
+          std::find(seen.begin(), seen.end(), buf) == seen.end()) {
+        seen.emplace_back(buf);
+      }
+    }
+    if (res != nullptr) freeaddrinfo(res);
+    std::lock_guard<std::mutex> lock(lookup->mu);
+    lookup->rc = rc;
+    for (const auto& a : seen) {
+      if (!lookup->addresses.empty()) lookup->addresses += ",";
+      lookup->addresses += a;
+    }
+    lookup->done = true;
+    lookup->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(lookup->mu);
+  if (!lookup->cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
+    return Status::Unavailable("no address for host \"" + host +
+                               "\" before the deadline");
+  }
+  if (lookup->rc != 0 || lookup->addresses.empty()) {
+    return Status::Unavailable("could not translate host name \"" + host +
+                               "\" to an address: " +
+                               gai_strerror(lookup->rc));
+  }
+  return lookup->addresses;
 }
 
 // Removes a password from libpq's messages (which may quote the
@@ -463,9 +548,23 @@ class Pool : public storage::Database {
   // ---- connections ----
 
   std::unique_ptr<Conn> Connect(Clock::time_point deadline) {
+    // With the host's addresses given as hostaddr (one per address, the
+    // host repeated as often: libpq tries them in turn), libpq looks up no
+    // name; host still names the server for TLS and the password file.
+    std::string hosts, hostaddrs;
+    if (!resolvable_host_.empty()) {
+      StatusOr<std::string> addrs = ResolveWithin(resolvable_host_, deadline);
+      if (!addrs.ok()) throw Error(Condition::kUnavailable, addrs.status().message());
+      hostaddrs = *addrs;
+      for (size_t n = std::count(hostaddrs.begin(), hostaddrs.end(), ',') + 1; n > 0; --n) {
+        if (!hosts.empty()) hosts += ",";
+        hosts += resolvable_host_;
+      }
+    }
     const char* keys[] = {"dbname", "application_name", "client_encoding",
-                          nullptr};
-    const char* values[] = {o_.url.c_str(), app_name_.c_str(), "UTF8", nullptr};
+                          hosts.empty() ? nullptr : "host", "hostaddr", nullptr};
+    const char* values[] = {o_.url.c_str(), app_name_.c_str(), "UTF8",
+                            hosts.c_str(), hostaddrs.c_str(), nullptr};
     auto c = std::make_unique<Conn>();
     c->pg = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
     if (c->pg == nullptr) throw Error(Condition::kUnavailable, "out of memory");
@@ -1250,6 +1349,9 @@ class Pool : public storage::Database {
   const std::string redacted_url_;
   const Scrubber scrub_;
   const std::string app_name_;
+  // The URL's host name, which Connect resolves within its deadline; ""
+  // when libpq has no name to look up, or several (ResolvableHost).
+  const std::string resolvable_host_ = ResolvableHost(o_.url);
   std::shared_ptr<std::atomic<bool>> ready_;
   int version_ = 0;
 

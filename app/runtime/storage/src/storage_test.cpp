@@ -858,6 +858,37 @@ TEST_F(PostgresOnly, AWrongPasswordOrAnUnreachableServerIsAClearErrorWithoutTheP
   }
 }
 
+// Connect looks a host name up itself, within the connect timeout, and
+// hands libpq the addresses; a name that does not resolve fails as clearly
+// as an unreachable address, and no later than the timeout.
+TEST_F(PostgresOnly, AHostNameIsLookedUpWithinTheConnectTimeout) {
+  postgres::Options o = Options();
+  const size_t at = o.url.find("@127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << storage::RedactUrl(o.url);
+  o.url.replace(at, 11, "@localhost:");
+  auto db = postgres::Open(o, Items());
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  auto got = ReadNow<StatusOr<int64_t>>(**db, [](Tx& tx) -> StatusOr<int64_t> {
+    auto n = tx.One<int64_t>("SELECT 41 + 1", {},
+                             [](const storage::Row& r) { return r.Int(0); });
+    if (!n) return Status::NotFound("none");
+    return *n;
+  });
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(*got, 42);
+
+  o.url = "postgresql://u:hunter2@no-such-host.invalid:5432/x";
+  o.connect_timeout = milliseconds(1000);
+  const auto started = Clock::now();
+  db = postgres::Open(o, Items());
+  const auto took = Clock::now() - started;
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kStorageUnavailable);
+  EXPECT_THAT(db.status().message(), HasSubstr("no-such-host.invalid"));
+  EXPECT_THAT(db.status().message(), Not(HasSubstr("hunter2")));
+  EXPECT_LT(took, milliseconds(2500));
+}
+
 // A free TCP port on loopback (it may be taken again before use; rare).
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
