@@ -453,13 +453,22 @@ check_pods() { # LIST: every pod runs as its image's user, on a read-only root
     done
   done <"$1"
 }
+# A kubelet stops a pod's containers and keeps its network until they have
+# exited. `podman pod stop` (4.3) stops the infra container alongside them,
+# which takes the network down under a container still draining (its
+# connections to a database stall). So the pod's container first, as a
+# kubelet would, then the pod.
+stop_pod() { # POD CONTAINER
+  podman stop -t 30 "$1-$2" >/dev/null 2>&1
+  podman pod stop -t 5 "$1" >/dev/null 2>&1
+}
 stop_all() { # LIST: the stop signal (the image's) to every pod; each exits 0
   local svc file p c rc
   while read -r svc file _; do
     c=mitos
     [[ $svc == postgres ]] && c=postgres
     for p in $(pods_of "$svc"); do
-      podman pod stop -t 30 "$p" >/dev/null 2>&1
+      stop_pod "$p" "$c"
       rc=$(podman inspect --format '{{.State.ExitCode}}' "$p-$c")
       [[ $rc == 0 ]] || { podman logs --tail 20 "$p-$c"; fail "$svc ($p) exited $rc on its stop signal"; }
     done
@@ -573,7 +582,7 @@ ok "both users replicas served requests (${counts[*]})"
 first=$(pods_of users | head -1)
 survivor=${users_ports[1]}
 before=$(served "$survivor" users)
-podman pod stop -t 30 "$first" >/dev/null 2>&1 &
+stop_pod "$first" mitos &
 stopper=$!
 failed=0 sent=0
 deadline=$((SECONDS + 12))
