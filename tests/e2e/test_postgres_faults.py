@@ -54,19 +54,24 @@ def own_postgres(tmp_path):
                        capture_output=True, timeout=120)
 
 
-def kill_cluster(state):
-    """SIGKILL to the postmaster and every process of the cluster, as the
-    OOM killer or a lost node would end it."""
+def signal_cluster(state, sig):
+    """`sig` to the postmaster and every process of the cluster."""
     data = pathlib.Path(state.read_text().strip()) / "data"
     postmaster = int((data / "postmaster.pid").read_text().split()[0])
     children = subprocess.run(["pgrep", "-P", str(postmaster)],
                               capture_output=True, text=True).stdout.split()
-    os.kill(postmaster, signal.SIGKILL)
-    for pid in children:
+    for pid in [postmaster] + [int(p) for p in children]:
         try:
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def kill_cluster(state):
+    """SIGKILL to the postmaster and every process of the cluster, as the
+    OOM killer or a lost node would end it."""
+    signal_cluster(state, signal.SIGKILL)
+    data = pathlib.Path(state.read_text().strip()) / "data"
     # Gone, all of them, before the server may start again.
     assert poll(lambda: subprocess.run(["pgrep", "-f", str(data)],
                                        capture_output=True).returncode != 0,
@@ -155,19 +160,6 @@ def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
             assert r.json()["email"] == email, (uid, r.json())
     finally:
         dbs.close()
-
-
-def signal_cluster(state, sig):
-    """`sig` to the postmaster and every process of the cluster."""
-    data = pathlib.Path(state.read_text().strip()) / "data"
-    postmaster = int((data / "postmaster.pid").read_text().split()[0])
-    children = subprocess.run(["pgrep", "-P", str(postmaster)],
-                              capture_output=True, text=True).stdout.split()
-    for pid in [postmaster] + [int(p) for p in children]:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def test_a_process_whose_postgres_stopped_answering_still_stops_in_time(

@@ -371,17 +371,11 @@ class HttpServer::Impl {
       cv.wait(lock, [&] { return left == 0; });
     }
     std::vector<std::vector<std::pair<int, sockaddr_storage>>> late(loops_.size());
-    for (size_t n = 0;;) {
+    for (size_t n = 0;; ++n) {
       sockaddr_storage addr{};
-      socklen_t len = sizeof(addr);
-      int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        break;
-      }
-      open_connections_.fetch_add(1);
-      late[n++ % late.size()].emplace_back(fd, addr);
+      int fd = AcceptOne(&addr);
+      if (fd < 0) break;
+      late[n % late.size()].emplace_back(fd, addr);
     }
     ::close(listen_fd_);
     listen_fd_ = -1;
@@ -413,16 +407,28 @@ class HttpServer::Impl {
   void Accept(Loop& l) {
     for (int i = 0; i < 64; ++i) {
       sockaddr_storage addr{};
-      socklen_t len = sizeof(addr);
-      int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = AcceptOne(&addr);
       if (fd < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE) RefuseOne();
         return;
       }
-      open_connections_.fetch_add(1);
       Adopt(l, fd, addr);
+    }
+  }
+
+  // Takes one connection from the backlog and counts it in
+  // open_connections_. Returns its descriptor, or -1 with errno set when
+  // there is none (EAGAIN) or accepting failed.
+  int AcceptOne(sockaddr_storage* addr) {
+    for (;;) {
+      socklen_t len = sizeof(*addr);
+      int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(addr), &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        open_connections_.fetch_add(1);
+        return fd;
+      }
+      if (errno != EINTR && errno != ECONNABORTED) return -1;
     }
   }
 
