@@ -7,8 +7,9 @@ packages=(
   g++ cmake make pkg-config git curl iproute2 procps ccache
   libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev zlib1g-dev libnats-dev
-  libpq-dev postgresql
+  libpq-dev postgresql libssl-dev openssl
   sqlite3 python3 python3-jinja2 python3-yaml python3-pytest python3-requests
+  python3-cryptography
   prometheus nats-server
 )
 packages+=("$@")
