@@ -198,6 +198,48 @@ http::Response Problem(const http::Request& req, int status,
   return r;
 }
 
+// Health probes: never shed, so that an instance busy shedding is not
+// also restarted or taken out of its service for failing them.
+bool IsProbe(std::string_view path) { return path == "/livez" || path == "/readyz"; }
+
+// The answer to a shed request: cheap to make (a fixed body), so that
+// shedding costs far less than serving. `queue` ("loop" or "worker") is
+// where it waited `waited`.
+http::Response Overloaded(const http::Request& req, const char* queue,
+                          Clock::duration waited) {
+  static constexpr std::string_view kBody =
+      R"({"type":"urn:mitos:problem:overloaded","title":"Service Unavailable",)"
+      R"("status":503,"detail":"The server is overloaded; retry later."})";
+  http::Response r;
+  r.status = 503;
+  r.content_type = "application/problem+json";
+  r.body = kBody;
+  r.SetHeader("Retry-After", "1");
+  const std::string id = RequestIdFor(req.Header("X-Request-Id"));
+  r.SetHeader("X-Request-Id", id);
+  if (metrics::Enabled()) {
+    static auto& shed = metrics::Registry::Default().Counters(
+        "mitos_requests_shed_total",
+        "Requests answered 503 at once, unserved, because they waited too "
+        "long in a queue: the event loop's or the worker pool's.",
+        {"queue"});
+    static auto& on_loop = shed.With({"loop"});
+    static auto& on_worker = shed.With({"worker"});
+    (queue == std::string_view("loop") ? on_loop : on_worker).Inc();
+  }
+  log::AccessEntry e;
+  e.module = "runtime";
+  e.method = req.method;
+  e.route = "shed";
+  e.status = 503;
+  e.duration_ms = std::chrono::duration<double, std::milli>(waited).count();
+  e.bytes = r.body.size();
+  e.client = req.remote_addr;
+  e.request_id = id;
+  log::Access(e);
+  return r;
+}
+
 }  // namespace
 
 // Who may touch a connection: the loop thread while it reads or writes;
@@ -229,13 +271,21 @@ struct Conn final : EventLoop::Handler, std::enable_shared_from_this<Conn> {
   std::atomic<uint32_t> pending{0};
   Clock::time_point last_activity = Clock::now();  // idle since
   Clock::time_point request_started;               // first byte of a request
+  // Since when the requests buffered in `in` have been the loop's to
+  // serve: the read that brought them, or the end of the request before
+  // them on this connection. What a request waits from then is the
+  // server's doing (the shedder's to judge).
+  Clock::time_point ready_at;
   Clock::time_point write_started;
   Clock::time_point linger_until;
   size_t lingered = 0;  // bytes dropped while lingering
 };
 
 struct Loop {
+  explicit Loop(const limits::ShedderOptions& o) : shedder(o) {}
   EventLoop ev;
+  // Judges the waits of requests read together, on this loop's thread.
+  limits::Shedder shedder;
   std::thread thread;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns;  // loop thread only
   struct Listener final : EventLoop::Handler {
@@ -262,7 +312,10 @@ struct HttpServer::Exchange {
 class HttpServer::Impl {
  public:
   Impl(ServerOptions o, Dispatch d, Fast f)
-      : o_(std::move(o)), dispatch_(std::move(d)), fast_(std::move(f)) {
+      : o_(std::move(o)),
+        dispatch_(std::move(d)),
+        fast_(std::move(f)),
+        pool_shedder_(o_.shedding) {
     limits_.max_header_bytes = o_.max_header_bytes;
     limits_.max_body_bytes = o_.max_body_bytes;
   }
@@ -329,7 +382,7 @@ class HttpServer::Impl {
     pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(o_.threads_min),
                                          static_cast<size_t>(o_.threads_max));
     for (int i = 0; i < n; ++i) {
-      auto l = std::make_unique<Loop>();
+      auto l = std::make_unique<Loop>(o_.shedding);
       l->listener.server = this;
       l->listener.loop = l.get();
       // Every loop accepts; EPOLLEXCLUSIVE wakes one of them per connection.
@@ -401,6 +454,8 @@ class HttpServer::Impl {
   }
 
   int open_connections() const { return open_connections_.load(); }
+
+  uint64_t requests_shed() const { return shed_.load(std::memory_order_relaxed); }
 
   // --- loop thread ---------------------------------------------------------
 
@@ -480,6 +535,7 @@ class HttpServer::Impl {
       if (n > 0) {
         if (c.in.empty() && !c.parser.started()) c.request_started = Clock::now();
         c.last_activity = Clock::now();
+        c.ready_at = c.last_activity;
         c.in.append(buf, static_cast<size_t>(n));
         Process(c);
         ConnState st = c.state.load();
@@ -570,6 +626,20 @@ class HttpServer::Impl {
     ex->gzip_ok = AcceptsGzip(req.Header("Accept-Encoding"));
     c.parser.Reset();
     c.state.store(ConnState::kBusy);
+    // A loop measures only the wait behind the requests read with this
+    // one: it cannot see what waits in the kernel, nor how long events
+    // waited while it served other connections. That wait is short unless
+    // handlers on the loop are slow, and then shedding the rest of a batch
+    // is what helps.
+    const bool shed_ok = o_.shedding.enabled && !IsProbe(req.path);
+    if (shed_ok) {
+      const auto now = Clock::now();
+      const auto waited = now - c.ready_at;
+      if (c.loop->shedder.ShouldShed(waited, now)) {
+        shed_.fetch_add(1, std::memory_order_relaxed);
+        return Complete(*ex, Overloaded(req, "loop", waited));
+      }
+    }
     if (fast_) {
       bool taken = false;
       try {
@@ -588,7 +658,18 @@ class HttpServer::Impl {
     // goes through the loop after them.
     SendPending(c);
     ex->worker_may_write = c.out.empty();
-    pool_->Enqueue([this, ex = std::move(ex), req = std::move(req)]() mutable {
+    // The pool's wait counts from the loop's read, so that it includes the
+    // time spent behind the requests read with this one.
+    pool_->Enqueue([this, ex = std::move(ex), req = std::move(req), shed_ok,
+                    ready_at = c.ready_at]() mutable {
+      if (shed_ok) {
+        const auto now = Clock::now();
+        const auto waited = now - ready_at;
+        if (pool_shedder_.ShouldShed(waited, now)) {
+          shed_.fetch_add(1, std::memory_order_relaxed);
+          return Complete(*ex, Overloaded(req, "worker", waited));
+        }
+      }
       try {
         dispatch_(req, Responder(ex));
       } catch (...) {
@@ -694,6 +775,9 @@ class HttpServer::Impl {
         return;
       }
     }
+    // What is buffered waited for the request before it, not for the
+    // server.
+    if (!c.in.empty()) c.ready_at = Clock::now();
     Process(c);
     if (c.state.load() != ConnState::kReading) return KeepEvents(c, events);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadAndProcess(c, events);
@@ -939,6 +1023,9 @@ class HttpServer::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
   std::atomic<int> live_exchanges_{0};
+  // Judges the waits for a worker; shared by every worker thread.
+  limits::Shedder pool_shedder_;
+  std::atomic<uint64_t> shed_{0};
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -986,6 +1073,8 @@ void HttpServer::BeginDrain() { impl_->BeginDrain(); }
 void HttpServer::Stop() { impl_->Stop(); }
 
 int HttpServer::open_connections() const { return impl_->open_connections(); }
+
+uint64_t HttpServer::requests_shed() const { return impl_->requests_shed(); }
 
 HttpServer::Dispatch Synchronous(
     std::function<void(http::Request&, http::Response&)> handler) {

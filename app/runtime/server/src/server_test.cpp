@@ -363,6 +363,198 @@ TEST_F(ServerTest, WaitingClientsAreServedWhenThreadsAreExhausted) {
   }
 }
 
+// The answer to a shed request, exactly.
+constexpr char kOverloadedBody[] =
+    "{\"type\":\"urn:mitos:problem:overloaded\",\"title\":\"Service Unavailable\","
+    "\"status\":503,\"detail\":\"The server is overloaded; retry later.\"}";
+
+void ExpectShed(const std::string& r, const std::string& what) {
+  EXPECT_EQ(StatusOf(r), 503) << what << "\n" << r;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/problem+json") << what;
+  EXPECT_EQ(HeaderOf(r, "Retry-After"), "1") << what;
+  EXPECT_FALSE(HeaderOf(r, "X-Request-Id").empty()) << what;
+  EXPECT_EQ(BodyOf(r), kOverloadedBody) << what;
+}
+
+// Sleeps `slow` for /slow, answers anything else at once.
+std::function<void(http::Request&, http::Response&)> SlowHandler(
+    std::chrono::milliseconds slow, std::atomic<int>* handled) {
+  return [slow, handled](http::Request& q, http::Response& s) {
+    if (q.path == "/slow") {
+      ++*handled;
+      std::this_thread::sleep_for(slow);
+    }
+    Echo(q, s);
+  };
+}
+
+struct FloodResult {
+  int ok = 0;
+  int shed = 0;
+  int other = 0;
+  int livez = 0;  // the probe's status
+};
+
+// Sends `n` concurrent /slow requests, each on its own connection, then a
+// /livez while they queue; reads every answer.
+FloodResult Flood(int port, int n) {
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < n; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(port));
+    EXPECT_TRUE(conns.back()->Send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  RawConnection probe(port);
+  EXPECT_TRUE(probe.Send("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"));
+  FloodResult f;
+  for (int i = 0; i < n; ++i) {
+    std::string r = conns[i]->ReadResponse(20000);
+    if (StatusOf(r) == 200) {
+      ++f.ok;
+    } else if (StatusOf(r) == 503) {
+      ++f.shed;
+      ExpectShed(r, "request " + std::to_string(i));
+    } else {
+      ++f.other;
+    }
+  }
+  f.livez = StatusOf(probe.ReadResponse(20000));
+  return f;
+}
+
+TEST_F(ServerTest, AFloodThatOutrunsTheWorkersIsShed) {
+  // Two workers, 50 ms a request, 40 at once: the queue stands, and past
+  // the shedder's 100 ms cap every one still waiting is answered 503 at
+  // once, without its handler. The probe queued behind them is served.
+  ServerOptions o = TestOptions();
+  o.threads_min = 2;
+  o.threads_max = 2;
+  std::atomic<int> handled{0};
+  Start(o, SlowHandler(std::chrono::milliseconds(50), &handled));
+  FloodResult f = Flood(server_->port(), 40);
+  EXPECT_EQ(f.livez, 200);
+  EXPECT_EQ(f.other, 0);
+  EXPECT_GE(f.ok, 2);
+  EXPECT_GT(f.shed, 10);
+  EXPECT_EQ(f.ok + f.shed, 40);
+  EXPECT_EQ(handled.load(), f.ok);  // no shed request reached the handler
+  EXPECT_EQ(server_->requests_shed(), static_cast<uint64_t>(f.shed));
+}
+
+TEST_F(ServerTest, AStandingQueueIsShedWithoutTheHardCap) {
+  // CoDel's rule alone: the second interval of 100 ms in which every
+  // request waited over 5 ms starts shedding those that waited over 5 ms.
+  ServerOptions o = TestOptions();
+  o.threads_min = 2;
+  o.threads_max = 2;
+  o.shedding.max_queue_time = std::chrono::milliseconds(0);
+  std::atomic<int> handled{0};
+  Start(o, SlowHandler(std::chrono::milliseconds(10), &handled));
+  FloodResult f = Flood(server_->port(), 80);
+  EXPECT_EQ(f.livez, 200);
+  EXPECT_EQ(f.other, 0);
+  EXPECT_GT(f.ok, 10);
+  EXPECT_GT(f.shed, 0);
+  EXPECT_EQ(handled.load(), f.ok);
+}
+
+TEST_F(ServerTest, WithSheddingDisabledAFloodIsServedLate) {
+  ServerOptions o = TestOptions();
+  o.threads_min = 2;
+  o.threads_max = 2;
+  o.shedding.enabled = false;
+  std::atomic<int> handled{0};
+  Start(o, SlowHandler(std::chrono::milliseconds(25), &handled));
+  FloodResult f = Flood(server_->port(), 24);  // 300 ms of work
+  EXPECT_EQ(f.livez, 200);
+  EXPECT_EQ(f.ok, 24);
+  EXPECT_EQ(f.shed, 0);
+  EXPECT_EQ(server_->requests_shed(), 0u);
+}
+
+TEST_F(ServerTest, AProbeIsNeverShed) {
+  // One worker, held for 300 ms: a request and the probes queued behind
+  // it wait well past the cap. The request is shed; the probes are
+  // served.
+  ServerOptions o = TestOptions();
+  o.threads_min = 1;
+  o.threads_max = 1;
+  std::atomic<int> handled{0};
+  Start(o, SlowHandler(std::chrono::milliseconds(300), &handled));
+  RawConnection slow(server_->port());
+  ASSERT_TRUE(slow.Send(Get("/slow")));
+  while (handled.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  RawConnection other(server_->port());
+  RawConnection livez(server_->port());
+  RawConnection readyz(server_->port());
+  ASSERT_TRUE(other.Send(Get("/other")));
+  ASSERT_TRUE(livez.Send(Get("/livez")));
+  ASSERT_TRUE(readyz.Send(Get("/readyz?verbose=1")));
+  EXPECT_EQ(StatusOf(slow.ReadResponse()), 200);
+  ExpectShed(other.ReadResponse(), "/other");
+  std::string r = livez.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(r))["path"], "/livez");
+  EXPECT_EQ(StatusOf(readyz.ReadResponse()), 200);
+  EXPECT_EQ(server_->requests_shed(), 1u);
+  // The connection of a shed request stays open and serves the next one.
+  ASSERT_TRUE(other.Send(Get("/after")));
+  EXPECT_EQ(StatusOf(other.ReadResponse()), 200);
+}
+
+TEST_F(ServerTest, ALoopShedsPipelinedRequestsThatWaitedBehindSlowOnes) {
+  // A loop hook that blocks for 60 ms (as a handler on the loop never
+  // should): of six requests read together, those reached after more
+  // than 100 ms are shed, in their place in the order; a probe never is.
+  std::atomic<int> on_loop{0};
+  server_ = std::make_unique<HttpServer>(
+      TestOptions(), Synchronous(Echo),
+      [&](http::Request& q, const HttpServer::Responder& r) {
+        if (q.path == "/block") {
+          ++on_loop;
+          std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        }
+        http::Response s;
+        Echo(q, s);
+        r.Send(std::move(s));
+        return true;
+      });
+  ASSERT_TRUE(server_->Bind().ok());
+  server_->Start();
+  RawConnection c(server_->port());
+  std::string batch;
+  for (int i = 0; i < 6; ++i) batch += Get("/block");
+  batch += Get("/livez");
+  ASSERT_TRUE(c.Send(batch));
+  // Waits of 0, 60, then 120 ms and more: the first two are served.
+  for (int i = 0; i < 6; ++i) {
+    std::string r = c.ReadResponse();
+    if (i < 2) {
+      EXPECT_EQ(StatusOf(r), 200) << i << "\n" << r;
+    } else {
+      ExpectShed(r, "pipelined " + std::to_string(i));
+    }
+  }
+  std::string probe = c.ReadResponse();
+  EXPECT_EQ(StatusOf(probe), 200) << probe;
+  EXPECT_EQ(nlohmann::json::parse(BodyOf(probe))["path"], "/livez");
+  EXPECT_EQ(on_loop.load(), 2);
+  EXPECT_EQ(server_->requests_shed(), 4u);
+}
+
+TEST_F(ServerTest, PipelinedRequestsBehindASlowWorkerAreNotShed) {
+  // Requests that wait for the one before them on their connection wait
+  // for their client's choice (HTTP/1.1 answers in order), not for the
+  // server: that wait does not count.
+  ServerOptions o = TestOptions();
+  std::atomic<int> handled{0};
+  Start(o, SlowHandler(std::chrono::milliseconds(60), &handled));
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/slow") + Get("/slow") + Get("/slow") + Get("/fast")));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(StatusOf(c.ReadResponse()), 200) << i;
+  EXPECT_EQ(server_->requests_shed(), 0u);
+}
+
 TEST_F(ServerTest, ChunkedBodyWithinLimitIsDelivered) {
   Start();
   RawConnection c(server_->port());

@@ -6,16 +6,25 @@
 // may answer it at once, or start work that answers it later from the same
 // loop (a proxied call, say). Requests it declines go to the worker pool.
 // No connection ever holds a thread while it is idle.
+//
+// Under overload the server sheds: a request that waited too long for a
+// worker (or, behind others read with it, for its event loop) is answered
+// at once with a 503 problem (type urn:mitos:problem:overloaded) and
+// Retry-After: 1, and its handler never runs. How long is too long is the
+// adaptive rule of limits::Shedder. Health probes (/livez, /readyz) are
+// never shed.
 #ifndef MITOS_SERVER_SERVER_H_
 #define MITOS_SERVER_SERVER_H_
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "mitos/base/status.h"
 #include "mitos/http/http.h"
+#include "mitos/limits/shedder.h"
 
 namespace mitos::internal {
 
@@ -40,6 +49,14 @@ struct ServerOptions {
   // still sending would lose the answer. 0 ms closes at once.
   int linger_timeout_ms = 5000;
   size_t linger_max_bytes = 16 << 20;
+  // Load shedding on queue time. Each event loop, and the worker pool's
+  // queue, applies these options on its own: the pool to the time from
+  // the loop's read of a request to a worker taking it, a loop to the time
+  // a request read with others waited for those to be served. A request
+  // waiting for the answer of the one before it on its connection (HTTP/1.1
+  // answers in order) waits for its client's choice, not for the server,
+  // and that time does not count.
+  limits::ShedderOptions shedding;
 };
 
 class HttpServer {
@@ -96,6 +113,10 @@ class HttpServer {
 
   // Number of open client connections.
   int open_connections() const;
+
+  // Number of requests shed so far (also counted, by queue, in the metric
+  // mitos_requests_shed_total).
+  uint64_t requests_shed() const;
 
  private:
   std::unique_ptr<Impl> impl_;
