@@ -175,8 +175,8 @@ def load(path):
             r.fail(onode, "operation name '%s' must be CamelCase" % name)
         o = r.mapping(onode, "operation %s" % name,
                       {"doc", "http", "body", "query", "page", "returns", "created",
-                       "idempotent", "invalid", "key_order"},
-                      required=("http",))
+                       "idempotent", "invalid", "key_order", "auth"},
+                      required=("http", "auth"))
         http = r.string(o["http"], "http").split()
         if len(http) != 2 or http[0] not in METHODS or not http[1].startswith("/"):
             r.fail(o["http"], "http must be '<METHOD> /path', METHOD one of %s" % ", ".join(METHODS))
@@ -199,6 +199,7 @@ def load(path):
               "invalid": (r.string(o["invalid"], "invalid") if "invalid" in o
                           else "The request has invalid fields."),
               "node": onode}
+        op["auth"] = _auth(r, o["auth"], name)
         op["body"] = None
         if "body" in o:
             b = r.mapping(o["body"], "body of %s" % name, {"name", "type"}, required=("name", "type"))
@@ -253,6 +254,25 @@ def load(path):
     c["sorted_types"] = _reachable(types, [op["returns"] for op in ops
                                            if op["key_order"] == "sorted"])
     return c
+
+
+SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token
+
+
+def _auth(r, node, name):
+    """An operation's `auth`: who may call it. `public`, `authenticated`, or
+    {scope: <scope>}; every operation says, since a route that declares
+    nothing is denied."""
+    if isinstance(node.value, str):
+        kind = r.string(node, "auth")
+        if kind not in ("public", "authenticated"):
+            r.fail(node, "auth of %s must be public, authenticated or {scope: <scope>}" % name)
+        return {"kind": kind, "scope": ""}
+    a = r.mapping(node, "auth of %s" % name, {"scope"}, required=("scope",))
+    scope = r.string(a["scope"], "auth.scope")
+    if not SCOPE.match(scope):
+        r.fail(a["scope"], "auth.scope must be one scope token (no spaces or quotes)")
+    return {"kind": "scope", "scope": scope}
 
 
 def _events(r, top, types, c):

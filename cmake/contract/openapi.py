@@ -8,10 +8,13 @@ import contract as contract_lib
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ERRORS = {
     "400": "The body is not a JSON object.",
+    "401": "No valid bearer token; WWW-Authenticate says why.",
+    "403": "The token lacks the operation's scope.",
     "404": "No such object.",
     "409": "A conflict with the current state.",
     "415": "The body is not application/json.",
     "422": "Invalid fields; `errors` lists each.",
+    "429": "Over the caller's rate limit; retry after Retry-After.",
     "503": "A dependency or the storage is unavailable; retry after Retry-After.",
     "504": "The deadline passed.",
     "507": "The storage is full.",
@@ -102,6 +105,15 @@ def fragment(c):
             codes += ["409", "507"]
         if op["query"] or op["page"]:
             codes.append("422")
+        codes.append("429")
+        if op["auth"]["kind"] == "public":
+            o["security"] = [{}]
+        else:
+            # The runtime's document declares the scheme (bearerAuth).
+            o["security"] = [{"bearerAuth": [op["auth"]["scope"]] if op["auth"]["scope"] else []}]
+            codes.append("401")
+            if op["auth"]["kind"] == "scope":
+                codes.append("403")
         for code in sorted(set(codes)):
             o["responses"][code] = _problem(code)
         paths.setdefault(op["path"], {})[op["method"].lower()] = o

@@ -29,6 +29,14 @@ start_mitos() {
   wait_ready
 }
 
+# dev_token DATA_DIR [SCOPE]: a development token (auth.mode: dev) of the
+# instance with that data directory, for subject "admin" with SCOPE
+# (default: every admin scope).
+dev_token() {
+  "$MITOS" --data-dir "$1" auth dev-token --sub admin \
+    --scope "${2:-users:admin orders:admin products:admin}"
+}
+
 wait_ready() {
   for _ in $(seq 1 500); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz") == 200 ]] && return 0

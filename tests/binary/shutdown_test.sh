@@ -5,6 +5,7 @@ MITOS=$1
 source "$(dirname "$0")/lib.sh"
 
 start_mitos drain --data-dir "$WORK/data" --set shutdown.drain_delay_ms=1500
+auth="Authorization: Bearer $(dev_token "$WORK/data")"
 kill -TERM "$PID"
 code=""
 for _ in $(seq 1 100); do
@@ -13,7 +14,7 @@ for _ in $(seq 1 100); do
   sleep 0.01
 done
 [[ $code == 503 ]] || fail "readyz was $code while draining, expected 503"
-live=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/users")
+live=$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" "http://127.0.0.1:$PORT/users")
 [[ $live == 200 ]] || fail "GET /users was $live while draining, expected 200"
 wait_exit "$PID" 10
 [[ $RC -eq 0 ]] || fail "graceful exit status $RC, expected 0"

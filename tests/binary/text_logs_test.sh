@@ -7,17 +7,20 @@ source "$(dirname "$0")/lib.sh"
 
 # The port is read from the JSON form of the "listening" line, so start with
 # JSON logs first, check them, then restart with text logs on the same port.
-start_mitos json --modules=users --data-dir "$WORK/data" --set shutdown.drain_delay_ms=0
+start_mitos json --modules=users --data-dir "$WORK/data" --set shutdown.drain_delay_ms=0 \
+  --set auth.edge=true
 port=$PORT
 kill -TERM "$PID"; wait_exit "$PID" 10
 
 "$MITOS" --host 127.0.0.1 --port "$port" --modules=users --data-dir "$WORK/data" \
-  --set shutdown.drain_delay_ms=0 --log-format=text --log-level=debug >"$WORK/text.log" 2>&1 &
+  --set shutdown.drain_delay_ms=0 --set auth.edge=true --log-format=text --log-level=debug \
+  >"$WORK/text.log" 2>&1 &
 PID=$!; PIDS+=("$PID"); PORT=$port
 wait_ready
-curl -sf -X POST "http://127.0.0.1:$PORT/users" -H 'Content-Type: application/json' \
+auth="Authorization: Bearer $(dev_token "$WORK/data")"
+curl -sf -X POST "http://127.0.0.1:$PORT/users" -H "$auth" -H 'Content-Type: application/json' \
   -H 'X-Request-Id: text-log-1' -d '{"name":"Body Secret","email":"body.secret@example.com"}' >/dev/null
-curl -s "http://127.0.0.1:$PORT/users/999999" >/dev/null
+curl -s -H "$auth" "http://127.0.0.1:$PORT/users/999999" >/dev/null
 kill -TERM "$PID"; wait_exit "$PID" 10
 [[ $RC -eq 0 ]] || fail "exit status $RC"
 
@@ -31,4 +34,6 @@ grep -Eq "^$ts info \[users\] GET /users/\{id\} 404 " "$log" || fail "no access 
 grep -Eq "^$ts debug \[runtime\] GET /readyz 200 " "$log" || fail "no debug line for the probe"
 if grep -q '^{' "$log"; then fail "JSON lines in text mode"; fi
 if grep -q 'body.secret@example.com\|Body Secret' "$log"; then fail "a request body reached the log"; fi
+# Nor does a token.
+if grep -q "${auth#Authorization: Bearer }" "$log"; then fail "a bearer token reached the log"; fi
 echo "ok: text logs are readable"

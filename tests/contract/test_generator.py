@@ -26,14 +26,17 @@ operations:
     body: {name: thing, type: NewThing}
     returns: Thing
     created: true
+    auth: {scope: "things:admin"}
   Get:
     http: GET /things/{id}
     returns: Thing
+    auth: authenticated
   List:
     http: GET /things
     page: {default: 20, max: 100}
     returns: Thing
     key_order: sorted
+    auth: public
 """
 
 
@@ -52,6 +55,10 @@ def test_a_good_contract_generates_every_file(tmp_path):
               "things_contract.cpp", "things_contract_test.cpp", "things_fuzz.cpp",
               "fuzz_seeds/Create", "fuzz_seeds/Get"):
         assert (out / f).is_file(), f
+    routes = (out / "things_contract.cpp").read_text()
+    assert 'mitos::http::Access::Scope("things:admin")' in routes
+    assert "mitos::http::Access::Authenticated()" in routes
+    assert "mitos::http::Access::Public()" in routes
     api = (out / "api/things/api.h").read_text()
     assert "virtual mitos::Task<mitos::StatusOr<Thing>> Create(NewThing thing) = 0;" in api
 
@@ -87,11 +94,14 @@ def test_sorted_keys_get_their_own_encoder(tmp_path):
 
 @pytest.mark.parametrize("old,new,line,message", [
     ("name: {type: string}\n  NewThing", "name: {type: strng}\n  NewThing", 8, "unknown type 'strng'"),
-    ("http: GET /things/{id}", "http: FETCH /things/{id}", 19, "http must be"),
+    ("http: GET /things/{id}", "http: FETCH /things/{id}", 20, "http must be"),
     ("    returns: Thing\n    created: true", "    returns: Thing\n    created: yes please", 17, "created must be true or false"),
-    ("  Get:\n", "  Get:\n    colour: red\n", 19, "unknown key 'colour'"),
+    ("  Get:\n", "  Get:\n    colour: red\n", 20, "unknown key 'colour'"),
     ("body: {name: thing, type: NewThing}", "body: {name: thing, type: Nothing}", 15, "unknown body type 'Nothing'"),
-    ("key_order: sorted", "key_order: alphabetical", 25, "key_order must be one of declared, sorted"),
+    ("key_order: sorted", "key_order: alphabetical", 27, "key_order must be one of declared, sorted"),
+    ("    auth: authenticated\n", "", 19, "auth"),
+    ("auth: authenticated", "auth: everyone", 22, "auth of Get must be public, authenticated or {scope: <scope>}"),
+    ('auth: {scope: "things:admin"}', 'auth: {scope: "things admin"}', 18, "auth.scope must be one scope token"),
     ("    returns: Thing\n    created: true", "    created: false\n    key_order: sorted", 17,
      "key_order needs an operation that returns a type"),
 ])

@@ -14,6 +14,18 @@ Options:
   --replicas N       with split and --postgres: N processes of every module
                      that owns storage, their callers (the gateway too)
                      given all N URLs, comma-separated
+  --issuer-key PEM   with external: the private key of the issuer whose
+                     JWKS the deployment trusts (with --issuer); the suite
+                     signs its tokens with it
+  --issuer ISS       with external: that issuer's iss
+
+Auth is on in every topology. The suite runs a token issuer (tests/e2e/
+issuer.py: keys made with openssl, its JWKS served on loopback); every
+instance it starts verifies tokens against that JWKS (auth.mode: jwks), and
+instances sign their calls to each other with a service key file made by
+`mitos auth service-keys`. The `client` fixture sends an admin token; tests
+of who may do what make tokens of their own (`issuer`). Rate limits are off
+but where a test sets them.
 
 Every process is started as
   mitos --host 127.0.0.1 --port 0 --data-dir <tmp>/<name> --log-format json
@@ -44,7 +56,8 @@ import pytest
 import requests
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from helpers import FAULT_ENV, GATEWAY, Client, unique_email  # noqa: E402
+from helpers import FAULT_ENV, GATEWAY, Client, ServiceKeys, unique_email  # noqa: E402
+from issuer import ADMIN_SCOPES, Issuer  # noqa: E402
 from otlp_receiver import OtlpReceiver  # noqa: E402
 from stall_proxy import StallProxy  # noqa: E402
 import yaml  # noqa: E402
@@ -72,6 +85,11 @@ def pytest_addoption(parser):
                 help="with --topology split and --postgres: run this many "
                      "processes of every module that owns storage, and give "
                      "their callers all of their URLs")
+    g.addoption("--issuer-key", default=None,
+                help="with --topology external: PEM private key of the token "
+                     "issuer the deployment trusts")
+    g.addoption("--issuer", default=None,
+                help="with --topology external and --issuer-key: its iss")
 
 
 def pytest_configure(config):
@@ -81,6 +99,9 @@ def pytest_configure(config):
         if not base:
             raise pytest.UsageError("--topology external needs --base-url")
         _require_loopback(base)
+        if not config.getoption("--issuer-key") or not config.getoption("--issuer"):
+            raise pytest.UsageError("--topology external needs --issuer-key and "
+                                    "--issuer: auth is on in every topology")
     elif base:
         raise pytest.UsageError("--base-url is only for --topology external")
     pg = config.getoption("--postgres")
@@ -379,7 +400,8 @@ class Process:
 
 
 class Topology:
-    def __init__(self, kind, base_url=None, postgres=None, replicas=1):
+    def __init__(self, kind, base_url=None, postgres=None, replicas=1,
+                 issuer=None):
         self.kind = kind
         self.base_url = base_url
         self.postgres = postgres  # a superuser's URL, or None for SQLite
@@ -392,6 +414,9 @@ class Topology:
         self.proxy = None
         self.receiver = None  # the OTLP receiver of launched topologies
         self.catalog = None   # known_modules() of launched topologies
+        self.issuer = issuer  # the token issuer the instances trust
+        self.auth_env = {}    # what makes an instance trust it
+        self.service_keys = None  # the key file that signs calls between instances
 
     @property
     def launched(self):
@@ -407,6 +432,18 @@ class Topology:
             "MITOS_TRACING__EXPORT_INTERVAL_MS": "100",
         }
         self.catalog = known_modules(binary)
+        self.service_keys = workdir / "service-keys"
+        subprocess.run([binary, "auth", "service-keys", str(self.service_keys)],
+                       check=True, capture_output=True)
+        self.auth_env = dict(self.issuer.env(), **{
+            "MITOS_AUTH__SERVICE_KEYS_FILE": str(self.service_keys),
+            "MITOS_LIMITS__SUBJECT__RATE": "0",
+            "MITOS_LIMITS__ADDRESS__RATE": "0",
+            # Key rotations a second apart (test_auth) are each fetched.
+            "MITOS_AUTH__JWKS_MIN_REFETCH_S": "1",
+            "MITOS_AUTH__SERVICE_KEYS_RELOAD_S": "1",
+        })
+        self.trace_env.update(self.auth_env)
         if self.postgres:
             self.databases = PostgresDatabases(self.postgres, self.kind)
             for m in storage_modules(binary):
@@ -484,9 +521,16 @@ class Topology:
             self.receiver.close()
         if self.databases:
             self.databases.close()
+        if self.issuer:
+            self.issuer.close()
 
     def tails(self):
         return "\n".join(p.tail() for p in self.procs.values())
+
+    def service_client(self, url, service=GATEWAY, user=("admin", ADMIN_SCOPES.split())):
+        """A client of one instance, calling it as another instance of the
+        deployment would: as `service`, for `user`."""
+        return Client(url, service=(ServiceKeys(self.service_keys), service, user))
 
 
 _TOPOLOGY = None
@@ -496,8 +540,14 @@ _TOPOLOGY = None
 def topology(request, tmp_path_factory):
     global _TOPOLOGY
     cfg = request.config
+    if cfg.getoption("--topology") == "external":
+        issuer = Issuer(key_path=cfg.getoption("--issuer-key"),
+                        issuer=cfg.getoption("--issuer"))
+    else:
+        issuer = Issuer()
     topo = Topology(cfg.getoption("--topology"), cfg.getoption("--base-url"),
-                    cfg.getoption("--postgres"), cfg.getoption("--replicas"))
+                    cfg.getoption("--postgres"), cfg.getoption("--replicas"),
+                    issuer)
     _TOPOLOGY = topo
     if topo.launched:
         binary = _mitos_bin(cfg)
@@ -539,8 +589,38 @@ def base_url(topology):
     return topology.base_url
 
 
+@pytest.fixture(scope="session")
+def issuer(topology):
+    """The token issuer the instances trust (tests/e2e/issuer.py)."""
+    return topology.issuer
+
+
 @pytest.fixture
-def client(base_url):
+def client(base_url, issuer):
+    """A client of the edge with a token holding every admin scope."""
+    c = Client(base_url, token=issuer.admin())
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def as_user(base_url, issuer):
+    """as_user(sub, scope=None) -> a client of the edge whose token's
+    subject is `sub`."""
+    made = []
+
+    def make(sub, scope=None):
+        c = Client(base_url, token=issuer.token(sub, scope))
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def anonymous(base_url):
+    """A client of the edge with no token."""
     c = Client(base_url)
     yield c
     c.close()
@@ -623,8 +703,30 @@ def own_process(request, split, tmp_path):
     started = []
 
     def start(name, module, env=None):
+        full = dict(FAULT_ENV, **split.auth_env)
+        full.update(env or {})
         p = Process(_mitos_bin(request.config), name, tmp_path, module=module,
-                    env=dict(FAULT_ENV, **(env or {})))
+                    env=full)
+        started.append(p)
+        return p.start()
+
+    yield start
+    for p in reversed(started):
+        p.stop()
+
+
+@pytest.fixture
+def own_instance(request, launched, tmp_path):
+    """own_instance(name, env, sets) -> a monolith of the test's own (every
+    module) beside the topology, trusting the suite's issuer unless `env`
+    says otherwise; stopped after the test."""
+    started = []
+
+    def start(name, env=None, sets=()):
+        full = dict(launched.auth_env)
+        full.update(env or {})
+        p = Process(_mitos_bin(request.config), name, tmp_path, env=full)
+        p.sets = list(sets)
         started.append(p)
         return p.start()
 

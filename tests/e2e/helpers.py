@@ -1,5 +1,10 @@
 """Client, settings and assertions shared by the e2e tests."""
 
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
 import re
 import secrets
 import time
@@ -119,12 +124,54 @@ def unique_email(tag="u"):
     return "%s-%s@e2e.example.com" % (tag, uuid.uuid4().hex)
 
 
-class Client:
-    """requests with the base URL and a timeout filled in."""
+class ServiceKeys:
+    """The service key file of a deployment (auth.service_keys_file), read
+    afresh for every token, and tokens signed with its first key in the
+    format of mitos/auth/service_token.h: what an instance sends another."""
 
-    def __init__(self, base_url):
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def keys(self):
+        out = []
+        for line in self.path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                kid, secret = line.split()
+                out.append((kid, base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))))
+        return out
+
+    def mint(self, service, method, target, user=None, iat=None, secret=None, kid=None):
+        """A token for one call from `service` for `user` ((sub, scopes),
+        None for the instance itself, "anonymous" for nobody)."""
+        k, key = self.keys()[0]
+        payload = {"kid": kid or k, "services": [service], "method": method,
+                   "target": target, "iat": int(time.time()) if iat is None else iat,
+                   "jti": base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()}
+        if user is None:
+            payload["caller"] = "internal"
+        elif user == "anonymous":
+            payload["caller"] = "anonymous"
+        else:
+            payload["caller"] = "user"
+            payload["sub"], payload["scp"] = user[0], list(user[1])
+        body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=")
+        mac = hmac.new(secret or key, body, hashlib.sha256).digest()
+        return body.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+class Client:
+    """requests with the base URL and a timeout filled in, and a bearer
+    token or a service token on every request when given one. `service` is
+    (ServiceKeys, the calling service's name, the end user or None): each
+    request gets a token of its own, as a Mitos instance's calls do."""
+
+    def __init__(self, base_url, token=None, service=None):
         self.base_url = base_url.rstrip("/")
+        self.service = service
         self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = "Bearer " + token
         # Plain bodies, so that a compression fault fails only the tests
         # about compression (test_*_compressed_*), not every test.
         self.session.headers["Accept-Encoding"] = "identity"
@@ -132,6 +179,13 @@ class Client:
     def request(self, method, path, **kw):
         kw.setdefault("timeout", HTTP_TIMEOUT_S)
         kw.setdefault("allow_redirects", False)
+        if self.service:
+            keys, name, user = self.service
+            req = requests.Request(method, self.base_url + path, params=kw.get("params"))
+            target = req.prepare().path_url
+            headers = dict(kw.pop("headers", None) or {})
+            headers["Mitos-Service-Token"] = keys.mint(name, method, target, user)
+            kw["headers"] = headers
         return self.session.request(method, self.base_url + path, **kw)
 
     def get(self, path, **kw):

@@ -43,10 +43,10 @@ def count_orders(client, user_id):
 
 
 @pytest.fixture
-def direct(orders_url):
+def direct(split, orders_url):
     """A client of the orders instance itself: what it has stored, whatever
     the gateway thinks of it."""
-    c = Client(orders_url)
+    c = split.service_client(orders_url)
     yield c
     c.close()
 

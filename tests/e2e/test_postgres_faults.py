@@ -79,7 +79,7 @@ def kill_cluster(state):
 
 
 def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
-        own_postgres, own_process):
+        split, own_postgres, own_process):
     admin_url, state = own_postgres
     dbs = PostgresDatabases(admin_url, "pgkill")
     env = storage_env("users", dbs.create("users"))
@@ -92,7 +92,7 @@ def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
     lock = threading.Lock()
 
     def write(n):
-        client = Client(users.url)
+        client = split.service_client(users.url)
         while not stop.is_set():
             email = unique_email("pgk%d" % n)
             try:
@@ -153,7 +153,7 @@ def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
         # Recovered by itself: the same process throughout.
         assert users.alive() and users.popen.pid == pid
         # Every acknowledged write is there, as it was answered.
-        client = Client(users.url)
+        client = split.service_client(users.url)
         for uid, email in acked.items():
             r = client.get("/users/%d" % uid)
             assert r.status_code == 200, (uid, r.status_code, r.text[:200])
@@ -163,7 +163,7 @@ def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
 
 
 def test_a_process_whose_postgres_stopped_answering_still_stops_in_time(
-        own_postgres, own_process):
+        split, own_postgres, own_process):
     """The database stops answering (SIGSTOP: a frozen node, a partition)
     while the events dispatcher reads its outbox there; SIGTERM must still
     end the process with status 0, well within shutdown.timeout_ms, because
@@ -173,7 +173,7 @@ def test_a_process_whose_postgres_stopped_answering_still_stops_in_time(
     env = storage_env("users", dbs.create("users"))
     env["MITOS_EVENTS__PASS_TIMEOUT_MS"] = "2000"
     users = own_process("users-pgstop", "users", env=env)
-    client = Client(users.url)
+    client = split.service_client(users.url)
     # Something in the outbox: a deleted user's event.
     r = client.post("/users", json={"name": "S", "email": unique_email("pgs")})
     assert r.status_code == 201, r.text

@@ -45,7 +45,7 @@ def test_one_users_replica_killed_under_load_costs_under_one_percent(
     lock = threading.Lock()
 
     def load(n):
-        own = Client(replicated.base_url)
+        own = Client(replicated.base_url, token=replicated.issuer.admin())
         i = 0
         while not stop.is_set():
             i += 1
@@ -119,7 +119,7 @@ def test_a_users_replica_stopped_under_load_drains_and_exits_zero(
     lock = threading.Lock()
 
     def load(n):
-        own = Client(replicated.base_url)
+        own = Client(replicated.base_url, token=replicated.issuer.admin())
         i = 0
         while not stop.is_set():
             i += 1

@@ -38,8 +38,8 @@ def test_a_full_database_answers_507_and_reads_go_on(split, own_process):
     gateway = own_process("gateway-full", "gateway", {
         "MITOS_REMOTES__USERS__URL": users.url,
         "MITOS_REMOTES__ORDERS__URL": split.procs["orders"].url})
-    client = Client(gateway.url)
-    direct = Client(users.url)
+    client = Client(gateway.url, token=split.issuer.admin())
+    direct = split.service_client(users.url)
     try:
         created, full = fill(client)
         assert created, "the file was full from the start"

@@ -29,6 +29,23 @@ def check(cond, msg):
         fail(msg)
 
 
+ADMIN_SCOPES = "users:admin orders:admin products:admin"
+
+
+def dev_token(binary, data_dir, args):
+    """An admin's development token for the instance started with `args`
+    (its --set options name the key), or None when it does not run in dev
+    mode."""
+    sets = []
+    for i, a in enumerate(args):
+        if a == "--set" and i + 1 < len(args):
+            sets += ["--set", args[i + 1]]
+    r = subprocess.run([binary, "--data-dir", str(data_dir), *sets, "auth", "dev-token",
+                        "--sub", "admin", "--scope", ADMIN_SCOPES],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 class Mitos:
     """One instance of the binary, on a free port, with its own log."""
 
@@ -41,13 +58,16 @@ class Mitos:
             self.popen = subprocess.Popen(
                 [binary, "--host", "127.0.0.1", "--port", "0", "--data-dir",
                  str(data_dir), "--log-format", "json",
-                 "--set", "shutdown.drain_delay_ms=0", *args],
+                 "--set", "shutdown.drain_delay_ms=0",
+                 # The tests write as fast as they can, as one admin.
+                 "--set", "limits.subject.rate=0", *args],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=e)
         procs.append(self)
         self.port = self._port()
         self.url = "http://127.0.0.1:%d" % self.port
         self._ready()
+        self.token = dev_token(binary, data_dir, args)
 
     def _port(self):
         for _ in range(1000):
@@ -93,6 +113,8 @@ class Mitos:
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:

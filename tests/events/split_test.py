@@ -10,6 +10,7 @@ Usage: split_test.py MITOS_BIN CASE [NATS_FIXTURE_DIR]
 import pathlib
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,16 +30,29 @@ def nats_args(url, tag):
             "--set", "events.nats.subject_prefix=t%s.events" % tag]
 
 
+def auth_args(binary, work):
+    """Auth on, as on a laptop running the split by hand: each instance takes
+    development tokens itself (auth.edge, one development key for both),
+    and orders signs its calls to users with a shared service key."""
+    keys = work / "service-keys"
+    if not keys.exists():
+        subprocess.run([binary, "auth", "service-keys", str(keys)], check=True,
+                       capture_output=True, timeout=30)
+    return ["--set", "auth.edge=true", "--set", "auth.dev_key_file=%s" % (work / "dev-key.pem"),
+            "--set", "auth.service_keys_file=%s" % keys]
+
+
 def split(binary, work, url, tag, *orders_args):
     users = Mitos(binary, work, "users", work / "users", "--modules=users",
-                  *nats_args(url, tag))
+                  *nats_args(url, tag), *auth_args(binary, work))
     orders = start_orders(binary, work, users, url, tag, *orders_args)
     return users, orders
 
 
 def start_orders(binary, work, users, url, tag, *args):
     return Mitos(binary, work, "orders", work / "orders", "--modules=orders",
-                 "--set", "remotes.users.url=" + users.url, *nats_args(url, tag), *args)
+                 "--set", "remotes.users.url=" + users.url, *nats_args(url, tag),
+                 *auth_args(binary, work), *args)
 
 
 def make(users, orders, n):

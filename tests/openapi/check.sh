@@ -29,7 +29,7 @@ trap cleanup EXIT
 start() {
   local log=$tmp/$1.log; shift
   "$bin" --host 127.0.0.1 --port 0 --data-dir "$tmp/data-$RANDOM" \
-    --set shutdown.drain_delay_ms=0 "$@" >"$log" 2>&1 &
+    --set shutdown.drain_delay_ms=0 --set auth.mode=off "$@" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     port=$(grep -o '"msg":"listening"[^}]*"port":[0-9]*' "$log" | grep -o '[0-9]*$' || true)

@@ -46,6 +46,9 @@ TestInstance::TestInstance(std::vector<ModuleSpec> catalog,
       {"data_dir", data_dir},
       {"shutdown.drain_delay_ms", "0"},
       {"log.level", "warn"},
+      // Module and HTTP tests are about the modules; who may call them is
+      // tested where the runtime decides it (core's access tests, e2e).
+      {"auth.mode", "off"},
   };
   for (auto& [k, v] : overrides) values[k] = v;
   config::Resolver r(schema_);

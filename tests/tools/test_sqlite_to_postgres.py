@@ -37,14 +37,30 @@ def admin_url():
 
 
 class Instance(Process):
-    """users and orders in one process."""
+    """users and orders in one process, its own edge: it takes development
+    tokens of the key in the test's directory itself."""
+
+    def __init__(self, binary_path, name, workdir, env=None):
+        super().__init__(binary_path, name, workdir, env=env)
+        self.sets = ["auth.edge=true", "auth.dev_key_file=%s" % (workdir / "dev-key.pem")]
 
     def argv(self, port):
         return super().argv(port) + [MODULES]
 
 
-def served(url, paths):
-    return {p: requests.get(url + p, timeout=10).json() for p in paths}
+def admin_session(workdir):
+    """Requests with an admin's development token of that key."""
+    r = subprocess.run([binary(), "--set", "auth.dev_key_file=%s" % (workdir / "dev-key.pem"),
+                        "auth", "dev-token", "--sub", "admin",
+                        "--scope", "users:admin orders:admin"],
+                       capture_output=True, text=True, timeout=30, check=True)
+    s = requests.Session()
+    s.headers["Authorization"] = "Bearer " + r.stdout.strip()
+    return s
+
+
+def served(http, url, paths):
+    return {p: http.get(url + p, timeout=10).json() for p in paths}
 
 
 def run_tool(db_file, url):
@@ -54,6 +70,7 @@ def run_tool(db_file, url):
 
 def test_a_module_moves_from_sqlite_to_postgres_with_its_ids(tmp_path):
     dbs = PostgresDatabases(admin_url(), "move")
+    http = admin_session(tmp_path)
     try:
         urls = {m: dbs.create(m) for m in ("users", "orders")}
         pg_env = {}
@@ -66,18 +83,18 @@ def test_a_module_moves_from_sqlite_to_postgres_with_its_ids(tmp_path):
         try:
             ids = []
             for i, name in enumerate(["Ann", "Bő \"quoted\", comma", "", "Dee"]):
-                r = requests.post(lite.url + "/users", timeout=10,
+                r = http.post(lite.url + "/users", timeout=10,
                                   json={"name": name or "E", "email": "m%d@example.com" % i})
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["id"])
-            r = requests.post(lite.url + "/orders", json={"user_id": ids[0], "items": ITEMS},
+            r = http.post(lite.url + "/orders", json={"user_id": ids[0], "items": ITEMS},
                               timeout=10)
             assert r.status_code == 201, r.text
             order = r.json()["id"]
-            assert requests.delete(lite.url + "/users/%d" % ids[-1], timeout=10).status_code == 204
+            assert http.delete(lite.url + "/users/%d" % ids[-1], timeout=10).status_code == 204
             paths = ["/users/%d" % i for i in ids] + ["/users?limit=2", "/users",
                                                        "/orders/%d" % order]
-            before = served(lite.url, paths)
+            before = served(http, lite.url, paths)
         finally:
             lite.stop()
 
@@ -91,12 +108,12 @@ def test_a_module_moves_from_sqlite_to_postgres_with_its_ids(tmp_path):
 
         pg = Instance(binary(), "pg", tmp_path, env=pg_env).start()
         try:
-            assert served(pg.url, paths) == before
-            r = requests.post(pg.url + "/users", timeout=10,
+            assert served(http, pg.url, paths) == before
+            r = http.post(pg.url + "/users", timeout=10,
                               json={"name": "New", "email": "new@example.com"})
             assert r.status_code == 201, r.text
             assert r.json()["id"] > ids[-1], "an id was given twice"
-            r = requests.post(pg.url + "/users", timeout=10,
+            r = http.post(pg.url + "/users", timeout=10,
                               json={"name": "Twin", "email": "M0@EXAMPLE.COM"})
             assert r.status_code == 409, r.text  # the unique email came along
         finally:

@@ -63,9 +63,11 @@ class GatewayModule : public mitos::Module {
       };
       for (const char* m : kMethods) {
         router.AddAsync("gateway", m, u.prefix, handler,
-                        mitos::http::Blocking::kNever);
+                        mitos::http::Blocking::kNever,
+                        mitos::http::Access::Public());
         router.AddAsync("gateway", m, u.prefix + "/{*}", handler,
-                        mitos::http::Blocking::kNever);
+                        mitos::http::Blocking::kNever,
+                        mitos::http::Access::Public());
       }
     }
     for (const auto& p : proxies_) {
@@ -96,10 +98,16 @@ class GatewayModule : public mitos::Module {
               });
           call->Detach();
         };
+        // Open at the gateway: it authenticates the caller (the runtime
+        // does, before this handler) and passes the identity on in the
+        // service token; the module that serves the route enforces the
+        // route's own policy on it, as it does in the monolith.
         router.AddAsync("gateway", m, p.prefix, handler,
-                        mitos::http::Blocking::kNever);
+                        mitos::http::Blocking::kNever,
+                        mitos::http::Access::Public());
         router.AddAsync("gateway", m, p.prefix + "/{*}", handler,
-                        mitos::http::Blocking::kNever);
+                        mitos::http::Blocking::kNever,
+                        mitos::http::Access::Public());
       }
       mitos::log::Info("gateway", "proxying",
                        {{"prefix", p.prefix}, {"to_module", p.module},

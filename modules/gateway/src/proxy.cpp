@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "mitos/base/context.h"
+
 namespace gateway {
 namespace {
 
@@ -66,6 +68,12 @@ std::optional<mitos::remote::Request> UpstreamRequest(
     if (EqualsIgnoreCase(k, "X-Request-Id") || EqualsIgnoreCase(k, "traceparent") ||
         EqualsIgnoreCase(k, "tracestate") ||
         EqualsIgnoreCase(k, "X-Mitos-Deadline-Ms")) {
+      continue;
+    }
+    // Identity from outside never passes: the runtime verified the bearer
+    // token here, and the channel's service token carries the caller on.
+    if (EqualsIgnoreCase(k, "Authorization") ||
+        EqualsIgnoreCase(k, mitos::kServiceTokenHeader)) {
       continue;
     }
     up.headers.emplace_back(k, v);

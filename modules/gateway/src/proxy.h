@@ -15,8 +15,9 @@ namespace gateway {
 bool IsHopByHop(std::string_view name);
 
 // Builds the upstream request: the method, target and body as received,
-// end-to-end headers only, and X-Forwarded-For/-Proto/-Host from the
-// connection. Returns nullopt and writes a 400 problem to `res` when a
+// end-to-end headers only (never Authorization or a service token: identity
+// goes on in the channel's own service token), and X-Forwarded-For/-Proto/
+// -Host from the connection. Returns nullopt and writes a 400 problem to `res` when a
 // header value holds CR or LF (the HTTP library percent-decodes header
 // values, so "%0D%0A" would otherwise smuggle headers upstream).
 std::optional<mitos::remote::Request> UpstreamRequest(

@@ -24,7 +24,8 @@ mitos::http::Request Incoming() {
                {"X-Request-Id", "abc"},
                {"Accept", "application/json"},
                {"Accept-Encoding", "gzip, deflate"},
-               {"Authorization", "Bearer t"}};
+               {"Authorization", "Bearer t"},
+               {"Mitos-Service-Token", "forged.claim"}};
   return r;
 }
 
@@ -46,11 +47,12 @@ TEST(UpstreamRequest, KeepsEndToEndHeadersOnly) {
   EXPECT_FALSE(up->idempotent);
   for (const char* gone : {"Connection", "Keep-Alive", "Transfer-Encoding",
                            "Upgrade", "X-Secret-Hop", "Content-Length", "Host",
-                           "X-Request-Id", "Accept-Encoding"}) {
+                           "X-Request-Id", "Accept-Encoding",
+                           // Identity goes on in the channel's service token.
+                           "Authorization", "Mitos-Service-Token"}) {
     EXPECT_EQ(HeaderOf(*up, gone), "<absent>") << gone;
   }
   EXPECT_EQ(HeaderOf(*up, "Accept"), "application/json");
-  EXPECT_EQ(HeaderOf(*up, "Authorization"), "Bearer t");
 }
 
 TEST(UpstreamRequest, ForwardedForComesFromTheSocket) {

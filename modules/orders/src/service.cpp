@@ -1,6 +1,8 @@
 #include "service.h"
 
 #include "mitos/base/context.h"
+
+#include "mitos/base/context.h"
 #include "mitos/http/rest.h"
 #include "mitos/http/validation.h"
 #include "rules.h"
@@ -112,6 +114,22 @@ std::vector<mitos::FieldError> ValidateNewOrder(const NewOrder& o) {
   return errors;
 }
 
+namespace {
+
+// Who may see, place and cancel other users' orders.
+constexpr const char* kAdminScope = "orders:admin";
+
+// `found`, unless it is an order of another user than `owner`: that one
+// answers as a missing one, so that ids cannot be probed.
+mitos::Task<mitos::StatusOr<Order>> OwnedBy(
+    mitos::Task<mitos::StatusOr<Order>> found, int64_t owner, int64_t id) {
+  mitos::StatusOr<Order> order = co_await std::move(found);
+  if (order.ok() && order->user_id != owner) co_return NoSuchOrder(id);
+  co_return order;
+}
+
+}  // namespace
+
 OrdersService::OrdersService(std::unique_ptr<OrderStore> store,
                              std::shared_ptr<users::UsersApi> users,
                              Clock clock)
@@ -124,6 +142,13 @@ mitos::Task<mitos::StatusOr<Order>> OrdersService::Place(NewOrder in) {
   if (!errors.empty()) {
     co_return mitos::Status::InvalidArgument("The order has invalid fields.",
                                              std::move(errors));
+  }
+  // A caller places orders for itself; naming another user answers as
+  // naming a missing one.
+  if (!mitos::RequestContext::Current().caller.MayActFor(in.user_id,
+                                                         kAdminScope)) {
+    co_return mitos::Status::InvalidArgument(
+        "The order has invalid fields.", {{"user_id", "no user with this id"}});
   }
 
   auto user = co_await users_->Get(in.user_id);
@@ -163,7 +188,11 @@ mitos::Task<mitos::StatusOr<Order>> OrdersService::Place(NewOrder in) {
 mitos::Task<mitos::StatusOr<Order>> OrdersService::Get(int64_t id) {
   using R = mitos::StatusOr<Order>;
   if (id <= 0) return mitos::Ready<R>(NoSuchOrder(id));
-  return store_->Find(id);
+  const mitos::Caller& caller = mitos::RequestContext::Current().caller;
+  if (caller.Has(kAdminScope)) return store_->Find(id);
+  const int64_t own = caller.UserId();
+  if (own == 0) return mitos::Ready<R>(NoSuchOrder(id));
+  return OwnedBy(store_->Find(id), own, id);
 }
 
 mitos::Task<mitos::StatusOr<mitos::Page<Order>>> OrdersService::List(
@@ -178,11 +207,28 @@ mitos::Task<mitos::StatusOr<mitos::Page<Order>>> OrdersService::List(
     return mitos::Ready<R>(mitos::Status::InvalidArgument(
         "Invalid paging parameters.", std::move(errors)));
   }
+  const mitos::Caller& caller = mitos::RequestContext::Current().caller;
+  if (!caller.Has(kAdminScope)) {
+    // Everyone else lists only their own orders.
+    const int64_t own = caller.UserId();
+    if (own == 0 || (user_id && *user_id != own)) {
+      return mitos::Ready<R>(mitos::Page<Order>{});
+    }
+    user_id = own;
+  }
   return store_->List(user_id, page);
 }
 
 mitos::Task<mitos::StatusOr<Order>> OrdersService::Cancel(int64_t id) {
   if (id <= 0) co_return NoSuchOrder(id);
+  const mitos::Caller caller = mitos::RequestContext::Current().caller;
+  if (!caller.Has(kAdminScope)) {
+    const int64_t own = caller.UserId();
+    if (own == 0) co_return NoSuchOrder(id);
+    mitos::StatusOr<Order> order = co_await store_->Find(id);
+    if (!order.ok()) co_return order.status();
+    if (order->user_id != own) co_return NoSuchOrder(id);
+  }
   co_return co_await store_->Cancel(id, clock_());
 }
 

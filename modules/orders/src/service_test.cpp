@@ -13,6 +13,7 @@
 #include "mitos_testing/faults.h"
 #include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
+#include "mitos_testing/as_caller.h"
 #include "orders/contract.h"
 #include "rules.h"
 #include "users/module.h"
@@ -444,6 +445,51 @@ TEST(WireForm, AppendJsonIsValidJsonWithEveryField) {
   EXPECT_EQ(j["total_cents"], 300);
   EXPECT_EQ(j["status"], "placed");
   EXPECT_EQ(j["updated_at"], "2026-01-02T00:00:00.000Z");
+}
+
+
+using mitos::testing::AsCaller;
+
+TEST_F(OrdersServiceTest, OrdersBelongToTheirUser) {
+  auto bobs = Place({bob_, {AnItem("A", 1, 100)}});
+  ASSERT_TRUE(bobs.ok());
+  AsCaller as(mitos::Caller::User(std::to_string(ada_), {}));
+  // Placing for Bob answers as if Bob did not exist.
+  auto forged = Place({bob_, {AnItem("A", 1, 100)}});
+  ASSERT_EQ(forged.status().code(), mitos::StatusCode::kInvalidArgument);
+  ASSERT_EQ(forged.status().field_errors().size(), 1u);
+  EXPECT_EQ(forged.status().field_errors()[0].field, "user_id");
+  auto own = Place({ada_, {AnItem("A", 1, 100)}});
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  // Bob's order is missing to Ada, for reading and for cancelling.
+  EXPECT_EQ(Get(bobs->id).status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(Cancel(bobs->id).status().code(), mitos::StatusCode::kNotFound);
+  // Her lists hold hers only.
+  auto mine = List(std::nullopt, 100, 0);
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->items.size(), 1u);
+  EXPECT_EQ(mine->items[0].id, own->id);
+  EXPECT_TRUE(List(bob_, 100, 0)->items.empty());
+  EXPECT_TRUE(Cancel(own->id).ok());
+}
+
+TEST_F(OrdersServiceTest, AnOrdersAdminSeesAndCancelsAnyOrder) {
+  auto bobs = Place({bob_, {AnItem("A", 1, 100)}});
+  ASSERT_TRUE(bobs.ok());
+  AsCaller as(mitos::Caller::User("ops", {"orders:admin"}));
+  EXPECT_TRUE(Get(bobs->id).ok());
+  EXPECT_EQ(List(bob_, 100, 0)->items.size(), 1u);
+  EXPECT_TRUE(Cancel(bobs->id).ok());
+}
+
+TEST_F(OrdersServiceTest, AnAnonymousCallerSeesNoOrder) {
+  auto bobs = Place({bob_, {AnItem("A", 1, 100)}});
+  ASSERT_TRUE(bobs.ok());
+  AsCaller as(mitos::Caller::Anonymous());
+  EXPECT_EQ(Get(bobs->id).status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_TRUE(List(std::nullopt, 100, 0)->items.empty());
+  EXPECT_EQ(Place({bob_, {AnItem("A", 1, 100)}}).status().code(),
+            mitos::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

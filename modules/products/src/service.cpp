@@ -1,5 +1,7 @@
 #include "service.h"
 
+#include "mitos/base/context.h"
+
 #include "mitos/http/validation.h"
 #include "rules.h"
 
@@ -82,6 +84,10 @@ ProductsService::ProductsService(std::unique_ptr<mitos::storage::Database> db,
     : db_(std::move(db)), clock_(std::move(clock)) {}
 
 mitos::Task<mitos::StatusOr<Product>> ProductsService::Create(NewProduct in) {
+  if (!mitos::RequestContext::Current().caller.Has("products:admin")) {
+    co_return mitos::Status::PermissionDenied(
+        "Adding products needs the products:admin scope.");
+  }
   std::vector<mitos::FieldError> errors;
   mitos::http::Check(&errors, "sku", CheckSku(in.sku));
   mitos::http::Check(&errors, "name", CheckName(in.name));

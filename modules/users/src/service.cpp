@@ -1,5 +1,7 @@
 #include "service.h"
 
+#include "mitos/base/context.h"
+
 #include "mitos/http/rest.h"
 #include "mitos/http/validation.h"
 #include "rules.h"
@@ -108,6 +110,22 @@ mitos::Status NoSuchUser(int64_t id) {
                                  " does not exist.");
 }
 
+// Who may read, change or delete user accounts other than their own.
+constexpr const char* kAdminScope = "users:admin";
+
+// The page of one caller who may see only their own account.
+mitos::Task<mitos::StatusOr<mitos::Page<User>>> OwnPage(
+    mitos::Task<mitos::StatusOr<User>> own) {
+  mitos::StatusOr<User> user = co_await std::move(own);
+  mitos::Page<User> page;
+  if (user.ok()) {
+    page.items.push_back(std::move(*user));
+  } else if (user.status().code() != mitos::StatusCode::kNotFound) {
+    co_return user.status();
+  }
+  co_return page;
+}
+
 mitos::Status Invalid(std::vector<mitos::FieldError> errors) {
   return mitos::Status::InvalidArgument("The user has invalid fields.",
                                         std::move(errors));
@@ -121,7 +139,13 @@ UsersService::UsersService(std::unique_ptr<UserStore> store, Clock clock,
       clock_(std::move(clock)),
       published_(std::move(published)) {}
 
+// Accounts are made by administrators (an identity provider's sign-up
+// calls with users:admin); see docs/auth.md.
 mitos::Task<mitos::StatusOr<User>> UsersService::Create(NewUser in) {
+  if (!mitos::RequestContext::Current().caller.Has(kAdminScope)) {
+    co_return mitos::Status::PermissionDenied(
+        "Creating users needs the users:admin scope.");
+  }
   auto errors = ValidateNewUser(in);
   if (!errors.empty()) co_return Invalid(std::move(errors));
   in.name = std::string(mitos::TrimAscii(in.name));
@@ -129,10 +153,14 @@ mitos::Task<mitos::StatusOr<User>> UsersService::Create(NewUser in) {
 }
 
 // Reads answer with the store's task: ready at once on SQLite, with no
-// coroutine frame (GET /users/{id} is the hot path).
+// coroutine frame (GET /users/{id} is the hot path). Another user's
+// account answers as a missing one, so that ids cannot be probed.
 mitos::Task<mitos::StatusOr<User>> UsersService::Get(int64_t id) {
   using R = mitos::StatusOr<User>;
-  if (id <= 0) return mitos::Ready<R>(NoSuchUser(id));
+  if (id <= 0 ||
+      !mitos::RequestContext::Current().caller.MayActFor(id, kAdminScope)) {
+    return mitos::Ready<R>(NoSuchUser(id));
+  }
   return store_->Find(id);
 }
 
@@ -145,20 +173,31 @@ mitos::Task<mitos::StatusOr<mitos::Page<User>>> UsersService::List(
     return mitos::Ready<R>(mitos::Status::InvalidArgument(
         "Invalid paging parameters.", std::move(errors)));
   }
-  return store_->List(page);
+  const mitos::Caller& caller = mitos::RequestContext::Current().caller;
+  if (caller.Has(kAdminScope)) return store_->List(page);
+  // Everyone else sees a list of one: their own account.
+  const int64_t own = caller.UserId();
+  if (own <= page.after) return mitos::Ready<R>(mitos::Page<User>{});
+  return OwnPage(store_->Find(own));
 }
 
 mitos::Task<mitos::StatusOr<User>> UsersService::Update(int64_t id,
                                                        UserPatch patch) {
   auto errors = ValidatePatch(patch);
   if (!errors.empty()) co_return Invalid(std::move(errors));
-  if (id <= 0) co_return NoSuchUser(id);
+  if (id <= 0 ||
+      !mitos::RequestContext::Current().caller.MayActFor(id, kAdminScope)) {
+    co_return NoSuchUser(id);
+  }
   if (patch.name) patch.name = std::string(mitos::TrimAscii(*patch.name));
   co_return co_await store_->Update(id, std::move(patch), clock_());
 }
 
 mitos::Task<mitos::Status> UsersService::Remove(int64_t id) {
-  if (id <= 0) co_return NoSuchUser(id);
+  if (id <= 0 ||
+      !mitos::RequestContext::Current().caller.MayActFor(id, kAdminScope)) {
+    co_return NoSuchUser(id);
+  }
   UserDeleted deleted;
   deleted.id = id;
   deleted.deleted_at = clock_();

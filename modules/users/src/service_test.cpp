@@ -6,6 +6,7 @@
 
 #include "mitos/storage/sqlite.h"
 #include "mitos_testing/instance.h"
+#include "mitos_testing/as_caller.h"
 #include "rules.h"
 #include "users/contract.h"
 #include "users/events.h"
@@ -256,6 +257,55 @@ TEST(WireForm, FastWriterAgreesWithJsonTree) {
   AppendSortedJson(u, sorted);
   EXPECT_EQ(sorted, tree.dump());
   EXPECT_EQ(fast.rfind("{\"id\":42,\"name\":", 0), 0u) << fast;
+}
+
+
+// Who may do what: the checks live here, so they hold in-process and
+// behind any remote binding alike.
+using mitos::testing::AsCaller;
+
+TEST_F(UsersServiceTest, AUserSeesChangesAndDeletesOnlyItsOwnAccount) {
+  auto ada = Create({"Ada", "ada@example.com"});
+  auto bob = Create({"Bob", "bob@example.com"});
+  ASSERT_TRUE(ada.ok() && bob.ok());
+  AsCaller as(mitos::Caller::User(std::to_string(ada->id), {}));
+  EXPECT_TRUE(Get(ada->id).ok());
+  // Another's account answers exactly as a missing one.
+  auto other = Get(bob->id);
+  EXPECT_EQ(other.status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(other.status().message(), "User " + std::to_string(bob->id) + " does not exist.");
+  UserPatch p;
+  p.name = "Mallory";
+  EXPECT_EQ(Update(bob->id, p).status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_EQ(Remove(bob->id).code(), mitos::StatusCode::kNotFound);
+  auto page = List(100, 0);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, ada->id);
+  EXPECT_TRUE(List(100, ada->id)->items.empty());
+  EXPECT_TRUE(Remove(ada->id).ok());
+}
+
+TEST_F(UsersServiceTest, OnlyAnAdminCreatesAndSeesEveryone) {
+  {
+    AsCaller as(mitos::Caller::User("1", {"orders:admin"}));
+    EXPECT_EQ(Create({"Eve", "eve@example.com"}).status().code(),
+              mitos::StatusCode::kPermissionDenied);
+  }
+  AsCaller as(mitos::Caller::User("admin", {"users:admin"}));
+  auto eve = Create({"Eve", "eve@example.com"});
+  ASSERT_TRUE(eve.ok());
+  EXPECT_TRUE(Get(eve->id).ok());
+  EXPECT_EQ(List(100, 0)->items.size(), 1u);
+}
+
+TEST_F(UsersServiceTest, AnAnonymousCallerSeesNobody) {
+  auto ada = Create({"Ada", "ada@example.com"});
+  ASSERT_TRUE(ada.ok());
+  AsCaller as(mitos::Caller::Anonymous());
+  EXPECT_EQ(Get(ada->id).status().code(), mitos::StatusCode::kNotFound);
+  EXPECT_TRUE(List(100, 0)->items.empty());
+  EXPECT_EQ(Remove(ada->id).code(), mitos::StatusCode::kNotFound);
 }
 
 }  // namespace

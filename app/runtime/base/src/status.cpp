@@ -5,7 +5,7 @@ namespace mitos {
 std::string Status::ToString() const {
   static constexpr const char* kNames[] = {
       "OK",       "InvalidArgument",    "NotFound",
-      "AlreadyExists", "FailedPrecondition", "Unavailable",
+      "AlreadyExists", "FailedPrecondition", "PermissionDenied", "Unavailable",
       "DeadlineExceeded", "Internal", "InsufficientStorage",
       "StorageUnavailable", "StorageReadOnly", "StorageCorrupt"};
   std::string out = kNames[static_cast<int>(code_)];

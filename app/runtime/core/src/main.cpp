@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "mitos/auth/dev_keys.h"
+#include "mitos/auth/service_token.h"
 #include "mitos/base/version.h"
 #include "mitos/core/runtime.h"
 #include "mitos/events/admin.h"
@@ -246,6 +248,80 @@ int Events(const std::vector<ModuleSpec>& catalog, const config::Config& cfg,
                                 " (mitos events list shows them)");
 }
 
+// `mitos auth dev-token`: a token signed by the development key of the
+// instance that --config and --data-dir name (made there if it has not
+// started yet), for trying the API in dev mode.
+struct DevTokenCommand {
+  std::string subject;
+  std::string scope;
+  std::string ttl = "1h";
+};
+
+// Parses "90s", "15m", "1h", "7d" (at most 30 days). Returns 0 for anything
+// else.
+int64_t TtlSeconds(const std::string& s) {
+  if (s.size() < 2 || s.size() > 8) return 0;
+  int64_t n = 0;
+  for (size_t i = 0; i + 1 < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    n = n * 10 + (s[i] - '0');
+  }
+  int64_t unit = 0;
+  switch (s.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return 0;
+  }
+  n *= unit;
+  return n > 0 && n <= 30 * 86400 ? n : 0;
+}
+
+int DevToken(const config::Config& cfg, const DevTokenCommand& cmd) {
+  if (cfg.String("auth.mode") != "dev") {
+    return Fail(kExitUsage, "auth dev-token: auth.mode is " +
+                                cfg.String("auth.mode") +
+                                "; development tokens exist only in dev mode");
+  }
+  if (cmd.subject.empty() || cmd.subject.size() > 256) {
+    return Fail(kExitUsage, "auth dev-token: --sub must be 1 to 256 characters");
+  }
+  const int64_t ttl = TtlSeconds(cmd.ttl);
+  if (ttl == 0) {
+    return Fail(kExitUsage, "auth dev-token: --ttl must be like 90s, 15m, 1h "
+                            "or 7d, at most 30d; got \"" + cmd.ttl + "\"");
+  }
+  std::string path = cfg.String("auth.dev_key_file");
+  if (path.empty()) {
+    const std::string dir = cfg.String("data_dir");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return Fail(kExitRuntime, "auth dev-token: cannot create " + dir + ": " +
+                                    ec.message());
+    }
+    path = (std::filesystem::path(dir) / "auth-dev-key.pem").string();
+  }
+  bool created = false;
+  std::string error;
+  auto key = auth::SigningKey::LoadOrCreate(path, &created, &error);
+  if (!key) return Fail(kExitRuntime, "auth dev-token: " + error);
+  std::string issuer = cfg.String("auth.issuer");
+  if (issuer.empty()) issuer = "mitos-dev";
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  nlohmann::json claims = {{"iss", issuer},
+                           {"aud", cfg.String("auth.audience")},
+                           {"sub", cmd.subject},
+                           {"iat", now},
+                           {"exp", now + ttl}};
+  if (!cmd.scope.empty()) claims["scope"] = cmd.scope;
+  std::cout << key->Sign(claims) << "\n";
+  return 0;
+}
+
 int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   config::Schema schema;
   DeclareConfig(catalog, &schema);
@@ -313,6 +389,24 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
   for (auto* sub : {ev_list, ev_retry, ev_drop}) {
     sub->add_option("--module", ev.module, "Only this module's database");
   }
+  auto* auth_cmd = app.add_subcommand("auth", "Tokens and keys");
+  auth_cmd->require_subcommand(1);
+  DevTokenCommand dt;
+  auto* dev_token = auth_cmd->add_subcommand(
+      "dev-token",
+      "Print a bearer token signed by the development key (auth.mode: dev) "
+      "of the instance that --config and --data-dir name");
+  dev_token->add_option("--sub", dt.subject,
+                        "The token's subject: a user's id")->required();
+  dev_token->add_option("--scope", dt.scope,
+                        "Space-separated scopes, e.g. \"users:admin orders:admin\"");
+  dev_token->add_option("--ttl", dt.ttl, "Lifetime: 90s, 15m, 1h (default), 7d");
+  std::string keys_file;
+  auto* service_keys = auth_cmd->add_subcommand(
+      "service-keys",
+      "Write a new key file for auth.service_keys_file (one random key, "
+      "mode 0600); refuses to overwrite one");
+  service_keys->add_option("FILE", keys_file, "Where to write it")->required();
   app.require_subcommand(0, 1);
 
   try {
@@ -356,8 +450,21 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
       return 0;
     }
     if (*check) return ConfigCheck(schema, f);
+    if (*service_keys) {
+      if (std::filesystem::exists(keys_file)) {
+        return Fail(kExitUsage, "auth service-keys: " + keys_file +
+                                    " exists; add a key to it by hand to rotate");
+      }
+      std::string error;
+      if (!auth::ServiceKeys::WriteNew(keys_file, &error)) {
+        return Fail(kExitRuntime, "auth service-keys: " + error);
+      }
+      std::cout << "wrote " << keys_file << "\n";
+      return 0;
+    }
     config::Config cfg = Resolve(schema, f, /*with_env=*/true);
     CheckConsistency(cfg);
+    if (*dev_token) return DevToken(cfg, dt);
     if (*events_cmd) {
       ev.action = *ev_list ? "list" : *ev_retry ? "retry" : "drop";
       return Events(catalog, cfg, ev);

@@ -1,5 +1,7 @@
 #include "mitos/core/runtime.h"
 
+#include "access.h"
+
 #include <algorithm>
 #include <cstring>
 #include <chrono>
@@ -30,6 +32,8 @@ namespace mitos {
 namespace {
 
 constexpr const char* kLog = "runtime";
+// Where a dev-mode instance serves the public half of its development key.
+constexpr const char* kJwksPath = "/.well-known/jwks.json";
 
 std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string out;
@@ -87,6 +91,20 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
          "answer instead of a reset; 0 closes at once.");
   s->Int("server.linger_max_bytes", 16 << 20, 0, 1LL << 30,
          "Most bytes dropped that way before the connection is closed.");
+  s->Bool("shedding.enabled", true,
+          "Adaptive load shedding: a request that waited in a queue past "
+          "shedding.target_ms while the queue has stood above it for a whole "
+          "shedding.interval_ms (CoDel), or past shedding.max_queue_ms at "
+          "all, gets 503 with Retry-After at once instead of being served "
+          "late. Health probes are never shed.");
+  s->Int("shedding.target_ms", 5, 1, 60000,
+         "Queue time that a standing queue must stay above before requests "
+         "are shed.");
+  s->Int("shedding.interval_ms", 100, 1, 60000,
+         "How long the queue must stand above the target before shedding "
+         "starts.");
+  s->Int("shedding.max_queue_ms", 100, 0, 600000,
+         "Queue time past which a request is always shed; 0: no cap.");
   s->Int("shutdown.drain_delay_ms", 2000, 0, 600000,
          "After SIGTERM, time during which readiness fails but requests are "
          "still served, so that load balancers stop sending traffic.");
@@ -154,6 +172,7 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
             {"json", "text"});
   s->Bool("log.access", true,
           "Log one line per request (probes and scrapes at debug level).");
+  internal::DeclareAccessConfig(s);
   events::DeclareConfig(*s);
   for (const auto& spec : catalog) {
     if (spec.declare_config) spec.declare_config(*s);
@@ -366,6 +385,12 @@ class Runtime::Impl {
     o.linger_max_bytes =
         static_cast<size_t>(config.Int("server.linger_max_bytes"));
     if (o.threads_min > o.threads_max) o.threads_min = o.threads_max;
+    o.shedding.enabled = config.Bool("shedding.enabled");
+    o.shedding.target = std::chrono::milliseconds(config.Int("shedding.target_ms"));
+    o.shedding.interval =
+        std::chrono::milliseconds(config.Int("shedding.interval_ms"));
+    o.shedding.max_queue_time =
+        std::chrono::milliseconds(config.Int("shedding.max_queue_ms"));
     server_ = std::make_unique<internal::HttpServer>(
         o,
         [this](http::Request& req, const internal::HttpServer::Responder& r) {
@@ -407,6 +432,11 @@ class Runtime::Impl {
                {"port", server_->port()}});
 
     s = StartTracing();
+    if (!s.ok()) {
+      StopEverything();
+      return s;
+    }
+    s = StartAccess();
     if (!s.ok()) {
       StopEverything();
       return s;
@@ -686,6 +716,13 @@ class Runtime::Impl {
           std::chrono::milliseconds(config_.Int("remote.breaker_open_ms"));
       o.pool_max_idle = static_cast<size_t>(config_.Int("remote.pool_max_idle"));
       o.pipeline_max = static_cast<size_t>(config_.Int("remote.pipeline_max"));
+      internal::AccessControl* access = access_.get();
+      if (!access->off()) {
+        o.service_token = [access](std::string_view method,
+                                   std::string_view target) {
+          return access->ServiceToken(method, target);
+        };
+      }
       // A module with several replicas gets a channel per replica, each with
       // its own connections and breaker, and calls spread over them.
       Replicas replicas;
@@ -711,6 +748,23 @@ class Runtime::Impl {
     }
   }
 
+  // Who may call what: made before any module starts, so that the
+  // channels BindRemotes makes sign their calls.
+  Status StartAccess() {
+    bool calls_remotes = false;
+    for (const auto& [name, url] : remote_urls_) {
+      bool local = std::any_of(specs_.begin(), specs_.end(),
+                               [&](auto* sp) { return sp->name == name; });
+      if (!local) calls_remotes = true;
+    }
+    auto a = internal::AccessControl::Create(config_, catalog_, specs_,
+                                             calls_remotes);
+    if (!a.ok()) return a.status();
+    access_ = std::move(*a);
+    access_->Start();
+    return Status::Ok();
+  }
+
   void StopEverything() {
     server_->Stop();
     bus_->Stop();  // before the databases it reads and writes close
@@ -723,6 +777,7 @@ class Runtime::Impl {
     }
     modules_.clear();
     apis_.Clear();  // the last references: databases close here
+    if (access_) access_->Stop();
     state_ = State::kStopped;
     if (tracer_started_) {
       trace::StopTracer();  // sends what is queued
@@ -807,7 +862,7 @@ class Runtime::Impl {
     Exchange ex;
     Begin(req, ex);
     ContextScope scope(&ex.ctx);
-    ex.served = Handle(req, res, resolved);
+    ex.served = Handle(req, res, resolved, &ex.ctx.caller);
     End(req, ex, res);
   }
 
@@ -829,6 +884,14 @@ class Runtime::Impl {
       End(req, ex, res);
       r.Send(std::move(res));
       return;
+    }
+    {
+      http::Response res;
+      if (!access_->Admit(req, *m.route, &ex.ctx.caller, res)) {
+        End(req, ex, res);
+        r.Send(std::move(res));
+        return;
+      }
     }
     req.route = m.route->pattern;
     req.path_params = std::move(m.params);
@@ -880,6 +943,8 @@ class Runtime::Impl {
       budget = std::min(budget, *d);
     }
     ex.ctx.deadline = RequestContext::Clock::now() + budget;
+    // Until Admit says who it is, a request is nobody's.
+    ex.ctx.caller = Caller::Anonymous();
     ex.span.emplace(req.method, trace::Kind::kServer, ex.parent);
     ex.counted = metrics::Enabled();
     if (ex.counted) server_metrics_.in_flight.Add(1);
@@ -945,7 +1010,7 @@ class Runtime::Impl {
   }
 
   Served Handle(http::Request& req, http::Response& res,
-                http::Router::Match* resolved) {
+                http::Router::Match* resolved, Caller* caller) {
     Served served;
     const RequestContext& ctx = RequestContext::Current();
     if (std::string_view own = RuntimeRoute(req.path); !own.empty()) {
@@ -966,6 +1031,15 @@ class Runtime::Impl {
         res.Json(200, Introspect());
       } else if (req.path == "/openapi.json") {
         res.JsonText(200, openapi_);
+      } else if (req.path == kJwksPath) {
+        if (!access_ || access_->dev_jwks().empty()) {
+          http::WriteProblem(res, 404, "about:blank", "",
+                             "No resource at " + req.path + ".");
+        } else {
+          res.status = 200;
+          res.content_type = "application/jwk-set+json";
+          res.body = access_->dev_jwks();
+        }
       } else {
         Probe(req.path, res);
       }
@@ -1011,6 +1085,7 @@ class Runtime::Impl {
       NotReady(res);
       return served;
     }
+    if (!access_->Admit(req, *m.route, caller, res)) return served;
     req.route = m.route->pattern;
     req.path_params = std::move(m.params);
     m.route->handler(req, res);
@@ -1087,14 +1162,20 @@ class Runtime::Impl {
     json doc = {{"openapi", "3.1.0"},
                 {"info", {{"title", "Mitos"}, {"version", kVersion}}},
                 {"paths", std::move(paths)},
-                {"components", {{"schemas", std::move(schemas)}}}};
+                {"components",
+                 {{"schemas", std::move(schemas)},
+                  {"securitySchemes",
+                   {{"bearerAuth",
+                     {{"type", "http"}, {"scheme", "bearer"},
+                      {"bearerFormat", "JWT"}}}}}}}};
     return doc.dump();
   }
 
   // Returns `path` when the runtime itself serves it, else "".
   static std::string_view RuntimeRoute(std::string_view path) {
     for (std::string_view r :
-         {"/livez", "/readyz", "/health", "/metrics", "/modules", "/openapi.json"}) {
+         {"/livez", "/readyz", "/health", "/metrics", "/modules", "/openapi.json",
+          kJwksPath}) {
       if (r == path) return r;
     }
     return {};
@@ -1204,6 +1285,7 @@ class Runtime::Impl {
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
               {"events", EventsHealth(std::move(outboxes))},
+              {"auth", access_ ? access_->Describe() : nlohmann::json()},
               {"remotes", remotes},
               {"state", StateName(st)},
               {"version", kVersion},
@@ -1241,6 +1323,7 @@ class Runtime::Impl {
   std::set<std::string> unconfigured_;
   bool access_log_ = true;
   bool tracer_started_ = false;
+  std::unique_ptr<internal::AccessControl> access_;
   std::string service_name_;
   struct ServerMetrics {
     metrics::ChildFamily<metrics::Counter>& requests =

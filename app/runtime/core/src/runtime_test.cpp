@@ -63,7 +63,7 @@ class ClockModule : public Module {
   void RegisterRoutes(http::Router& r) override {
     r.Add("clock", "GET", "/clock", [](const http::Request&, http::Response& res) {
       res.Json(200, {{"now", 42}});
-    });
+    }, http::Access::Public());
   }
   void Stop() override {}
 
@@ -82,7 +82,7 @@ class ReaderModule : public Module {
     r.Add("reader", "GET", "/read/{what}",
           [this](const http::Request& req, http::Response& res) {
             res.Json(200, {{"what", req.Param(0)}, {"now", clock_->Now()}});
-          });
+          }, http::Access::Public());
   }
   void Stop() override {}
 
@@ -109,8 +109,8 @@ class WhereModule : public Module {
     auto sync = [](const http::Request&, http::Response& res) {
       res.Json(200, {{"loop", internal::EventLoop::Current() != nullptr}});
     };
-    r.Add("where", "GET", "/where/sync", sync);
-    r.Add("where", "POST", "/where/sync", sync);
+    r.Add("where", "GET", "/where/sync", sync, http::Access::Public());
+    r.Add("where", "POST", "/where/sync", sync, http::Access::Public());
     auto later = [](const http::Request&, http::Done done) {
       const bool loop = internal::EventLoop::Current() != nullptr;
       // Answered from a thread the server does not own, after the handler
@@ -121,8 +121,10 @@ class WhereModule : public Module {
         done(std::move(res));
       }).detach();
     };
-    r.AddAsync("where", "POST", "/where/async", later);
-    r.AddAsync("where", "POST", "/where/never", later, http::Blocking::kNever);
+    r.AddAsync("where", "POST", "/where/async", later,
+               http::Blocking::kOnDependencies, http::Access::Public());
+    r.AddAsync("where", "POST", "/where/never", later, http::Blocking::kNever,
+               http::Access::Public());
   }
   void Stop() override {}
 };
@@ -308,7 +310,8 @@ TEST(Runtime, ProbesReportStartingThenReady) {
       .Flag("server.port", "0", "test")
       .Flag("data_dir", dir.path().string(), "test")
       .Flag("shutdown.drain_delay_ms", "0", "test")
-      .Flag("log.level", "error", "test");
+      .Flag("log.level", "error", "test")
+      .Flag("auth.mode", "off", "test");
   config::Config cfg = resolver.Build();
   auto selected = SelectModules(catalog, {});
   ASSERT_TRUE(selected.ok());
@@ -474,6 +477,7 @@ Status StartOnce(const std::vector<ModuleSpec>& catalog, int port = 0) {
                            .Flag("data_dir", dir.path().string(), "test")
                            .Flag("shutdown.drain_delay_ms", "0", "test")
                            .Flag("log.level", "error", "test")
+      .Flag("auth.mode", "off", "test")
                            .Build();
   auto selected = SelectModules(catalog, {});
   if (!selected.ok()) return selected.status();
@@ -639,7 +643,8 @@ Status StartVault(std::map<std::string, std::string> flags, bool legacy = false)
       .Flag("server.port", "0", "test")
       .Flag("data_dir", dir.path().string(), "test")
       .Flag("shutdown.drain_delay_ms", "0", "test")
-      .Flag("log.level", "error", "test");
+      .Flag("log.level", "error", "test")
+      .Flag("auth.mode", "off", "test");
   for (const auto& [k, v] : flags) r.Flag(k, v, "test");
   config::Config cfg = r.Build();
   auto selected = SelectModules(catalog, {});

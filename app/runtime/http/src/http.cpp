@@ -178,6 +178,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kNotFound: return 404;
     case StatusCode::kAlreadyExists: return 409;
     case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kDeadlineExceeded: return 504;
     case StatusCode::kInternal: return 500;
@@ -239,6 +240,10 @@ void WriteStatus(Response& res, const Status& s) {
       WriteProblem(res, code, "about:blank", "",
                    "The server failed to handle the request.");
       return;
+    case StatusCode::kPermissionDenied:
+      WriteProblem(res, code, "urn:mitos:problem:forbidden", "Forbidden",
+                   s.message());
+      return;
     case StatusCode::kNotFound:
     case StatusCode::kOk:
       WriteProblem(res, code, "about:blank", "", s.message());
@@ -285,7 +290,7 @@ std::optional<int64_t> QueryNonNegative(const Request& req, const char* name,
 }
 
 void Router::Add(std::string module, std::string method, std::string pattern,
-                 Handler handler) {
+                 Handler handler, Access access) {
   for (const auto& r : routes_) {
     if (r.method == method && r.pattern == pattern) {
       throw std::logic_error("duplicate route " + method + " " + pattern +
@@ -293,15 +298,17 @@ void Router::Add(std::string module, std::string method, std::string pattern,
     }
   }
   Route r{std::move(module), std::move(method), std::move(pattern),
-          std::move(handler), nullptr, Blocking::kOnDependencies, {}};
+          std::move(handler), nullptr, Blocking::kOnDependencies, {},
+          std::move(access)};
   r.segments = SplitPath(r.pattern);
   routes_.push_back(std::move(r));
 }
 
 void Router::AddAsync(std::string module, std::string method,
                       std::string pattern, AsyncHandler handler,
-                      Blocking blocking) {
-  Add(std::move(module), std::move(method), std::move(pattern), nullptr);
+                      Blocking blocking, Access access) {
+  Add(std::move(module), std::move(method), std::move(pattern), nullptr,
+      std::move(access));
   routes_.back().async_handler = std::move(handler);
   routes_.back().blocking = blocking;
 }

@@ -45,6 +45,7 @@ const char* StatusCodeLabel(StatusCode code) {
     case StatusCode::kNotFound: return "not_found";
     case StatusCode::kAlreadyExists: return "already_exists";
     case StatusCode::kFailedPrecondition: return "failed_precondition";
+    case StatusCode::kPermissionDenied: return "permission_denied";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
     case StatusCode::kInternal: return "internal";

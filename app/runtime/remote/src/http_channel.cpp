@@ -139,6 +139,10 @@ std::string HttpChannel::Serialize(const remote::Request& in,
   }
   if (!ctx.tracestate.empty()) header("tracestate", ctx.tracestate);
   header(kDeadlineHeader, std::to_string(propagated.count()));
+  // Minted per attempt: a token is bound to its time and used once.
+  if (options_.service_token) {
+    header(kServiceTokenHeader, options_.service_token(in.method, in.target));
+  }
   bool with_body = !in.body.empty() || in.method == "POST" ||
                    in.method == "PUT" || in.method == "PATCH";
   if (with_body) {

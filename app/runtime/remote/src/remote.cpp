@@ -29,6 +29,7 @@ Status StatusFromResponse(const Response& r) {
     }
   }
   switch (r.status) {
+    case 403: return Status::PermissionDenied(detail);
     case 404: return Status::NotFound(detail);
     case 409:
       if (type == "urn:mitos:problem:invalid-state") {

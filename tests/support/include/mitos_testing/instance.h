@@ -35,8 +35,8 @@ class TempDir {
 
 // A running instance of the given modules. Keys in `overrides` are applied
 // as flags; by default the instance listens on 127.0.0.1 and a free port,
-// keeps its data in `data_dir` (a TempDir of its own when empty), and drains
-// with no delay.
+// keeps its data in `data_dir` (a TempDir of its own when empty), drains
+// with no delay, and runs with auth off (override auth.mode to test it).
 class TestInstance {
  public:
   TestInstance(std::vector<ModuleSpec> catalog,

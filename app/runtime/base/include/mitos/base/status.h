@@ -21,6 +21,7 @@ enum class StatusCode {
   kNotFound,           // the addressed entity does not exist (404)
   kAlreadyExists,      // a uniqueness rule would be broken (409)
   kFailedPrecondition, // the entity is in a state that forbids the call (409)
+  kPermissionDenied,   // the caller may not make this call at all (403)
   kUnavailable,        // a dependency cannot be reached right now (503)
   kDeadlineExceeded,   // the caller's deadline passed (504)
   kInternal,           // a bug or an unexpected failure (500)
@@ -58,6 +59,9 @@ class Status {
   }
   static Status FailedPrecondition(std::string msg) {
     return Status(StatusCode::kFailedPrecondition, std::move(msg));
+  }
+  static Status PermissionDenied(std::string msg) {
+    return Status(StatusCode::kPermissionDenied, std::move(msg));
   }
   static Status Unavailable(std::string msg) {
     return Status(StatusCode::kUnavailable, std::move(msg));

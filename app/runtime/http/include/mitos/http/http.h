@@ -101,6 +101,24 @@ enum class Blocking {
   kNever,
 };
 
+// Who may call a route, declared where the route is registered. The runtime
+// enforces it before the handler runs, on the caller it established (see
+// mitos::Caller): anonymous callers of an authenticated or scoped route get
+// 401, callers without the scope 403. A route that declares nothing is
+// denied to every caller but the instance itself. With auth off every
+// request is the instance's, so every route is open.
+struct Access {
+  enum class Kind { kDenied, kPublic, kAuthenticated, kScope };
+  Kind kind = Kind::kDenied;
+  std::string scope;  // kScope only
+
+  static Access Public() { return {Kind::kPublic, {}}; }
+  static Access Authenticated() { return {Kind::kAuthenticated, {}}; }
+  static Access Scope(std::string scope) {
+    return {Kind::kScope, std::move(scope)};
+  }
+};
+
 // How a module's generated routes answer its reads (contract
 // RegisterRoutes): in place, for reads that never wait (SQLite's), or
 // later, without holding the thread, for reads that may (PostgreSQL's).
@@ -114,7 +132,8 @@ void WriteProblem(Response& res, int status, std::string_view type,
 
 // The single mapping from a module Status to HTTP. REQUIRES: !status.ok()
 //   InvalidArgument -> 422, NotFound -> 404, AlreadyExists -> 409,
-//   FailedPrecondition -> 409, Unavailable -> 503 (Retry-After: 1),
+//   FailedPrecondition -> 409, PermissionDenied -> 403
+//     urn:mitos:problem:forbidden, Unavailable -> 503 (Retry-After: 1),
 //   DeadlineExceeded -> 504,
 //   Internal -> 500 (the message is replaced by a generic one),
 //   InsufficientStorage -> 507 urn:mitos:problem:insufficient-storage,
@@ -155,18 +174,20 @@ class Router {
     AsyncHandler async_handler;         // set for a route added by AddAsync
     Blocking blocking = Blocking::kOnDependencies;
     std::vector<std::string> segments;  // pattern split on '/'
+    Access access;                      // denied unless declared
   };
 
   // Adds a route. A later route with the same method and pattern is a
   // programming error and aborts start-up (throws std::logic_error).
   void Add(std::string module, std::string method, std::string pattern,
-           Handler handler);
+           Handler handler, Access access = {});
   // As Add, for a handler that answers later. Writes should be added this
   // way: a handler added by Add that is not GET, HEAD or OPTIONS always
   // runs on a worker thread, since it may wait for its database's writer.
   void AddAsync(std::string module, std::string method, std::string pattern,
                 AsyncHandler handler,
-                Blocking blocking = Blocking::kOnDependencies);
+                Blocking blocking = Blocking::kOnDependencies,
+                Access access = {});
 
   struct Match {
     const Route* route = nullptr;          // set when method and path match

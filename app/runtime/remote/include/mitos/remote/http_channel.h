@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -39,6 +40,11 @@ struct ChannelOptions {
   // Pooled connections idle longer than this are not reused: servers close
   // idle keep-alive connections (Mitos after 5 s by default).
   std::chrono::milliseconds pool_idle_timeout{2000};
+  // When set, makes the service token of each attempt (method and target
+  // as sent), sent as kServiceTokenHeader. Called on the thread that
+  // serializes the attempt, with the context of the call installed.
+  std::function<std::string(std::string_view method, std::string_view target)>
+      service_token;
 };
 
 // Parses "http://host:port" (a trailing "/" is allowed; the port defaults
