@@ -97,6 +97,7 @@ class Verifier {
   const std::shared_ptr<KeyProvider> keys_;
   const std::unique_ptr<const Key> hs256_key_;  // null without the secret
   const std::unique_ptr<Cache> cache_;
+  const uint64_t id_;  // tells this verifier's thread-local entries apart
   std::atomic<uint64_t> cache_hits_{0};
 };
 
