@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Two builds of Mitos side by side, with wrk, in one run: GET /users/{id}
 # (random ids over the seeded users) and POST /users, each build serving
-# `--modules=users` on its own seeded SQLite file. The builds take turns,
+# `--modules=users` on its own seeded SQLite file. The two sides may be the
+# same binary with different settings (--base-set, --new-set): e.g. the
+# cost of auth,
+#   bash bench/ab.sh --base build/mitos --new build/mitos \
+#     --new-set auth.mode=dev --new-set auth.edge=true --new-set limits.subject.rate=0
+# A side with auth on sends a development token (mitos auth dev-token,
+# users:admin) on every request. The builds take turns,
 # repetition by repetition, so drift on a noisy machine hits both alike;
 # medians of the repetitions and their ratio (new / base) are reported.
 #
@@ -24,6 +30,8 @@ Usage: bash bench/ab.sh --base PATH --new PATH [options]
   --threads N        wrk threads (default 2)
   --reps N           repetitions per build and scenario (default 5)
   --users N          users seeded into each build's database (default 100000)
+  --base-set K=V     a config setting of the base side only (repeatable)
+  --new-set K=V      a config setting of the new side only (repeatable)
   -h, --help         this text
 
 Needs: wrk, sqlite3, jq, curl; apt-get installs whichever is missing.
@@ -44,8 +52,12 @@ REPS=5
 USERS=100000
 BASE_ARG=""
 NEW_ARG=build/mitos
+BASE_SETS=()
+NEW_SETS=()
 while (($#)); do
   case "$1" in
+    --base-set) BASE_SETS+=(--set "${2:?--base-set needs KEY=VALUE}"); shift 2 ;;
+    --new-set) NEW_SETS+=(--set "${2:?--new-set needs KEY=VALUE}"); shift 2 ;;
     --base) BASE_ARG="${2:?--base needs a value}"; shift 2 ;;
     --new) NEW_ARG="${2:?--new needs a value}"; shift 2 ;;
     --duration) DURATION="${2:?--duration needs a value}"; shift 2 ;;
@@ -68,7 +80,15 @@ BIN[new]="$(resolve_mitos "$NEW_ARG")"
 log "command: $CMDLINE"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mitos-ab.XXXXXX")"
-declare -A PID=() PORT=() DATA=()
+declare -A PID=() PORT=() DATA=() TOKEN=()
+sets_of() { # sets_of BUILD -> its --set options, one a line
+  if [[ $1 == base ]]; then
+    ((${#BASE_SETS[@]})) && printf '%s\n' "${BASE_SETS[@]}"
+  else
+    ((${#NEW_SETS[@]})) && printf '%s\n' "${NEW_SETS[@]}"
+  fi
+  return 0
+}
 stop_all() {
   [[ -n "$WRK_PID" ]] && kill "$WRK_PID" 2>/dev/null
   for s in "${!PID[@]}"; do
@@ -80,8 +100,10 @@ open_sleep_fd
 
 start() { # start BUILD: serves users from its data dir; waits for /readyz
   local s="$1" t0
+  local -a sets=()
+  mapfile -t sets < <(sets_of "$s")
   "${BIN[$s]}" --config "$BENCH/mitos-bench.yaml" --modules=users \
-    --data-dir "${DATA[$s]}" --port "${PORT[$s]}" >>"$WORK/$s.log" 2>&1 &
+    --data-dir "${DATA[$s]}" --port "${PORT[$s]}" "${sets[@]}" >>"$WORK/$s.log" 2>&1 &
   PID[$s]=$!
   t0="$(now_us)"
   until http_status "${PORT[$s]}" /readyz 2>/dev/null && [[ "$HTTP_CODE" == 200 ]]; do
@@ -105,8 +127,13 @@ for s in base new; do
   stop "$s"
   db="$(find_users_db "${DATA[$s]}")" || die "$s: no users database under its data dir"
   seed_users "$db" "$s" "$USERS"
-  log "$s: ${BIN[$s]} ($("${BIN[$s]}" --version 2>/dev/null | head -n1)), $USERS users"
+  log "$s: ${BIN[$s]} ($("${BIN[$s]}" --version 2>/dev/null | head -n1)), $USERS users $(sets_of "$s" | grep -v '^--set$' | tr '\n' ' ')"
   start "$s"
+  # A development token when the side runs in dev mode (none otherwise).
+  mapfile -t sets < <(sets_of "$s")
+  TOKEN[$s]="$("${BIN[$s]}" --config "$BENCH/mitos-bench.yaml" --data-dir "${DATA[$s]}" "${sets[@]}" \
+    auth dev-token --sub admin --scope users:admin 2>/dev/null || true)"
+  if [[ -n "${TOKEN[$s]}" ]]; then log "$s: sends a development token"; fi
 done
 
 RUN_TAG="$(date +%s | tail -c 6)$RANDOM"
@@ -118,6 +145,7 @@ run() { # run SCENARIO BUILD REP
     get_user) args=(-s "$WRK_DIR/get_user.lua" "http://127.0.0.1:${PORT[$2]}" -- "$USERS") ;;
     post_user) args=(-s "$WRK_DIR/post_user.lua" "http://127.0.0.1:${PORT[$2]}" -- "$RUN_TAG$2$3") ;;
   esac
+  export BENCH_TOKEN="${TOKEN[$2]}"
   wrk_run "$CONNS" "$DURATION" "$out" "${args[@]}" || { cat "$out" >&2; die "wrk failed"; }
   wrk_check "$out"
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(wrk_fields "$out" rps p50_ms p99_ms errors)" >>"$ROWS"
@@ -143,6 +171,8 @@ REPORT="$WORK/report.md"
   echo "# bench/ab.sh: two Mitos builds side by side"
   echo
   echo "\`$CMDLINE\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, $REPS repetitions, $USERS users; medians."
+  echo
+  echo "base: ${BIN[base]} ${BASE_SETS[*]:-}${TOKEN[base]:+ (with a bearer token)}; new: ${BIN[new]} ${NEW_SETS[*]:-}${TOKEN[new]:+ (with a bearer token)}"
   echo
   echo "| scenario | base req/s | new req/s | new / base | base p50 / p99 ms | new p50 / p99 ms | errors base / new |"
   echo "|---|---:|---:|---:|---|---|---|"

@@ -5,6 +5,16 @@
 
 local threads = {}
 
+-- The bearer token of every request, when the harness sets BENCH_TOKEN
+-- (an instance with auth on); with_auth(headers) adds it.
+local bench_token = os.getenv("BENCH_TOKEN")
+function with_auth(headers)
+  if bench_token and bench_token ~= "" then
+    headers["Authorization"] = "Bearer " .. bench_token
+  end
+  return headers
+end
+
 function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)

@@ -5,6 +5,7 @@ dofile(dir .. "common.lua")
 
 local max_id = 100000
 local random = math.random
+local headers = with_auth({})
 
 function init(args)
   max_id = tonumber(args[1]) or max_id
@@ -13,5 +14,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/users/" .. random(1, max_id))
+  return wrk.format("GET", "/users/" .. random(1, max_id), headers)
 end

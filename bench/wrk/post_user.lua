@@ -7,7 +7,7 @@ dofile(dir .. "common.lua")
 
 local tag = "untagged"
 local counter = 0
-local headers = { ["Content-Type"] = "application/json" }
+local headers = with_auth({ ["Content-Type"] = "application/json" })
 created = 0
 non201 = 0
 
