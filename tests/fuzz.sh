@@ -19,9 +19,9 @@ seconds=${1:-10}
 shift || true
 # Per target: the longest input, and the dictionary. Every module with a
 # contract has a target.
-declare -A max_len=([request_parser]=4096 [chunked]=4096 [config]=4096)
-declare -A dict=([request_parser]=http [chunked]=http [config]=yaml)
-all=(request_parser chunked config)
+declare -A max_len=([request_parser]=4096 [chunked]=4096 [config]=4096 [auth_token]=9000)
+declare -A dict=([request_parser]=http [chunked]=http [config]=yaml [auth_token]=jwt)
+all=(request_parser chunked config auth_token)
 for contract in modules/*/contract.yaml; do
   m=$(basename "$(dirname "$contract")")
   all+=("${m}_decode")
