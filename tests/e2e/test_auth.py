@@ -192,7 +192,8 @@ def test_a_subject_that_is_no_user_id_sees_nothing(client, as_user):
 # --- keys ----------------------------------------------------------------------
 
 
-def test_a_new_jwks_key_is_fetched_when_a_token_names_it(base_url, issuer, client):
+def test_a_new_jwks_key_is_fetched_when_a_token_names_it(launched, base_url, issuer, client):
+    """Needs the suite's own issuer serving the JWKS (a launched topology)."""
     user = new_user(client)
     time.sleep(1.1)  # past auth.jwks_min_refetch_s of an earlier refetch
     before = issuer.jwks_requests
@@ -204,7 +205,7 @@ def test_a_new_jwks_key_is_fetched_when_a_token_names_it(base_url, issuer, clien
     assert issuer.jwks_requests > before
 
 
-def test_rotating_the_jwks_under_load_fails_no_request(base_url, issuer, client):
+def test_rotating_the_jwks_under_load_fails_no_request(launched, base_url, issuer, client):
     user = new_user(client)
     stop = threading.Event()
     results = {"ok": 0, "failed": []}
