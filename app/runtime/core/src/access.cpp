@@ -1,6 +1,9 @@
 #include "access.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -61,7 +64,56 @@ void Unauthorized(http::Response& res, bool had_token, std::string detail) {
                      "Unauthorized", detail);
 }
 
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace
+
+// An address block, "10.0.0.0/8", "2001:db8::/32", or one address.
+struct AccessControl::Cidr {
+  int family = 0;  // AF_INET or AF_INET6
+  unsigned char bytes[16] = {};
+  int bits = 0;
+
+  static std::optional<Cidr> Parse(std::string_view text) {
+    Cidr c;
+    std::string addr(text.substr(0, text.find('/')));
+    int max_bits = 32;
+    if (inet_pton(AF_INET, addr.c_str(), c.bytes) == 1) {
+      c.family = AF_INET;
+    } else if (inet_pton(AF_INET6, addr.c_str(), c.bytes) == 1) {
+      c.family = AF_INET6;
+      max_bits = 128;
+    } else {
+      return std::nullopt;
+    }
+    c.bits = max_bits;
+    if (size_t slash = text.find('/'); slash != std::string_view::npos) {
+      std::string_view n = text.substr(slash + 1);
+      if (n.empty() || n.size() > 3 ||
+          n.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+      }
+      c.bits = std::stoi(std::string(n));
+      if (c.bits > max_bits) return std::nullopt;
+    }
+    return c;
+  }
+
+  bool Contains(std::string_view text) const {
+    unsigned char b[16] = {};
+    std::string addr(text);
+    if (inet_pton(family, addr.c_str(), b) != 1) return false;
+    const int full = bits / 8;
+    if (std::memcmp(b, bytes, static_cast<size_t>(full)) != 0) return false;
+    if (bits % 8 == 0) return true;
+    const unsigned char mask = static_cast<unsigned char>(0xFF << (8 - bits % 8));
+    return (b[full] & mask) == (bytes[full] & mask);
+  }
+};
 
 void DeclareAccessConfig(config::Schema* s) {
   s->String("auth.mode", "dev",
@@ -117,6 +169,11 @@ void DeclareAccessConfig(config::Schema* s) {
          "token, at the edge; 0: no limit.");
   s->Int("limits.address.burst", 40, 1, 10000000,
          "Bucket size for limits.address.rate.");
+  s->List("limits.trusted_proxies", {},
+          "Addresses or blocks (10.0.0.0/8, fd00::/8) of the proxies in front "
+          "of the edge, such as an ingress controller's pods: for a request "
+          "from one, the client address is the last X-Forwarded-For entry "
+          "that is not one of them. Empty: the socket's peer is the client.");
 }
 
 StatusOr<std::unique_ptr<AccessControl>> AccessControl::Create(
@@ -257,6 +314,15 @@ StatusOr<std::unique_ptr<AccessControl>> AccessControl::Create(
   }
   if (auto b = bucket("limits.address"); b.rate > 0) {
     a->by_address_ = std::make_unique<limits::RateLimiter>(b);
+  }
+  for (const auto& p : config.List("limits.trusted_proxies")) {
+    auto c = Cidr::Parse(p);
+    if (!c) {
+      return Status::InvalidArgument(
+          "limits.trusted_proxies: \"" + p +
+          "\" is not an IP address or block like 10.0.0.0/8");
+    }
+    a->trusted_proxies_.push_back(*c);
   }
   return a;
 }
@@ -419,9 +485,9 @@ bool AccessControl::Limit(const http::Request& req, const Caller& caller,
   limits::RateLimiter* limiter = user ? by_subject_.get() : by_address_.get();
   if (limiter == nullptr) return true;
   const char* policy = user ? "subject" : "address";
-  limits::Decision d =
-      limiter->Take(user ? std::string_view(caller.subject)
-                         : std::string_view(req.remote_addr));
+  const std::string address = user ? std::string() : ClientAddress(req);
+  limits::Decision d = limiter->Take(
+      user ? std::string_view(caller.subject) : std::string_view(address));
   if (d.allowed) return true;
   Limited().With({policy}).Inc();
   const double rate = limiter->policy().rate;
@@ -442,6 +508,31 @@ bool AccessControl::Limit(const http::Request& req, const Caller& caller,
                      "Over the request rate allowed to this caller; retry "
                      "after Retry-After seconds.");
   return false;
+}
+
+bool AccessControl::Trusted(std::string_view address) const {
+  for (const auto& c : trusted_proxies_) {
+    if (c.Contains(address)) return true;
+  }
+  return false;
+}
+
+std::string AccessControl::ClientAddress(const http::Request& req) const {
+  if (trusted_proxies_.empty() || !Trusted(req.remote_addr)) return req.remote_addr;
+  // X-Forwarded-For lists the hops oldest first, each proxy appending the
+  // address it received from; entries left of a proxy we do not trust are
+  // the client's to write, so the first untrusted one from the right is
+  // the client.
+  std::string_view xff = req.Header("X-Forwarded-For");
+  while (!xff.empty()) {
+    size_t comma = xff.rfind(',');
+    std::string_view hop =
+        Trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1));
+    if (!hop.empty() && !Trusted(hop)) return std::string(hop);
+    if (comma == std::string_view::npos) break;
+    xff = xff.substr(0, comma);
+  }
+  return req.remote_addr;
 }
 
 std::string AccessControl::ServiceToken(std::string_view method,

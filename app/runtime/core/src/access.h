@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -92,6 +93,12 @@ class AccessControl {
                  bool had_token, http::Response& res);
   bool Limit(const http::Request& req, const Caller& caller,
              http::Response& res);
+  // The client's address: the socket's peer, or behind trusted proxies
+  // the last X-Forwarded-For hop that is not one of them.
+  std::string ClientAddress(const http::Request& req) const;
+  bool Trusted(std::string_view address) const;
+
+  struct Cidr;
 
   bool off_ = false;
   bool edge_ = true;
@@ -107,6 +114,7 @@ class AccessControl {
   std::chrono::seconds service_keys_reload_{30};
   std::unique_ptr<limits::RateLimiter> by_subject_;
   std::unique_ptr<limits::RateLimiter> by_address_;
+  std::vector<Cidr> trusted_proxies_;
 };
 
 }  // namespace mitos::internal

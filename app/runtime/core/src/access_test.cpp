@@ -311,5 +311,41 @@ TEST(RateLimits, ASubjectOverItsBucketGets429WithTheHeaders) {
   EXPECT_EQ(c->Get("/readyz", h)->status, 200);
 }
 
+// Anonymous callers behind a proxy: their buckets are the proxy's
+// X-Forwarded-For entries, when the proxy is trusted, and the socket's
+// peer otherwise (a client cannot pick its bucket by writing the header).
+int Anonymous(testing::TestInstance& instance, const std::string& xff) {
+  auto r = instance.Client()->Get("/doors/open", {{"X-Forwarded-For", xff}});
+  return r ? r->status : -1;
+}
+
+TEST(RateLimits, BehindATrustedProxyTheClientIsTheForwardedAddress) {
+  testing::TestInstance instance(
+      Catalog(), {{"auth.mode", "dev"}, {"limits.address.rate", "1"},
+                  {"limits.address.burst", "1"},
+                  {"limits.trusted_proxies", "10.0.0.0/8, 127.0.0.1"}});
+  EXPECT_EQ(Anonymous(instance, "203.0.113.7"), 200);
+  EXPECT_EQ(Anonymous(instance, "203.0.113.7"), 429);
+  // Another client, and one that wrote its own entry before the proxies'.
+  EXPECT_EQ(Anonymous(instance, "198.51.100.1, 10.1.2.3"), 200);
+  EXPECT_EQ(Anonymous(instance, "203.0.113.99, 198.51.100.1"), 429);
+}
+
+TEST(RateLimits, AnUntrustedPeerCannotChooseItsBucket) {
+  testing::TestInstance instance(
+      Catalog(), {{"auth.mode", "dev"}, {"limits.address.rate", "1"},
+                  {"limits.address.burst", "1"},
+                  {"limits.trusted_proxies", "10.0.0.0/8"}});
+  EXPECT_EQ(Anonymous(instance, "203.0.113.7"), 200);
+  EXPECT_EQ(Anonymous(instance, "203.0.113.8"), 429);
+}
+
+TEST(RateLimits, ATrustedProxyThatIsNoAddressStopsStartUp) {
+  EXPECT_THROW(testing::TestInstance(Catalog(),
+                                     {{"auth.mode", "dev"},
+                                      {"limits.trusted_proxies", "ingress"}}),
+               std::runtime_error);
+}
+
 }  // namespace
 }  // namespace mitos

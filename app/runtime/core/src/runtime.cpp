@@ -1276,11 +1276,11 @@ class Runtime::Impl {
       }
     }
     nlohmann::json outboxes = nlohmann::json::object();
-    for (const auto& st : bus_->Stats()) {
-      outboxes[st.module] = {{"pending", st.pending},
-                             {"dead", st.dead},
-                             {"oldest_pending_age_seconds",
-                              st.oldest_pending_age_seconds}};
+    for (const auto& box : bus_->Stats()) {
+      outboxes[box.module] = {{"pending", box.pending},
+                              {"dead", box.dead},
+                              {"oldest_pending_age_seconds",
+                               box.oldest_pending_age_seconds}};
     }
     res.Json(ready ? 200 : 503,
              {{"status", ready ? "UP" : "DOWN"},
