@@ -752,7 +752,9 @@ class Runtime::Impl {
   // channels BindRemotes makes sign their calls.
   Status StartAccess() {
     bool calls_remotes = false;
-    for (const auto& [name, url] : remote_urls_) {
+    for (const auto& remote : remote_urls_) {
+      // (clang 14 cannot capture a structured binding.)
+      const std::string& name = remote.first;
       bool local = std::any_of(specs_.begin(), specs_.end(),
                                [&](auto* sp) { return sp->name == name; });
       if (!local) calls_remotes = true;
