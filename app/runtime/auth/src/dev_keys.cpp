@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -216,8 +218,14 @@ std::unique_ptr<SigningKey> SigningKey::LoadOrCreate(const std::string& path,
       SetError(error, "signing key " + path + ": cannot generate a key");
       return nullptr;
     }
-    fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) continue;
+    // Written whole under a name of its own, then linked into place: a
+    // process that starts at the same moment either finds no file or a
+    // complete one (link fails when the name exists, unlike rename).
+    static std::atomic<uint64_t> made{0};
+    const std::string tmp = path + ".new." + std::to_string(getpid()) + "." +
+                            std::to_string(made.fetch_add(1));
+    unlink(tmp.c_str());
+    fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       SetError(error, "signing key " + path +
                           ": cannot create: " + ErrnoMessage(errno));
@@ -237,13 +245,26 @@ std::unique_ptr<SigningKey> SigningKey::LoadOrCreate(const std::string& path,
       ok = WriteFd(fd, pem, &what);
     }
     OPENSSL_cleanse(pem.data(), pem.size());
+    if (ok && fsync(fd) != 0) {
+      ok = false;
+      what = ErrnoMessage(errno);
+    }
     if (close(fd) != 0 && ok) {
       ok = false;
       what = ErrnoMessage(errno);
     }
     if (!ok) {
-      unlink(path.c_str());
+      unlink(tmp.c_str());
       SetError(error, "signing key " + path + ": cannot write: " + what);
+      return nullptr;
+    }
+    const int linked = link(tmp.c_str(), path.c_str());
+    const int link_errno = errno;
+    unlink(tmp.c_str());
+    if (linked != 0 && link_errno == EEXIST) continue;  // another won: load its key
+    if (linked != 0) {
+      SetError(error, "signing key " + path +
+                          ": cannot create: " + ErrnoMessage(link_errno));
       return nullptr;
     }
     if (created != nullptr) *created = true;

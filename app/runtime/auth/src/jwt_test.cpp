@@ -1039,5 +1039,26 @@ TEST(KeyProvider, DeadUrlMakesLoadFailWithAMessage) {
   }
 }
 
+
+TEST(SigningKey, ProcessesStartingAtOnceAllLoadTheOneKeyMade) {
+  char tmpl[] = "/tmp/mitos-devkey-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/auth-dev-key.pem";
+  std::vector<std::string> kids(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kids.size(); ++i) {
+    threads.emplace_back([&, i] {
+      bool created = false;
+      std::string error;
+      auto key = SigningKey::LoadOrCreate(path, &created, &error);
+      kids[i] = key ? key->kid() : "error: " + error;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& kid : kids) EXPECT_EQ(kid, kids[0]);
+  EXPECT_EQ(kids[0].rfind("error", 0), std::string::npos) << kids[0];
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace
 }  // namespace mitos::auth
