@@ -24,13 +24,25 @@
       limits; the restricted security context; scrape annotations; a
       NetworkPolicy for every pod; --config names a key of the mounted
       ConfigMap, --modules (when given) runs what that config does, and
-      every remotes.<module>.url there names a Service.
+      every remotes.<module>.url there names a Service; every Mitos
+      container's effective auth.mode (its environment, else its config
+      file, else the default dev) is jwks, never dev or off; the edge (the
+      gateway, or an instance of every module) names its JWKS (a mounted
+      file or a URL) and issuer; an instance that calls others or is not
+      the edge has auth.service_keys_file on a mounted Secret.
 
   manifests.py policy-samples RENDERED.yaml OUTDIR
       Writes deliberately wrong variants of a rendered split-postgres
       overlay, OUTDIR/<name>.yaml, and prints "<name> <file> <message>"
       for each: the negative samples the policy must reject, each with
       the message it must give.
+
+  manifests.py with-keys RENDERED.yaml OUT.yaml ISSUER_KEY.pem ISSUER SERVICE_KEYS
+      Writes the rendered overlay with the test's keys in place of the
+      examples: the ConfigMap mitos-auth holds the JWKS of the private key
+      ISSUER_KEY.pem (tests/e2e/issuer.py's jwk_of) and the issuer ISSUER,
+      the Secret mitos-service-keys (when rendered) the key file
+      SERVICE_KEYS.
 
   manifests.py secret-urls RENDERED.yaml
       Prints "<secret> <url>" for every Secret with a key url (the
@@ -43,19 +55,23 @@
       Splits a topology for `podman kube play`, which runs Deployments,
       PersistentVolumeClaims and ConfigMaps but ignores Services. For each
       Service, writes OUTDIR/<service>.yaml with the Deployment it selects
-      and the claims and ConfigMaps that Deployment mounts, and prints
-      "<service> <file> <port>..." (one port per replica).
-      What podman 4.3 cannot run is rewritten to what it can, and nothing
-      else: a StatefulSet becomes a one-pod Deployment with the claims of
+      and the claims and ConfigMaps that Deployment mounts or reads
+      (configMapKeyRef), and prints "<service> <file> <port>..." (one port
+      per replica). What podman 4.3 cannot run is rewritten to what it
+      can: a StatefulSet becomes a one-pod Deployment with the claims of
       its templates; a Secret volume becomes a ConfigMap volume with the
       Secret's data; an autoscaled Deployment runs its minReplicas, each
-      replica a one-pod Deployment <name>-r<i> with its own hostPort. The caller plays each file on one podman
-      network with the Service's name as the pods' network alias, which is
-      what the Service's DNS name gives in a cluster. The pods' first port
-      gets a hostPort, a free port on 127.0.0.1 (the <port> printed): this
-      podman's kube play publishes every containerPort on the host, on the
-      same number when no hostPort is given, so three pods would all claim
-      8080. Nothing else is changed.
+      replica a one-pod Deployment <name>-r<i> with its own hostPort. The
+      caller plays each file on one podman network with the Service's name
+      as the pods' network alias, which is what the Service's DNS name
+      gives in a cluster. The pods' first port gets a hostPort, a free port
+      on 127.0.0.1 (the <port> printed): this podman's kube play publishes
+      every containerPort on the host, on the same number when no hostPort
+      is given, so three pods would all claim 8080. One change is the
+      test's, not podman's: the edge's rate limits are lifted
+      (MITOS_LIMITS__SUBJECT__RATE and MITOS_LIMITS__ADDRESS__RATE 0 on
+      every Mitos container), since the e2e suite is one admin subject on
+      one address, far faster than a person. Nothing else is changed.
 """
 
 import base64
@@ -193,6 +209,20 @@ def play(docs, outdir):
         claims = {v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])
                   if "persistentVolumeClaim" in v}
         maps = {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+        # ConfigMaps read by the environment (configMapKeyRef) too.
+        maps |= {e["valueFrom"]["configMapKeyRef"]["name"]
+                 for c in pod["containers"] for e in c.get("env", [])
+                 if "configMapKeyRef" in e.get("valueFrom", {})}
+        # The e2e suite acts as one admin subject, from one address, far
+        # faster than a person: the edge's rate limits (limits.subject,
+        # limits.address; 0 is no limit) would refuse it with 429s. They
+        # are lifted in every Mitos container, as the suite does in the
+        # topologies it starts itself.
+        for c in pod["containers"]:
+            if c["name"] == "mitos":
+                c.setdefault("env", []).extend(
+                    {"name": env_var(k), "value": "0"}
+                    for k in ("limits.subject.rate", "limits.address.rate"))
         out = [d for d in by_kind.get("ConfigMap", []) if d["metadata"]["name"] in maps]
         out += [secret_as_configmap(secrets[m]) for m in sorted(maps) if m in secrets]
         out += [d for d in by_kind.get("PersistentVolumeClaim", []) if d["metadata"]["name"] in claims]
@@ -218,6 +248,27 @@ def play(docs, outdir):
         with open(path, "w") as f:
             yaml.safe_dump_all(out, f, sort_keys=False)
         print(name, path, " ".join(ports))
+
+
+def with_keys(docs, issuer_key, issuer, service_keys):
+    """The rendered overlay with the test's keys in place of the examples:
+    the ConfigMap mitos-auth gets the JWKS of the private key `issuer_key`
+    (its public JWK, kid the RFC 7638 thumbprint, tests/e2e/issuer.py) and
+    the issuer `issuer`; the Secret mitos-service-keys, when rendered, the
+    key file `service_keys`."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from issuer import jwk_of, load_key  # noqa: E402 - the suite's own
+    jwks = json.dumps({"keys": [jwk_of(load_key(issuer_key))]})
+    keys = pathlib.Path(service_keys).read_text()
+    auth = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "mitos-auth"]
+    if len(auth) != 1:
+        raise SystemExit("the overlay renders %d ConfigMaps mitos-auth, expected 1" % len(auth))
+    auth[0]["data"] = {"jwks.json": jwks, "issuer": issuer}
+    for d in docs:
+        if d["kind"] == "Secret" and d["metadata"]["name"] == "mitos-service-keys":
+            d.pop("stringData", None)
+            d["data"] = {"keys": base64.b64encode(keys.encode()).decode()}
+    return docs
 
 
 SHUTDOWN_TIMEOUT_MS = 15000  # the runtime's default for shutdown.timeout_ms
@@ -268,6 +319,58 @@ def storage_of(module, cfg, container, secret_mounts):
     if not any(path.startswith(m.rstrip("/") + "/") for m in secret_mounts):
         return backend, "%surl_file %s is not on a mounted Secret" % (key, path)
     return backend, None
+
+
+def setting(key, cfg, container, default=""):
+    """The effective value of a config key in this container, as text: the
+    environment's (a valueFrom reads as "<valueFrom>"), else the config
+    file's, else `default`."""
+    env = {e["name"]: e for e in container.get("env", [])}
+    e = env.get(env_var(key))
+    if e is not None:
+        return str(e["value"]) if "value" in e else "<valueFrom>"
+    node = cfg
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return default if node is None else str(node)
+
+
+def on_mount(path, mounts):
+    return any(path.startswith(m.rstrip("/") + "/") for m in mounts)
+
+
+def auth_problems(cfg, c, runs, every, secret_mounts, mounts):
+    """What is wrong with a Mitos container's authentication: it runs
+    auth.mode jwks (never dev, whose key is made in the pod, nor off); the
+    edge (auth.edge, by default an instance running the gateway or every
+    module) reads the identity provider's keys from a mounted file or a URL
+    and names their issuer; an instance that calls others, or is not the
+    edge, has auth.service_keys_file on a mounted Secret."""
+    out = []
+    mode = setting("auth.mode", cfg, c)
+    if mode != "jwks":
+        out.append("auth.mode is %s, not jwks: dev trusts a key made in the pod, off checks "
+                   "nothing" % (mode or "dev (the default)"))
+    edge = setting("auth.edge", cfg, c, "auto")
+    is_edge = "gateway" in runs or every if edge == "auto" else edge == "true"
+    if is_edge:
+        url, path = setting("auth.jwks_url", cfg, c), setting("auth.jwks_file", cfg, c)
+        if bool(url) == bool(path):
+            out.append("the edge needs exactly one of auth.jwks_file and auth.jwks_url")
+        elif path and path != "<valueFrom>" and not on_mount(path, mounts):
+            out.append("auth.jwks_file %s is not on a mounted volume" % path)
+        if not setting("auth.issuer", cfg, c):
+            out.append("the edge needs auth.issuer")
+    calls = bool(cfg.get("remotes")) or any(
+        e["name"].startswith("MITOS_REMOTES__") for e in c.get("env", []))
+    if calls or not is_edge:
+        keys = setting("auth.service_keys_file", cfg, c)
+        why = "it calls other instances" if calls else "it is not the edge"
+        if not keys:
+            out.append("auth.service_keys_file is not set, but %s" % why)
+        elif keys != "<valueFrom>" and not on_mount(keys, secret_mounts):
+            out.append("auth.service_keys_file %s is not on a mounted Secret" % keys)
+    return out
 
 
 def policy(docs):
@@ -355,10 +458,14 @@ def policy(docs):
                     err("--modules=%s, but its config runs %s" % (m.group(1), cfg["modules"]))
                 if m:
                     runs = m.group(1).split(",")
+            every = runs is None and not cfg.get("modules")
             if runs is None:
                 runs = cfg.get("modules") or sorted(owners)  # none listed: all of them
             secret_mounts = [vm["mountPath"] for vm in c.get("volumeMounts", [])
                              if vm["name"] in secret_vols]
+            for problem in auth_problems(cfg, c, runs, every, secret_mounts,
+                                         [vm["mountPath"] for vm in c.get("volumeMounts", [])]):
+                err("container %s: %s" % (c["name"], problem))
             for module in runs:
                 if module not in owners:
                     continue
@@ -462,6 +569,28 @@ def policy_samples(docs):
         sts = next(x for x in d if x["kind"] == "StatefulSet")
         del sts["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
 
+    def env_of(d, name):
+        return dep(d, name)["spec"]["template"]["spec"]["containers"][0].setdefault("env", [])
+
+    def drop_env(d, name, var):
+        env = env_of(d, name)
+        env[:] = [e for e in env if e["name"] != var]
+
+    def gateway_auth_dev(d):
+        drop_env(d, "gateway", "MITOS_AUTH__MODE")
+
+    def users_auth_off(d):
+        next(e for e in env_of(d, "users") if e["name"] == "MITOS_AUTH__MODE")["value"] = "off"
+
+    def products_auth_dev_in_config(d):
+        drop_env(d, "products", "MITOS_AUTH__MODE")
+        data, cfg = config(d, "products.yaml")
+        cfg["auth"] = {"mode": "dev"}
+        data["products.yaml"] = yaml.safe_dump(cfg)
+
+    def orders_no_service_keys(d):
+        drop_env(d, "orders", "MITOS_AUTH__SERVICE_KEYS_FILE")
+
     samples = [
         ("sqlite-replicas", sqlite_replicas,
          "Deployment products: runs products, whose data is in SQLite, so needs replicas 1 and strategy Recreate"),
@@ -475,6 +604,15 @@ def policy_samples(docs):
          "Deployment users: users.storage.url is given in plain text"),
         ("database-no-readiness", database_unready,
          "StatefulSet postgres: container postgres: no readinessProbe"),
+        ("gateway-auth-dev", gateway_auth_dev,
+         "Deployment gateway: container mitos: auth.mode is dev (the default), not jwks"),
+        ("users-auth-off", users_auth_off,
+         "Deployment users: container mitos: auth.mode is off, not jwks"),
+        ("products-auth-dev-in-config", products_auth_dev_in_config,
+         "Deployment products: container mitos: auth.mode is dev, not jwks"),
+        ("orders-no-service-keys", orders_no_service_keys,
+         "Deployment orders: container mitos: auth.service_keys_file is not set, "
+         "but it calls other instances"),
     ]
     out = []
     for name, change, message in samples:
@@ -538,6 +676,9 @@ def main(argv):
                 print(d["metadata"]["name"], secret_as_configmap(d)["data"]["url"])
     elif cmd == "play":
         play(docs, argv[2])
+    elif cmd == "with-keys" and len(argv) == 6:
+        with open(argv[2], "w") as f:
+            yaml.safe_dump_all(with_keys(docs, argv[3], argv[4], argv[5]), f, sort_keys=False)
     else:
         raise SystemExit(__doc__)
 

@@ -2,21 +2,34 @@
 # The image and the Kubernetes manifests, tested for real with podman. Run by
 # tests/run.sh, so by CI.
 #   1. Offline checks of every rendered overlay (k8s/overlays/*): policy
-#      (manifests.py policy), a schema check with the kubernetes-types
-#      TypeScript definitions and `tsc --strict` (and a broken sample that it
-#      must reject), broken samples that the policy must refuse, yamllint;
-#      dockerfilelint on the Dockerfile and the example PostgreSQL's.
+#      (manifests.py policy: the data rules, and every Mitos container in
+#      auth.mode jwks with its keys), a schema check with the
+#      kubernetes-types TypeScript definitions and `tsc --strict` (and a
+#      broken sample that it must reject), broken samples that the policy
+#      must refuse, yamllint; dockerfilelint on the Dockerfile and the
+#      example PostgreSQL's.
 #   2. The image, built from the Dockerfile as it is. When
 #      debian:bookworm-slim can be neither found nor pulled, it is made first
 #      from the Debian archive with debootstrap. The split manifests must
 #      follow the image's `mitos modules --json` (k8s/modules.py --check).
 #   3. The image run as documented: with no arguments (every module, data in
-#      the volume); with --modules=users: ready, a user written and read back,
-#      a non-root PID 1, SIGTERM drains and exits 0 within the grace period,
-#      the data still there when a new container (read-only root, no
-#      capabilities) mounts the same volume.
+#      the volume, auth in dev mode as the image's config has it); with
+#      --modules=users --set auth.edge=true (one module as its own edge, as
+#      on a laptop): ready, POST /users without a token 401 with
+#      WWW-Authenticate: Bearer, a user written and read back with a token
+#      of `mitos auth dev-token` run in the container, a non-root PID 1,
+#      SIGTERM drains and exits 0 within the grace period, the data and the
+#      development key still there when a new container (read-only root, no
+#      capabilities) mounts the same volume: the user read back with a token
+#      of the new container and with the old one.
 #   4. The split topology from the rendered split overlay with
-#      `podman kube play`, and the e2e suite through its gateway. kube play
+#      `podman kube play`, and the e2e suite through its gateway. First the
+#      keys that an operator puts in place of the manifests' examples are
+#      made (an issuer's RSA key with openssl, an issuer string, a service
+#      key file) and written into the rendered manifests (manifests.py
+#      with-keys): the key's JWKS and the issuer into the ConfigMap
+#      mitos-auth, the key file into the Secret mitos-service-keys; the e2e
+#      suite signs its tokens with that key (--issuer-key, --issuer). kube play
 #      ignores Services, so each Service's pods join one podman network with
 #      the Service's name as their network alias: http://users:8080 resolves
 #      there as it does in a cluster. A Service of several replicas (an
@@ -26,13 +39,20 @@
 #      127.0.0.1 (podman 4.3's kube play would otherwise publish all of them
 #      on port 8080 of the host, and has no --publish); the e2e suite uses
 #      the first gateway pod's. Nothing else is changed but what podman 4.3
-#      cannot run (manifests.py play says what).
+#      cannot run (manifests.py play says what), and the edge's rate limits:
+#      MITOS_LIMITS__SUBJECT__RATE and MITOS_LIMITS__ADDRESS__RATE are 0 on
+#      every Mitos container, since the e2e suite acts as one admin subject
+#      on one address far faster than a person (as it does in the
+#      topologies it starts itself). A users pod called directly, skipping
+#      the gateway, refuses the admin's token (401); the gateway refuses a
+#      request without a token (401).
 #   5. The split-postgres overlay the same way, with its example PostgreSQL
 #      (k8s/examples/postgres, built first and played first) and two
 #      replicas of users and of orders: each module's role reaches only its
 #      own database; the e2e suite through the gateway; both users replicas
 #      served requests (their /metrics); one users replica stopped while
-#      requests go on, none failing; every pod stops and exits 0.
+#      requests (with the admin's token, signed by the issuer's key) go on,
+#      none failing; every pod stops and exits 0.
 # `run.sh --offline` runs only step 1 (no image, no containers).
 # Needs root (rootful podman); installs what is missing with apt-get and npm.
 # When podman cannot run containers the script fails; it never skips.
@@ -198,8 +218,10 @@ ok "schema check rejects the broken sample (unknown field, wrong type, numeric q
 # The policy's negative samples: variants of split-postgres that break the
 # data rules (a SQLite-backed module with two replicas or a rolling update,
 # a module moved back to SQLite while it still scales out, a database URL
-# in a ConfigMap, a database without a readiness probe); each must be
-# refused with its message.
+# in a ConfigMap, a database without a readiness probe) or the auth rules
+# (an instance in auth.mode dev, by default or in its config file, or off;
+# one that calls others without service keys); each must be refused with
+# its message.
 "$py" "$here/manifests.py" policy-samples "$work/split-postgres.yaml" "$work/policy-samples" >"$work/policy-samples.list"
 while read -r sample file message; do
   if "$py" "$here/manifests.py" policy "$file" 2>"$work/policy-sample.out"; then
@@ -337,21 +359,36 @@ ok "no arguments: every module from the image's config, databases in /var/lib/mi
 port=$(free_port)
 url=http://127.0.0.1:$port
 podman volume create mitos-users-data >/dev/null
+# One module alone on a laptop is its own edge (auth.edge; by default only
+# the gateway or an instance of every module is): it checks end users'
+# tokens itself, in dev mode against the development key it makes in its
+# data directory, the volume, where `mitos auth dev-token` finds it.
 t0=$(now_ms)
 podman run -d --name mitos-users -p "127.0.0.1:$port:8080" -v mitos-users-data:/var/lib/mitos \
-  "$image" --modules=users >/dev/null
+  "$image" --modules=users --set auth.edge=true >/dev/null
 wait_ready "$url" 30 >/dev/null || { logs_of mitos-users; fail "--modules=users not ready in 30 s"; }
 start_ms=$(($(now_ms) - t0))
 echo "podman run to ready: ${start_ms} ms"
-ok "--modules=users: /readyz 200"
+ok "--modules=users --set auth.edge=true: /readyz 200"
 
+dev_token() { # CONTAINER: an admin token of the users module, from its dev key
+  podman exec "$1" mitos auth dev-token --sub admin --scope users:admin
+}
+token=$(dev_token mitos-users) && [[ -n $token ]] || { logs_of mitos-users; fail "mitos auth dev-token in the container"; }
 email="container-$$-$RANDOM@example.com"
-created=$(curl -sf "$url/users" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"Grace Hopper\",\"email\":\"$email\"}") || fail "POST /users"
+user="{\"name\":\"Grace Hopper\",\"email\":\"$email\"}"
+code=$(curl -s -D "$work/headers" -o /dev/null -w '%{http_code}' "$url/users" \
+  -H 'Content-Type: application/json' -d "$user")
+[[ $code == 401 ]] || fail "POST /users without a token: $code, expected 401"
+grep -qiE '^WWW-Authenticate: Bearer' "$work/headers" ||
+  { cat "$work/headers"; fail "the 401 of POST /users has no WWW-Authenticate: Bearer"; }
+ok "POST /users without a token: 401 with WWW-Authenticate: Bearer"
+created=$(curl -sf "$url/users" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d "$user") || fail "POST /users with a dev token"
 id=$("$py" -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
-got=$(curl -sf "$url/users/$id") || fail "GET /users/$id"
+got=$(curl -sf "$url/users/$id" -H "Authorization: Bearer $token") || fail "GET /users/$id"
 [[ $got == "$created" ]] || fail "read back differs: $got vs $created"
-ok "a user written and read back (id $id)"
+ok "a user written and read back with a token of \`mitos auth dev-token\` (id $id)"
 
 uid=$(podman exec mitos-users id -u)
 [[ $uid == 10001 ]] || fail "runs as uid $uid"
@@ -378,15 +415,21 @@ podman rm mitos-users >/dev/null
 
 podman run -d --name mitos-users2 -p "127.0.0.1:$port:8080" -v mitos-users-data:/var/lib/mitos \
   --read-only --tmpfs /tmp --cap-drop=ALL --security-opt=no-new-privileges \
-  "$image" --modules=users >/dev/null
+  "$image" --modules=users --set auth.edge=true >/dev/null
 wait_ready "$url" 30 >/dev/null || { logs_of mitos-users2; fail "restart not ready"; }
-again=$(curl -sf "$url/users/$id") || fail "GET /users/$id after the restart"
+token2=$(dev_token mitos-users2) && [[ -n $token2 ]] || fail "mitos auth dev-token in the new container"
+again=$(curl -sf "$url/users/$id" -H "Authorization: Bearer $token2") ||
+  fail "GET /users/$id after the restart, with a token of the new container"
 [[ $again == "$created" ]] || fail "after the restart: $again, before: $created"
+# The development key is in the volume too: the old container's token holds.
+again=$(curl -sf "$url/users/$id" -H "Authorization: Bearer $token") ||
+  fail "GET /users/$id after the restart, with the old container's token"
+[[ $again == "$created" ]] || fail "after the restart, old token: $again, before: $created"
 podman stop -t "$grace" mitos-users2 >/dev/null
 [[ $(podman inspect --format '{{.State.ExitCode}}' mitos-users2) == 0 ]] || fail "second stop"
 podman rm mitos-users2 >/dev/null
 podman volume rm mitos-users-data >/dev/null
-ok "data kept in the volume across containers; read-only root, no capabilities"
+ok "data and development key kept in the volume across containers (old and new tokens); read-only root, no capabilities"
 
 # --- 4. the split topology from the manifests ---------------------------------
 
@@ -424,14 +467,14 @@ play_all() { # LIST NET [SKIP]: every Service of LIST but SKIP
     fi
   done <"$1"
 }
-serving() { # GATEWAY_URL LIST: every module's routes, /<module>, answer 200
+serving() { # GATEWAY_URL LIST: every module's routes, /<module>, answer 200 (to $admin)
   local svc path deadline
   # A Service's name is its module's, with '-' for '_'.
   for svc in $(cut -d' ' -f1 "$2"); do
     [[ $svc == gateway || $svc == postgres ]] && continue
     path=/${svc//-/_}
     deadline=$((SECONDS + 60))
-    until [[ $(curl -s -o /dev/null -w '%{http_code}' "$1$path?limit=1") == 200 ]]; do
+    until [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $admin" "$1$path?limit=1") == 200 ]]; do
       [[ $SECONDS -lt $deadline ]] || fail "GET $path through the gateway never answered 200"
       sleep 0.1
     done
@@ -462,6 +505,14 @@ stop_pod() { # POD CONTAINER
   podman stop -t 30 "$1-$2" >/dev/null 2>&1
   podman pod stop -t 5 "$1" >/dev/null 2>&1
 }
+save_logs() { # NAME: every container's log, $dir/logs/NAME/<container>.log
+  local d=$dir/logs/$1 c
+  rm -rf "$d" && mkdir -p "$d"
+  for c in $(podman ps -a --format '{{.Names}}'); do
+    podman logs "$c" >"$d/$c.log" 2>&1 || true
+  done
+  echo "the containers' logs: $d" >&2
+}
 stop_all() { # LIST: the stop signal (the image's) to every pod; each exits 0
   local svc file p c rc
   while read -r svc file _; do
@@ -480,8 +531,35 @@ stop_all() { # LIST: the stop signal (the image's) to every pod; each exits 0
 say "4. split topology with podman kube play, e2e through the gateway"
 podman build -t "$service_image" "$here/service" >"$dir/logs/build-service.log" 2>&1 ||
   { tail -20 "$dir/logs/build-service.log"; fail "podman build of the Service stand-in"; }
+# The keys an operator puts in place of the examples (k8s/base/common/
+# auth.yaml, k8s/base/service-keys), made here: an identity provider's
+# signing key and issuer (the e2e suite signs its tokens with them), whose
+# JWKS the ConfigMap mitos-auth carries, and the keys between instances for
+# the Secret mitos-service-keys.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/issuer.pem" 2>"$work/openssl.err" ||
+  { cat "$work/openssl.err"; fail "openssl genpkey of the issuer's key"; }
+iss=https://issuer.container-test.example/$$
+"$py" -c 'import base64, os; print("k1 " + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode())' \
+  >"$work/service-keys"
+with_keys() { # OVERLAY: $work/OVERLAY-keys.yaml, the rendering with the test's keys
+  "$py" "$here/manifests.py" with-keys "$work/$1.yaml" "$work/$1-keys.yaml" "$work/issuer.pem" "$iss" \
+    "$work/service-keys" || fail "manifests.py with-keys $1"
+}
+# A token of the admin, signed by the issuer's key (tests/e2e/issuer.py).
+admin=$(PYTHONDONTWRITEBYTECODE=1 "$py" - "$work/issuer.pem" "$iss" <<'EOF'
+import sys
+sys.path.insert(0, "tests/e2e")
+from issuer import Issuer
+issuer = Issuer(key_path=sys.argv[1], issuer=sys.argv[2])
+print(issuer.admin())
+issuer.close()
+EOF
+) || fail "signing the admin's token"
+e2e=(env PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider tests/e2e --topology external
+  --issuer-key "$work/issuer.pem" --issuer "$iss" -m "not faults")
 podman network create "$net" >/dev/null
-"$py" "$here/manifests.py" play "$work/split.yaml" "$work/play" >"$work/play.list"
+with_keys split
+"$py" "$here/manifests.py" play "$work/split-keys.yaml" "$work/play" >"$work/play.list"
 grep -q '^gateway ' "$work/play.list" || fail "the split overlay has no Service gateway"
 t0=$(now_ms)
 play_all "$work/play.list" "$net"
@@ -494,8 +572,17 @@ echo "kube play to serving: $(($(now_ms) - t0)) ms"
 check_pods "$work/play.list"
 ok "split topology up from the rendered manifests: $(cut -d' ' -f1 "$work/play.list" | xargs)"
 
-PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider tests/e2e --topology external --base-url "$gw" -m "not faults" ||
-  fail "e2e suite through the gateway of the split topology"
+# Only the gateway takes end users' tokens: a module's pod refuses a call
+# that skips it, even with the admin's token, and the gateway refuses one
+# without a token.
+users_port=$(awk '$1 == "users" {print $3}' "$work/play.list")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $admin" "http://127.0.0.1:$users_port/users/1")
+[[ $code == 401 ]] || fail "a users pod called directly with the admin's token: $code, expected 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$gw/users/1")
+[[ $code == 401 ]] || fail "GET /users/1 through the gateway without a token: $code, expected 401"
+ok "a users pod refuses a call that skips the gateway (401); the gateway refuses one without a token (401)"
+
+"${e2e[@]}" --base-url "$gw" || { save_logs split; fail "e2e suite through the gateway of the split topology"; }
 ok "e2e suite through the gateway"
 
 stop_all "$work/play.list"
@@ -514,7 +601,8 @@ podman build -f k8s/examples/postgres/Containerfile -t "$pg_image" k8s/examples/
 ok "the example PostgreSQL image builds ($((SECONDS - t)) s)"
 
 podman network create "$net-pg" >/dev/null
-"$py" "$here/manifests.py" play "$work/split-postgres.yaml" "$work/play-pg" >"$work/play-pg.list"
+with_keys split-postgres
+"$py" "$here/manifests.py" play "$work/split-postgres-keys.yaml" "$work/play-pg" >"$work/play-pg.list"
 grep -q '^postgres ' "$work/play-pg.list" || fail "split-postgres has no Service postgres"
 read -r _ pg_file pg_port < <(grep '^postgres ' "$work/play-pg.list")
 t0=$(now_ms)
@@ -560,8 +648,7 @@ echo "kube play to serving: $(($(now_ms) - t0)) ms"
 check_pods "$work/play-pg.list"
 ok "split-postgres up from the rendered manifests: $(awk '{printf "%s%s ", $1, (NF > 3 ? " x" NF - 2 : "")}' "$work/play-pg.list")"
 
-PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider tests/e2e --topology external --base-url "$gw" -m "not faults" ||
-  fail "e2e suite through the gateway of split-postgres"
+"${e2e[@]}" --base-url "$gw" || { save_logs split-postgres; fail "e2e suite through the gateway of split-postgres"; }
 ok "e2e suite through the gateway of split-postgres"
 
 # Requests one replica served: its mitos_http_server_requests_total on the
@@ -587,10 +674,10 @@ stopper=$!
 failed=0 sent=0
 deadline=$((SECONDS + 12))
 while [[ $SECONDS -lt $deadline ]]; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
     -d "{\"name\":\"Replica Test\",\"email\":\"replica-$$-$sent@example.com\"}" "$gw/users")
   [[ $code == 201 ]] || { failed=$((failed + 1)); echo "POST /users while a replica stops: $code"; }
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$gw/users?limit=1")
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $admin" "$gw/users?limit=1")
   [[ $code == 200 ]] || { failed=$((failed + 1)); echo "GET /users while a replica stops: $code"; }
   sent=$((sent + 2))
   [[ $failed -lt 10 ]] || break
