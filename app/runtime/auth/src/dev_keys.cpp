@@ -79,16 +79,6 @@ bool IsP256PrivateKey(const EVP_PKEY* pkey) {
   return true;
 }
 
-std::string Sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) !=
-      1) {
-    return {};
-  }
-  return std::string(reinterpret_cast<const char*>(md), len);
-}
-
 bool ReadFd(int fd, std::string* out, std::string* error) {
   char buf[4096];
   for (;;) {

@@ -386,6 +386,16 @@ bool FetchUrl(const std::string& url, std::string* out, std::string* error) {
 
 }  // namespace
 
+std::string Sha256(std::string_view bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) !=
+      1) {
+    return {};
+  }
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
 std::string Base64UrlEncode(std::string_view bytes) {
   std::string out;
   out.reserve((bytes.size() * 4 + 2) / 3);

@@ -1,7 +1,6 @@
 #include "mitos/auth/jwt.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -39,16 +38,6 @@ struct LastVerified {
 };
 thread_local LastVerified last_verified;
 std::atomic<uint64_t> next_verifier_id{1};
-
-std::string Sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) !=
-      1) {
-    return {};
-  }
-  return std::string(reinterpret_cast<const char*>(md), len);
-}
 
 std::string Lower(std::string_view s) {
   std::string out(s);

@@ -21,8 +21,6 @@ namespace mitos::internal {
 namespace {
 
 constexpr const char* kLog = "auth";
-// The issuer of development tokens, when auth.issuer is not set.
-constexpr const char* kDevIssuer = "mitos-dev";
 
 metrics::ChildFamily<metrics::Counter>& Refusals() {
   static auto& f = metrics::Registry::Default().Counters(
@@ -114,6 +112,18 @@ struct AccessControl::Cidr {
     return (b[full] & mask) == (bytes[full] & mask);
   }
 };
+
+std::string DevKeyPath(const config::Config& config) {
+  std::string path = config.String("auth.dev_key_file");
+  if (!path.empty()) return path;
+  return (std::filesystem::path(config.String("data_dir")) / "auth-dev-key.pem")
+      .string();
+}
+
+std::string DevIssuer(const config::Config& config) {
+  std::string issuer = config.String("auth.issuer");
+  return issuer.empty() ? "mitos-dev" : issuer;
+}
 
 void DeclareAccessConfig(config::Schema* s) {
   s->String("auth.mode", "dev",
@@ -253,13 +263,8 @@ StatusOr<std::unique_ptr<AccessControl>> AccessControl::Create(
     }
   }
   if (a->mode_ == "dev") {
-    if (vo.issuer.empty()) vo.issuer = kDevIssuer;
-    std::string path = config.String("auth.dev_key_file");
-    if (path.empty()) {
-      path = (std::filesystem::path(config.String("data_dir")) /
-              "auth-dev-key.pem")
-                 .string();
-    }
+    vo.issuer = DevIssuer(config);
+    const std::string path = DevKeyPath(config);
     bool created = false;
     std::string error;
     auto key = auth::SigningKey::LoadOrCreate(path, &created, &error);

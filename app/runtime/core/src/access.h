@@ -40,6 +40,12 @@ namespace mitos::internal {
 // Declares the auth.* and limits.* keys.
 void DeclareAccessConfig(config::Schema* schema);
 
+// The development signing key's file: auth.dev_key_file, or
+// <data_dir>/auth-dev-key.pem.
+std::string DevKeyPath(const config::Config& config);
+// The issuer of development tokens: auth.issuer, or mitos-dev.
+std::string DevIssuer(const config::Config& config);
+
 class AccessControl {
  public:
   // `local` are the modules this instance runs, `catalog` every known one

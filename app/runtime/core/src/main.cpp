@@ -20,6 +20,7 @@
 #include "mitos/events/admin.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/trace.h"
+#include "access.h"
 #include "scaffold.h"
 
 namespace mitos {
@@ -292,8 +293,8 @@ int DevToken(const config::Config& cfg, const DevTokenCommand& cmd) {
     return Fail(kExitUsage, "auth dev-token: --ttl must be like 90s, 15m, 1h "
                             "or 7d, at most 30d; got \"" + cmd.ttl + "\"");
   }
-  std::string path = cfg.String("auth.dev_key_file");
-  if (path.empty()) {
+  const std::string path = internal::DevKeyPath(cfg);
+  if (cfg.String("auth.dev_key_file").empty()) {
     const std::string dir = cfg.String("data_dir");
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -301,14 +302,12 @@ int DevToken(const config::Config& cfg, const DevTokenCommand& cmd) {
       return Fail(kExitRuntime, "auth dev-token: cannot create " + dir + ": " +
                                     ec.message());
     }
-    path = (std::filesystem::path(dir) / "auth-dev-key.pem").string();
   }
   bool created = false;
   std::string error;
   auto key = auth::SigningKey::LoadOrCreate(path, &created, &error);
   if (!key) return Fail(kExitRuntime, "auth dev-token: " + error);
-  std::string issuer = cfg.String("auth.issuer");
-  if (issuer.empty()) issuer = "mitos-dev";
+  const std::string issuer = internal::DevIssuer(cfg);
   const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();

@@ -24,6 +24,9 @@ std::string Base64UrlEncode(std::string_view bytes);
 // no encoding has (4n+1). Unused trailing bits need not be zero.
 bool Base64UrlDecode(std::string_view text, std::string* out);
 
+// Returns the SHA-256 digest of `bytes` (32 bytes), or "" if OpenSSL fails.
+std::string Sha256(std::string_view bytes);
+
 // The key types a KeySet holds; each verifies one JWS algorithm.
 enum class KeyType {
   kRsa,  // kty "RSA", 2048 to 8192 bits: RS256
