@@ -51,6 +51,27 @@ constexpr milliseconds kRollbackTimeout(1000);
 // little: a cancel this close to the deadline is the deadline's.
 constexpr milliseconds kDeadlineSlack(50);
 
+// Sets the session's statement_timeout and default_transaction_read_only,
+// for the statements that run alone (outside BEGIN ... COMMIT).
+constexpr const char* kSessionSettingsSql =
+    "SELECT set_config('statement_timeout', $1, false), "
+    "set_config('default_transaction_read_only', $2, false)";
+
+// The statement_timeout of a statement that runs alone: the time left,
+// rounded down to four significant bits, so that requests with the same
+// deadline share one value and the session's setting seldom changes
+// (each change is one more statement for the server), and never more than
+// is left (at most 1/8 less).
+int64_t SessionTimeout(int64_t ms) {
+  if (ms < 16) return std::max<int64_t>(ms, 1);
+  const int shift = 63 - __builtin_clzll(static_cast<uint64_t>(ms)) - 3;
+  return (ms >> shift) << shift;
+}
+
+// Thrown by a read's second statement when its first ran alone: the read
+// runs again, in a transaction.
+struct RunInTransaction {};
+
 // Failures as mitos_db_errors_total{reason} names them (a subset of the
 // SQLite backend's, plus "unavailable").
 enum class Reason { kFull, kBusy, kReadOnly, kCorrupt, kDeadline, kUnavailable, kOther };
@@ -227,6 +248,14 @@ class Scrubber {
   std::vector<std::string> secrets_;
 };
 
+// A statement prepared on a connection.
+struct Prepared {
+  std::string name;
+  // Set once a read began with this statement and ran another after it:
+  // reads that begin with it then open their transaction at once.
+  bool leads_to_more = false;
+};
+
 // One connection and its prepared statements.
 struct Conn {
   PGconn* pg = nullptr;
@@ -236,9 +265,13 @@ struct Conn {
       return std::hash<std::string_view>()(s);
     }
   };
-  std::unordered_map<std::string, std::string, Hash, std::equal_to<>> prepared;
+  std::unordered_map<std::string, Prepared, Hash, std::equal_to<>> prepared;
   int next_statement = 0;
   bool broken = false;
+  // The session's statement_timeout (ms) and default_transaction_read_only
+  // (0, 1) as last set by kSessionSettingsSql; -1 while unknown.
+  int64_t session_timeout_ms = -1;
+  int session_read_only = -1;
   // The transaction's BEGIN and SET LOCAL, not sent yet: they go in one
   // pipeline with its first statement.
   std::vector<std::string> prologue;
@@ -323,10 +356,29 @@ class PgRow : public storage::Row {
 
 class Pool;
 
+// A work whose statement runs alone, outside BEGIN ... COMMIT: a read's
+// first statement, or a write's only one (Statements::kOne).
+struct Solo {
+  bool read = true;
+  int64_t timeout_ms = 0;  // what is left of the deadline
+  // The read's BEGIN and SET LOCAL, for when it opens a transaction.
+  std::vector<std::string> prologue;
+  // The statement that ran alone, once it did.
+  Prepared* first = nullptr;
+  // The read opened a transaction at its first statement (known to lead
+  // to more); its statements run as any transaction's.
+  bool in_transaction = false;
+};
+
 class PgTx : public storage::Tx {
  public:
-  PgTx(Pool& pool, Conn& c, bool read_only, Clock::time_point deadline)
-      : pool_(pool), c_(c), read_only_(read_only), deadline_(deadline) {}
+  // `solo`, when given, says the work's statements start alone.
+  PgTx(Pool& pool, Conn& c, bool read_only, Clock::time_point deadline,
+       Solo* solo = nullptr)
+      : pool_(pool), c_(c), read_only_(read_only), deadline_(deadline),
+        solo_(solo) {
+    if (solo != nullptr && !solo->read) LimitToOneStatement();
+  }
   storage::Backend backend() const override {
     return storage::Backend::kPostgres;
   }
@@ -343,6 +395,7 @@ class PgTx : public storage::Tx {
   Conn& c_;
   bool read_only_;
   Clock::time_point deadline_;
+  Solo* solo_;
 };
 
 class Pool : public storage::Database {
@@ -486,7 +539,25 @@ class Pool : public storage::Database {
   // Runs one statement of a transaction (see PgTx).
   int64_t Statement(Conn& c, std::string_view sql, const storage::Param* params,
                     size_t n, const std::function<void(const storage::Row&)>* each,
-                    Clock::time_point deadline) {
+                    Clock::time_point deadline, Solo* solo = nullptr) {
+    if (solo != nullptr && solo->in_transaction) solo = nullptr;
+    if (solo != nullptr && solo->first != nullptr) {
+      // A read's second statement: the first saw a snapshot of its own.
+      solo->first->leads_to_more = true;
+      throw RunInTransaction{};
+    }
+    if (solo != nullptr && solo->read) {
+      auto it = c.prepared.find(sql);
+      if (it != c.prepared.end() && it->second.leads_to_more) {
+        solo->in_transaction = true;
+        if (o_.pipeline) {
+          c.prologue = std::move(solo->prologue);
+        } else {
+          Simple(c, solo->prologue[0] + "; " + solo->prologue[1], deadline);
+        }
+        solo = nullptr;
+      }
+    }
     std::vector<std::string> texts(n);
     std::vector<const char*> values(n, nullptr);
     for (size_t i = 0; i < n; ++i) {
@@ -506,11 +577,45 @@ class Pool : public storage::Database {
       values[i] = texts[i].c_str();
     }
     std::vector<Result> results;
-    if (!c.prologue.empty()) {
+    // What Check holds a cancel against: a statement that runs alone has
+    // the session's timeout, a little shorter than what is left.
+    Clock::time_point judged = deadline;
+    if (solo != nullptr) {
+      const int64_t timeout = SessionTimeout(solo->timeout_ms);
+      judged = std::min(deadline, Clock::now() + milliseconds(timeout));
+      Settings settings;
+      const bool set = c.session_timeout_ms != timeout ||
+                       c.session_read_only != (solo->read ? 1 : 0);
+      if (set) {
+        settings.timeout = std::to_string(timeout);
+        settings.read_only = solo->read ? "on" : "off";
+      }
+      if (o_.pipeline) {
+        results = Pipelined(c, sql, values, deadline, set ? &settings : nullptr);
+      } else {
+        if (set) {
+          c.session_timeout_ms = c.session_read_only = -1;
+          Simple(c,
+                 "SET statement_timeout = " + settings.timeout +
+                     "; SET default_transaction_read_only = " + settings.read_only,
+                 deadline);
+          c.session_timeout_ms = timeout;
+          c.session_read_only = solo->read ? 1 : 0;
+        }
+        Settle(c, deadline);
+        const std::string& name = Prepare(c, sql, deadline).name;
+        if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(n),
+                                values.data(), nullptr, nullptr, 0) == 0) {
+          throw Broken(c);
+        }
+        results = Drain(c, deadline);
+      }
+      solo->first = &c.prepared.find(sql)->second;
+    } else if (!c.prologue.empty()) {
       results = Pipelined(c, sql, values, deadline);
     } else {
       Settle(c, deadline);
-      const std::string& name = Prepare(c, sql, deadline);
+      const std::string& name = Prepare(c, sql, deadline).name;
       if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(n),
                               values.data(), nullptr, nullptr, 0) == 0) {
         throw Broken(c);
@@ -519,7 +624,7 @@ class Pool : public storage::Database {
     }
     int64_t changed = 0;
     for (auto& r : results) {
-      Check(c, r.get(), deadline);
+      Check(c, r.get(), judged);
       if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && each != nullptr) {
         const int rows = PQntuples(r.get());
         for (int i = 0; i < rows; ++i) (*each)(PgRow(r.get(), i));
@@ -598,17 +703,35 @@ class Pool : public storage::Database {
     return c;
   }
 
-  // Sends the transaction's prologue, the statement's PREPARE when it is
-  // new to `c`, and the statement itself in one pipeline: one round trip.
-  // Returns the statement's results; throws the first failure.
+  // New values for the session's settings (kSessionSettingsSql).
+  struct Settings {
+    std::string timeout;
+    const char* read_only = "off";
+  };
+
+  // Sends the session's `settings` when given (with a sync of their own,
+  // so that they hold for the statement's implicit transaction), the
+  // transaction's prologue, the statement's PREPARE when it is new to `c`,
+  // and the statement itself in one pipeline: one round trip. Returns the
+  // statement's results; throws the first failure.
   std::vector<Result> Pipelined(Conn& c, std::string_view sql,
                                 const std::vector<const char*>& values,
-                                Clock::time_point deadline) {
+                                Clock::time_point deadline,
+                                const Settings* settings = nullptr) {
     std::vector<std::string> prologue = std::move(c.prologue);
     c.prologue.clear();
     if (PQpipelineStatus(c.pg) == PQ_PIPELINE_OFF &&
         PQenterPipelineMode(c.pg) == 0) {
       throw Broken(c);
+    }
+    if (settings != nullptr) {
+      c.session_timeout_ms = c.session_read_only = -1;
+      const char* args[] = {settings->timeout.c_str(), settings->read_only};
+      if (PQsendQueryParams(c.pg, kSessionSettingsSql, 2, nullptr, args,
+                            nullptr, nullptr, 0) == 0 ||
+          PQpipelineSync(c.pg) == 0) {
+        throw Broken(c);
+      }
     }
     for (const auto& p : prologue) {
       if (PQsendQueryParams(c.pg, p.c_str(), 0, nullptr, nullptr, nullptr,
@@ -626,7 +749,7 @@ class Pool : public storage::Database {
         throw Broken(c);
       }
     } else {
-      name = it->second;
+      name = it->second.name;
     }
     if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(values.size()),
                             values.data(), nullptr, nullptr, 0) == 0 ||
@@ -644,16 +767,26 @@ class Pool : public storage::Database {
         if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) settled = false;
       }
     }
+    std::vector<std::vector<Result>> set(1);
+    if (settings != nullptr) ReadToSync(c, deadline, set);
     // The results of each command, up to the sync; an error aborts the
     // commands after it.
     const size_t commands = prologue.size() + (prepare ? 1 : 0) + 1;
     std::vector<std::vector<Result>> groups(commands);
     ReadToSync(c, deadline, groups);
     if (!settled) throw Broken(c);
+    if (settings != nullptr) {
+      // The statement ran without them: its result is not to be trusted.
+      for (auto& r : set[0]) {
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) throw Broken(c);
+      }
+      c.session_timeout_ms = std::stoll(settings->timeout);
+      c.session_read_only = std::string_view(settings->read_only) == "on" ? 1 : 0;
+    }
     for (size_t g = 0; g + 1 < commands; ++g) {
       for (auto& r : groups[g]) Check(c, r.get(), deadline);
     }
-    if (prepare) c.prepared.emplace(std::move(text), std::move(name));
+    if (prepare) c.prepared.emplace(std::move(text), Prepared{std::move(name)});
     if (c.broken) throw Broken(c);
     return std::move(groups.back());
   }
@@ -674,11 +807,9 @@ class Pool : public storage::Database {
         PQclear(r);
         return;
       }
-      if (at < groups.size()) {
-        groups[at].emplace_back(r);
-      } else {
-        PQclear(r);  // cannot happen: one group per command sent
-      }
+      // Past the last command: what the sync's implicit commit said (a
+      // deferred constraint's failure), which the last command answers for.
+      groups[std::min(at, groups.size() - 1)].emplace_back(r);
     }
   }
 
@@ -788,8 +919,8 @@ class Pool : public storage::Database {
     throw Error(cond, scrub_(PQresultErrorMessage(r)), code);
   }
 
-  const std::string& Prepare(Conn& c, std::string_view sql,
-                             Clock::time_point deadline) {
+  const Prepared& Prepare(Conn& c, std::string_view sql,
+                          Clock::time_point deadline) {
     auto it = c.prepared.find(sql);
     if (it != c.prepared.end()) return it->second;
     std::string name = "m" + std::to_string(c.next_statement++);
@@ -798,7 +929,8 @@ class Pool : public storage::Database {
       throw Broken(c);
     }
     for (auto& r : Drain(c, deadline)) Check(c, r.get(), deadline);
-    return c.prepared.emplace(std::move(text), std::move(name)).first->second;
+    return c.prepared.emplace(std::move(text), Prepared{std::move(name)})
+        .first->second;
   }
 
   // Runs `sql` (one or several statements) with the simple protocol;
@@ -1131,11 +1263,18 @@ class Pool : public storage::Database {
     }
     const Clock::time_point bound =
         deadline != Clock::time_point::max() ? deadline : now + timeout;
-    std::string begin =
-        w.write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    // READ WRITE: the session's default may be read-only (see RunAlone).
+    std::string begin = w.write
+        ? "BEGIN READ WRITE"
+        : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     // SET LOCAL ends with the transaction.
     std::string timeout_sql =
         "SET LOCAL statement_timeout = " + std::to_string(timeout.count());
+    if ((!w.write || w.statements == storage::Statements::kOne) &&
+        RunAlone(c, job, timeout.count(), {begin, timeout_sql}, bound,
+                 committing)) {
+      return;
+    }
     if (o_.pipeline) {
       c.prologue = {std::move(begin), std::move(timeout_sql)};
     } else {
@@ -1167,6 +1306,34 @@ class Pool : public storage::Database {
       throw Error(Condition::kOther,
                   "the transaction had failed and was rolled back");
     }
+  }
+
+  // Runs a read, or a write of one statement, with its first statement on
+  // its own: with no BEGIN, COMMIT or ROLLBACK for the server to run, in
+  // one round trip. The session's settings stand in for SET LOCAL and
+  // READ ONLY. Returns false when the read ran a second statement: it must
+  // run again in a transaction, whose `prologue` is given.
+  bool RunAlone(Conn& c, Job& job, int64_t timeout_ms,
+                std::vector<std::string> prologue, Clock::time_point bound,
+                bool* committing) {
+    const storage::Work& w = job.work;
+    Solo solo;
+    solo.read = !w.write;
+    solo.timeout_ms = timeout_ms;
+    solo.prologue = std::move(prologue);
+    // The statement is its own commit: once sent, it may have happened.
+    if (w.write) *committing = true;
+    try {
+      PgTx tx(*this, c, solo.read, bound, &solo);
+      (void)w.run(tx);  // one statement stands, or a read kept nothing
+    } catch (const RunInTransaction&) {
+      return false;
+    } catch (...) {
+      if (solo.in_transaction) RollBack(c);
+      throw;
+    }
+    if (solo.in_transaction) RollBack(c);
+    return true;
   }
 
   void RollBack(Conn& c) {
@@ -1384,7 +1551,7 @@ class Pool : public storage::Database {
 
 int64_t PgTx::Run(std::string_view sql, const storage::Param* params, size_t n,
                   const std::function<void(const storage::Row&)>* each) {
-  return pool_.Statement(c_, sql, params, n, each, deadline_);
+  return pool_.Statement(c_, sql, params, n, each, deadline_, solo_);
 }
 
 int64_t PgTx::RunInsert(std::string_view sql, const storage::Param* params,
@@ -1396,7 +1563,7 @@ int64_t PgTx::RunInsert(std::string_view sql, const storage::Param* params,
       [&id](const storage::Row& r) {
         if (!id) id = r.Int(0);
       };
-  pool_.Statement(c_, text, params, n, &each, deadline_);
+  pool_.Statement(c_, text, params, n, &each, deadline_, solo_);
   if (!id) throw storage::Error(storage::Condition::kOther, "the insert added no row");
   return *id;
 }

@@ -130,6 +130,8 @@ class SqliteTx : public Tx {
   bool read_only() const override { return read_only_; }
   // True iff a transaction is open on the connection for this work.
   bool in_transaction() const { return in_transaction_; }
+  // See Statements::kOne.
+  void LimitToOne() { LimitToOneStatement(); }
 
  protected:
   int64_t Run(std::string_view sql, const Param* params, size_t n,
@@ -264,7 +266,11 @@ class SqliteStorage : public Database {
           st->rolled_back = false;
           try {
             SqliteTx tx(*this, c, /*read_only=*/false, st->work.deadline);
-            if (!st->work.run(tx)) {
+            const bool one = st->work.statements == Statements::kOne;
+            if (one) tx.LimitToOne();
+            // One statement stands once it ran, as on PostgreSQL, where it
+            // commits by itself.
+            if (!st->work.run(tx) && !one) {
               st->rolled_back = true;
               throw RollBack{};
             }

@@ -402,6 +402,51 @@ TEST_P(StorageTest, AWriteWhoseFnFailsChangesNothing) {
   EXPECT_EQ(Count(*db), 1);
 }
 
+TEST_P(StorageTest, AOneStatementWriteStandsAndRefusesASecondStatement) {
+  auto db = this->OpenOk();
+  ASSERT_NE(db, nullptr);
+  // Its result is not OK, yet the statement ran: it stands.
+  Status s = Wait(Write<Status>(
+      *db,
+      [](Tx& tx) {
+        tx.Exec("INSERT INTO items (name, qty) VALUES ('one', 1)");
+        return Status::NotFound("said after the statement");
+      },
+      {}, Statements::kOne));
+  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  EXPECT_EQ(Count(*db), 1);
+  // A second statement is a mistake, caught on either backend.
+  s = Wait(Write<Status>(
+      *db,
+      [](Tx& tx) {
+        tx.Exec("INSERT INTO items (name, qty) VALUES ('two', 1)");
+        tx.Exec("INSERT INTO items (name, qty) VALUES ('three', 1)");
+        return Status::Ok();
+      },
+      {}, Statements::kOne));
+  // A fault of the code, not of the storage: no detail reaches the caller
+  // (the log has it).
+  EXPECT_EQ(s.code(), StatusFor(Error(Condition::kOther, "")).code())
+      << s.ToString();
+  auto names = AllItems(*db);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  for (const Item& i : *names) EXPECT_NE(i.name, "three");
+  // A unique violation is the same answer as in a transaction, and the
+  // storage goes on.
+  auto taken = Wait(Write<StatusOr<int64_t>>(
+      *db,
+      [](Tx& tx) -> StatusOr<int64_t> {
+        return tx.Insert("INSERT INTO items (name, qty) VALUES ('one', 2)");
+      },
+      [](const Error& e) -> StatusOr<int64_t> {
+        if (e.unique_violation()) return Status::AlreadyExists("taken");
+        return StatusFor(e);
+      },
+      Statements::kOne));
+  EXPECT_EQ(taken.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(Insert(*db, "after", 1).ok());
+}
+
 TEST_P(StorageTest, AUniqueViolationIsACondition) {
   auto db = this->OpenOk();
   ASSERT_NE(db, nullptr);
@@ -1035,6 +1080,9 @@ class DelayProxy {
     std::thread([this] { Accept(); }).detach();
   }
   int port() const { return port_; }
+  // Round trips so far: the times the client spoke after the server (or
+  // first). A client that waits for each answer makes one per wait.
+  int round_trips() const { return round_trips_.load(); }
 
  private:
   void Accept() {
@@ -1051,13 +1099,13 @@ class DelayProxy {
         close(out);
         continue;
       }
-      std::thread([=, this] { Pump(in, out); }).detach();
-      std::thread([=, this] { Pump(out, in); }).detach();
+      std::thread([=, this] { Pump(in, out, /*from_client=*/true); }).detach();
+      std::thread([=, this] { Pump(out, in, /*from_client=*/false); }).detach();
     }
   }
   // Each chunk leaves `delay` after it arrived, in order: a reader stamps
   // the chunks, a writer sends each when it is due.
-  void Pump(int from, int to) {
+  void Pump(int from, int to, bool from_client) {
     struct Queue {
       std::mutex mu;
       std::condition_variable cv;
@@ -1084,6 +1132,10 @@ class DelayProxy {
     for (;;) {
       ssize_t n = read(from, buf, sizeof buf);
       if (n <= 0) break;
+      // Noted before the chunk goes on: what answers it comes after.
+      if (client_spoke_.exchange(from_client) != from_client && from_client) {
+        ++round_trips_;
+      }
       std::lock_guard<std::mutex> lock(q->mu);
       q->chunks.emplace_back(Clock::now() + delay_, std::string(buf, static_cast<size_t>(n)));
       q->cv.notify_one();
@@ -1099,7 +1151,129 @@ class DelayProxy {
   milliseconds delay_;
   int listen_ = -1;
   int port_ = 0;
+  std::atomic<bool> client_spoke_{false};
+  std::atomic<int> round_trips_{0};
 };
+
+// A read, a one-statement write and a write of several statements cost
+// the round trips the backend's contract says (Options::pipeline and
+// Statements::kOne), counted at a proxy between the pool and the server.
+TEST_F(PostgresOnly, OneStatementReadsAndWritesTakeOneRoundTrip) {
+  const std::string& url = pg_->url();
+  size_t colon = url.rfind(':');
+  DelayProxy proxy(std::stoi(url.substr(colon + 1)), milliseconds(0));
+  postgres::Options o = Options();
+  o.url = url.substr(0, colon + 1) + std::to_string(proxy.port()) +
+          url.substr(url.find('/', colon));
+  o.pool_min = 1;
+  o.pool_max = 1;
+  auto db = postgres::Open(o, Items());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  int n = 0;
+  auto insert = [&n](Tx& tx) -> StatusOr<int64_t> {
+    return tx.Insert("INSERT INTO items (name, qty) VALUES ($1, 1)",
+                     {"rt" + std::to_string(n++)});
+  };
+  auto read = [](Tx& tx) -> StatusOr<int64_t> {
+    return tx.Int("SELECT count(*) FROM items").value_or(-1);
+  };
+  auto write_one = [&] {
+    return Wait(Write<StatusOr<int64_t>>(**db, insert, {}, Statements::kOne));
+  };
+  auto write_any = [&] { return WriteNow<StatusOr<int64_t>>(**db, insert); };
+  auto read_now = [&] { return ReadNow<StatusOr<int64_t>>(**db, read); };
+  // Each first: the statement prepared, the session's settings made.
+  ASSERT_TRUE(read_now().ok());
+  ASSERT_TRUE(write_one().ok());
+  ASSERT_TRUE(write_any().ok());
+  constexpr int kOps = 5;
+  auto trips = [&](auto op) {
+    const int before = proxy.round_trips();
+    for (int i = 0; i < kOps; ++i) {
+      auto r = op();
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+    }
+    return proxy.round_trips() - before;
+  };
+  EXPECT_EQ(trips(write_any), 2 * kOps);  // BEGIN and INSERT; COMMIT
+  // After a write the session is read-write: the first read sets it
+  // read-only in the same pipeline, whose settings have a sync of their
+  // own, which libpq sends at once: the server may answer it before the
+  // statement arrives, which the proxy counts as one more round trip,
+  // though nobody waits for it.
+  int flip = trips(read_now);
+  EXPECT_GE(flip, kOps);
+  EXPECT_LE(flip, kOps + 1);
+  EXPECT_EQ(trips(read_now), kOps);
+  flip = trips(write_one);
+  EXPECT_GE(flip, kOps);
+  EXPECT_LE(flip, kOps + 1);
+  EXPECT_EQ(trips(write_one), kOps);
+  auto all = AllItems(**db);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 2u + 3 * kOps);
+}
+
+// What a statement that runs alone runs under: the session's settings
+// stand in for a transaction's READ ONLY and SET LOCAL statement_timeout,
+// and they follow each work on the one connection however works alternate.
+TEST_F(PostgresOnly, AStatementAloneRunsReadOnlyWithinItsDeadline) {
+  postgres::Options o = Options();
+  o.pool_min = 1;
+  o.pool_max = 1;
+  auto db = postgres::Open(o, Items());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  using Settings = StatusOr<std::pair<int64_t, std::string>>;
+  auto settings = [](Tx& tx) -> Settings {
+    Settings out = Status::Internal("no row");
+    tx.ForEach(
+        "SELECT current_setting('statement_timeout')::text, "
+        "current_setting('transaction_read_only')",
+        {}, [&](const Row& r) {
+          // "4608ms", "5s": as SHOW prints it.
+          std::string t = r.String(0);
+          int64_t ms = std::stoll(t);
+          if (t.find("ms") == std::string::npos) ms *= 1000;
+          out = std::make_pair(ms, r.String(1));
+        });
+    return out;
+  };
+  for (int64_t left : {5000, 800, 5000}) {
+    RequestContext ctx;
+    ctx.deadline = Clock::now() + milliseconds(left);
+    ContextScope scope(&ctx);
+    Settings s = ReadNow<Settings>(**db, settings);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_LE(s->first, left);
+    EXPECT_GE(s->first, left * 7 / 8 - 50) << "left " << left;
+    EXPECT_EQ(s->second, "on");
+    // A one-statement write after it runs read-write, under its own
+    // deadline.
+    auto w = Wait(Write<Settings>(
+        **db,
+        [](Tx& tx) -> Settings {
+          auto id = tx.Int(
+              "WITH t AS (SELECT current_setting('transaction_read_only') AS ro) "
+              "INSERT INTO items (name, qty, note) SELECT $1, 1, ro FROM t "
+              "RETURNING id",
+              {"w" + std::to_string(Clock::now().time_since_epoch().count())});
+          if (!id) return Status::Internal("no id");
+          return std::make_pair(*id, std::string("off"));
+        },
+        {}, Statements::kOne));
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    // A write inside a read is still refused.
+    Status refused = ReadNow<Status>(**db, [](Tx& tx) {
+      tx.Exec("INSERT INTO items (name, qty) VALUES ('in a read', 1)");
+      return Status::Ok();
+    });
+    EXPECT_EQ(refused.code(), StatusCode::kStorageReadOnly) << refused.ToString();
+  }
+  auto all = AllItems(**db);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  for (const Item& i : *all) EXPECT_EQ(i.note.value_or(""), "off") << i.name;
+}
 
 // Not a test: round trips per operation, on a network of a 50 ms round
 // trip, where they dominate (on loopback, scheduling does).

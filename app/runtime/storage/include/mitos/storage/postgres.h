@@ -43,8 +43,16 @@ struct Options {
   // Sends a transaction's BEGIN and SET LOCAL statement_timeout in one
   // pipeline with its first statement, and ends a read (or a failed
   // write) with a ROLLBACK whose answer is read at the connection's next
-  // use: a one-statement read takes one round trip, a one-statement write
-  // two (the COMMIT's answer is always waited for). false: three each.
+  // use; a statement that runs alone (a read's first, a write of
+  // Statements::kOne) goes in one pipeline with the session settings it
+  // needs, when they change. So a one-statement read or kOne write takes
+  // one round trip, and a transaction's write two (the COMMIT's answer is
+  // always waited for). false: a statement alone takes one more round trip
+  // when the settings change, a transaction three.
+  //
+  // A statement alone runs under the session's statement_timeout, set to
+  // the time left rounded down to four significant bits (so that it
+  // changes seldom), and default_transaction_read_only, on for a read.
   bool pipeline = true;
 };
 

@@ -20,13 +20,18 @@
 // `fn` is plain synchronous code. It runs on a thread of the storage (a
 // writer or a connection of the pool) inside one transaction, and must own
 // what it uses (capture by value). A Write commits when fn returns an OK
-// result, and changes nothing when fn returns a non-OK one or throws. A
-// Read runs in a read-only transaction that sees one consistent snapshot.
+// result, and changes nothing when fn returns a non-OK one or throws
+// (unless it was declared to run one statement: see Statements). A Read is
+// read-only and sees one consistent snapshot: its first statement runs on
+// its own, which is one snapshot by itself, and when fn runs a second one
+// the read runs again in a read-only transaction (and reads that begin
+// with that statement open it at once from then on).
 // fn may run more than once, and only its last run counts: SQLite runs the
 // other writes of a group commit again when one of them undid the shared
-// transaction, and PostgreSQL runs a transaction again, once, on a new
-// connection when the one it ran on turned out dead before the COMMIT was
-// sent. So fn must change nothing but the database.
+// transaction, a read runs again as said, and PostgreSQL runs a
+// transaction again, once, on a new connection when the one it ran on
+// turned out dead before the COMMIT was sent. So fn must change nothing but
+// the database.
 //
 // Failures are storage::Error exceptions thrown by the Tx; they end fn (on
 // PostgreSQL a failed statement aborts its transaction, so fn cannot go on
@@ -193,6 +198,7 @@ class Tx {
 
   // Runs a statement; returns the rows it changed.
   int64_t Exec(std::string_view sql, Params params = {}) {
+    Count();
     return Run(sql, params.begin(), params.size(), nullptr);
   }
   // Runs a query and calls each(row) for every row, in order. Do not run
@@ -200,6 +206,7 @@ class Tx {
   template <typename F>
   void ForEach(std::string_view sql, Params params, F&& each) {
     std::function<void(const Row&)> f = std::forward<F>(each);
+    Count();
     Run(sql, params.begin(), params.size(), &f);
   }
   // Returns map(row) for every row.
@@ -226,6 +233,7 @@ class Tx {
   // the insert itself); on PostgreSQL the backend adds "RETURNING id".
   // Throws Error (kOther) when the statement inserted no row.
   int64_t Insert(std::string_view sql, Params params = {}) {
+    Count();
     return RunInsert(sql, params.begin(), params.size());
   }
   // Returns the first column of the first row as an integer ("SELECT
@@ -244,7 +252,31 @@ class Tx {
   // Runs the INSERT `sql` with `n` parameters; returns the new row's id.
   virtual int64_t RunInsert(std::string_view sql, const Param* params,
                             size_t n) = 0;
+  // Makes every statement after the first throw Error (kOther): the work
+  // said it runs one (Statements::kOne).
+  void LimitToOneStatement() { one_statement_ = true; }
+
+ private:
+  void Count() {
+    if (one_statement_ && statements_++ > 0) {
+      throw Error(Condition::kOther,
+                  "a write declared to run one statement ran a second");
+    }
+  }
+  bool one_statement_ = false;
+  int statements_ = 0;
 };
+
+// What a Write's fn runs: any statements, in one transaction; or exactly
+// one, which then stands once it succeeded, whatever fn returns after it.
+// On PostgreSQL kOne runs the statement on its own, with no BEGIN and
+// COMMIT around it: one round trip to the server instead of two, and two
+// statements fewer for the server to run. A second statement throws Error
+// (kOther), on both backends: a module's tests find the mistake on either.
+// (Reads need no such word: a read's first statement runs alone on both
+// backends, and the read runs again in a transaction if it turns out to
+// run more; see Read.)
+enum class Statements { kAny, kOne };
 
 // Rewrites $N placeholders to ?N, outside string literals, quoted names and
 // comments, for SQLite (which reads $1 as a named parameter numbered by
@@ -258,6 +290,9 @@ std::string DollarToQuestion(std::string_view sql);
 // (storage::Error, or what `run` threw).
 struct Work {
   bool write = false;
+  // For a write (see Statements): kOne lets the backend run its one
+  // statement without a transaction around it.
+  Statements statements = Statements::kAny;
   RequestContext::Clock::time_point deadline =
       RequestContext::Clock::time_point::max();
   std::function<bool(Tx&)> run;
@@ -319,8 +354,9 @@ void Block(Database& db, Work work);
 
 template <typename R>
 Completion<R> Run(Database& db, bool write, std::function<R(Tx&)> fn,
-                  std::function<R(const Error&)> on_error) {
-  return Completion<R>([&db, write, fn = std::move(fn),
+                  std::function<R(const Error&)> on_error,
+                  Statements statements = Statements::kAny) {
+  return Completion<R>([&db, write, statements, fn = std::move(fn),
                         on_error = std::move(on_error)](
                            std::function<void(R)> done) mutable {
     struct State {
@@ -331,6 +367,7 @@ Completion<R> Run(Database& db, bool write, std::function<R(Tx&)> fn,
     st->fn = std::move(fn);
     Work w;
     w.write = write;
+    w.statements = statements;
     w.deadline = RequestContext::Current().deadline;
     w.run = [st](Tx& tx) {
       // A group commit may run fn again: only its last run counts.
@@ -374,9 +411,10 @@ Completion<R> Read(Database& db, std::function<R(Tx&)> fn,
 }
 template <typename R>
 Completion<R> Write(Database& db, std::function<R(Tx&)> fn,
-                    std::function<R(const Error&)> on_error = {}) {
+                    std::function<R(const Error&)> on_error = {},
+                    Statements statements = Statements::kAny) {
   return internal::Run<R>(db, /*write=*/true, std::move(fn),
-                          std::move(on_error));
+                          std::move(on_error), statements);
 }
 
 namespace internal {
