@@ -105,8 +105,8 @@ mitos::Task<mitos::StatusOr<Product>> ProductsService::Create(NewProduct in) {
         {p.sku, p.name, p.price_cents, p.created_at});
     return p;
   };
-  auto write = mitos::storage::Write<mitos::StatusOr<Product>>(*db_, insert,
-                                                               &InsertFailed);
+  auto write = mitos::storage::Write<mitos::StatusOr<Product>>(
+      *db_, insert, &InsertFailed, mitos::storage::Statements::kOne);
   co_return co_await write;
 }
 

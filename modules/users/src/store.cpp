@@ -99,8 +99,8 @@ mitos::Completion<mitos::StatusOr<User>> UserStore::Insert(NewUser in,
   auto insert = [in = std::move(in), now = std::move(now)](Tx& tx) {
     return InsertRow(tx, in, now);
   };
-  return mitos::storage::Write<mitos::StatusOr<User>>(*db_, std::move(insert),
-                                                      &WriteFailed);
+  return mitos::storage::Write<mitos::StatusOr<User>>(
+      *db_, std::move(insert), &WriteFailed, mitos::storage::Statements::kOne);
 }
 
 mitos::Task<mitos::StatusOr<User>> UserStore::Find(int64_t id) {
@@ -137,8 +137,8 @@ mitos::Completion<mitos::StatusOr<User>> UserStore::Update(int64_t id,
   auto update = [id, patch = std::move(patch), now = std::move(now)](Tx& tx) {
     return UpdateRow(tx, id, patch, now);
   };
-  return mitos::storage::Write<mitos::StatusOr<User>>(*db_, std::move(update),
-                                                      &WriteFailed);
+  return mitos::storage::Write<mitos::StatusOr<User>>(
+      *db_, std::move(update), &WriteFailed, mitos::storage::Statements::kOne);
 }
 
 mitos::Completion<mitos::Status> UserStore::Remove(int64_t id,
