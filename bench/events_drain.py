@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "events"))
 from lib import Mitos, NatsServer, cleanup, eventually, query  # noqa: E402
-from split_test import make, nats_args, outbox, placed, start_orders  # noqa: E402
+from split_test import auth_args, make, nats_args, outbox, placed, start_orders  # noqa: E402
 
 
 def monolith(binary, work, n):
@@ -44,7 +44,8 @@ def monolith(binary, work, n):
 def split(binary, work, n):
     nats = NatsServer(work)
     tag = "%08x" % random.getrandbits(32)
-    users = Mitos(binary, work, "users", work / "users", "--modules=users", *nats_args(nats.url, tag))
+    users = Mitos(binary, work, "users", work / "users", "--modules=users", *nats_args(nats.url, tag),
+                  *auth_args(binary, work))
     orders = start_orders(binary, work, users, nats.url, tag)
     ids = make(users, orders, n)
     orders.kill()

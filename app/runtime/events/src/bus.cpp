@@ -152,15 +152,30 @@ class Bus::Impl {
 
   explicit Impl(BusOptions o) : options_(o) {}
 
-  Status Deliver(const Event& e, std::string_view subscriber) {
-    const Subscription* sub = nullptr;
+  const Subscription* Find(std::string_view type, std::string_view subscriber) const {
     for (const auto& s : subs_) {
-      if (s.type == e.type && s.subscriber == subscriber) sub = &s;
+      if (s.type == type && s.subscriber == subscriber) return &s;
     }
+    return nullptr;
+  }
+
+  Status Deliver(const Event& e, std::string_view subscriber) {
+    const Subscription* sub = Find(e.type, subscriber);
     if (sub == nullptr) {
       return Status::NotFound("no subscription of " + std::string(subscriber) +
                               " to " + e.type);
     }
+    return DeliverBatch({&e}, *sub);
+  }
+
+  // Delivers `events` (of sub's type, in order) to `sub` in one write of
+  // its database: each effect with its inbox record, those the inbox holds
+  // already skipped. Nothing commits when one handler fails: the caller
+  // then delivers them one by one, so that one failure holds back only
+  // its own key. One commit for many events is what lets a backlog drain
+  // at the database's pace rather than at one commit's round trip each.
+  Status DeliverBatch(const std::vector<const Event*>& events,
+                      const Subscription& sub) {
     // A delivery from the broker has no request around it: without a
     // deadline of its own, a database that stopped answering would hold the
     // consumer until the storage's default timeout.
@@ -170,42 +185,63 @@ class Bus::Impl {
       bounded.deadline = RequestContext::Clock::now() + options_.pass_timeout;
       scope.emplace(&bounded);
     }
-    trace::SpanContext parent;
-    trace::ParseTraceparent(e.traceparent, &parent);
-    trace::Span span("events.deliver " + e.type, trace::Kind::kServer, parent);
-    span.SetAttribute("messaging.system", "mitos");
-    span.SetAttribute("messaging.destination.name", e.type);
-    span.SetAttribute("messaging.message.id", e.id);
-    span.SetAttribute("mitos.subscriber", subscriber);
-    // Whether the effect happened now (true) or before (false). `handle`
-    // may refer to this frame: Wait returns only once the write ended.
-    const Handler& handler = sub->handler;
-    const std::string& name = sub->subscriber;
-    auto handle = [&handler, &name, &e](storage::Tx& tx) -> StatusOr<bool> {
+    // One span per event, each continuing the trace that produced it; a
+    // single one stays current, so that the write's span is its child.
+    std::vector<std::unique_ptr<trace::Span>> spans;
+    spans.reserve(events.size());
+    for (const Event* e : events) {
+      trace::SpanContext parent;
+      trace::ParseTraceparent(e->traceparent, &parent);
+      auto span = std::make_unique<trace::Span>("events.deliver " + e->type,
+                                                trace::Kind::kServer, parent);
+      if (span->recording()) {
+        span->SetAttribute("messaging.system", "mitos");
+        span->SetAttribute("messaging.destination.name", e->type);
+        span->SetAttribute("messaging.message.id", e->id);
+        span->SetAttribute("mitos.subscriber", sub.subscriber);
+      }
+      if (events.size() > 1) span->Detach();
+      spans.push_back(std::move(span));
+    }
+    // Which events had their effect now (1), not before (0). `handle`
+    // refers to this frame: Wait returns only once the write ended.
+    std::vector<char> fresh(events.size(), 0);
+    const Handler& handler = sub.handler;
+    const std::string& name = sub.subscriber;
+    auto handle = [&handler, &name, &events, &fresh](storage::Tx& tx) -> Status {
       Inbox inbox(tx);
-      if (inbox.Seen(name, e.id)) return false;
-      Status s = handler(e, tx);
-      if (!s.ok()) return s;
-      inbox.Record(name, e);
-      return true;
+      for (size_t i = 0; i < events.size(); ++i) {
+        fresh[i] = 0;  // only the last run counts
+        const Event& e = *events[i];
+        if (inbox.Seen(name, e.id)) continue;
+        Status s = handler(e, tx);
+        if (!s.ok()) return s;
+        inbox.Record(name, e);
+        fresh[i] = 1;
+      }
+      return Status::Ok();
     };
-    StatusOr<bool> handled =
-        Wait(storage::Write<StatusOr<bool>>(*sub->db, std::move(handle)));
-    if (handled.ok()) {
+    Status result = Wait(storage::Write<Status>(*sub.db, std::move(handle)));
+    if (result.ok()) {
       if (metrics::Enabled()) {
-        if (*handled) {
-          M().effects.With({sub->subscriber, e.type}).Inc();
-          M().lag.With({sub->subscriber, e.type})
-              .Observe(std::max<int64_t>(0, NowMs() - e.created_ms) / 1000.0);
-        } else {
-          M().duplicates.With({sub->subscriber, e.type}).Inc();
+        const int64_t now = NowMs();
+        for (size_t i = 0; i < events.size(); ++i) {
+          const Event& e = *events[i];
+          if (fresh[i]) {
+            M().effects.With({sub.subscriber, e.type}).Inc();
+            M().lag.With({sub.subscriber, e.type})
+                .Observe(std::max<int64_t>(0, now - e.created_ms) / 1000.0);
+          } else {
+            M().duplicates.With({sub.subscriber, e.type}).Inc();
+          }
         }
       }
       return Status::Ok();
     }
-    const Status& result = handled.status();
-    span.SetError(result.message());
-    if (metrics::Enabled()) M().failures.With({sub->subscriber, e.type}).Inc();
+    for (auto& span : spans) span->SetError(result.message());
+    if (metrics::Enabled() && events.size() == 1) {
+      M().failures.With({sub.subscriber, events[0]->type}).Inc();
+    }
     return result;
   }
 
@@ -312,19 +348,90 @@ class Bus::Impl {
     return Wait(storage::Read<StatusOr<std::vector<Row>>>(*s.db, std::move(read)));
   }
 
-  // Delivers `e` to every local subscriber of its type; returns "" or what
-  // failed.
-  std::string DeliverToAll(const Event& e) {
-    std::string error;
-    for (const auto& s : subs_) {
-      if (s.type != e.type) continue;
-      Status st = Deliver(e, s.subscriber);
-      if (!st.ok()) {
-        if (!error.empty()) error += "; ";
-        error += s.subscriber + ": " + st.message();
+  // Events of one outbox delivered in one write per subscriber.
+  static constexpr int kChunk = 64;
+
+  // Relays `chunk` (events due, in outbox order, none of a held key), then
+  // delivers it to the local subscribers, and adds what happened to
+  // `outcomes`: delivered to all; failed (an attempt counted, its key held);
+  // or left pending untouched, behind a failed event of its key. Returns
+  // false when the relay could not publish: the events from the first it
+  // could not publish stay as they are, and so should all after them.
+  bool Flush(Source& s, std::vector<Row*>& chunk, std::set<std::string>& held,
+             std::vector<Outcome>& outcomes, int64_t& next_due) {
+    bool relayed = true;
+    if (relay_) {
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        Status st = relay_(chunk[i]->event);
+        if (st.ok()) continue;
+        // The broker is down or refuses: nothing is the event's fault,
+        // and every later event would fail the same way.
+        log::Warn(kLog, "relay cannot publish, the outbox keeps its events",
+                  {{"outbox_module", s.module}, {"error", st.message()}});
+        relay_down_ = true;
+        relayed = false;
+        chunk.resize(i);
+        break;
       }
     }
-    return error;
+    std::vector<std::string> errors(chunk.size());
+    std::vector<char> behind(chunk.size(), 0);  // held back by a failure
+    for (const auto& sub : subs_) {
+      std::vector<const Event*> events;
+      std::vector<size_t> at;
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        if (chunk[i]->event.type != sub.type) continue;
+        events.push_back(&chunk[i]->event);
+        at.push_back(i);
+      }
+      if (events.empty() || DeliverBatch(events, sub).ok()) continue;
+      // One by one, in order: a failure holds back the later events of
+      // its key, the others go on.
+      std::set<std::string> failed_keys;
+      for (size_t j = 0; j < events.size(); ++j) {
+        const Event& e = *events[j];
+        if (failed_keys.count(e.key)) {
+          behind[at[j]] = 1;
+          continue;
+        }
+        Status st = DeliverBatch({&e}, sub);
+        if (st.ok()) continue;
+        failed_keys.insert(e.key);
+        std::string& error = errors[at[j]];
+        if (!error.empty()) error += "; ";
+        error += sub.subscriber + ": " + st.message();
+      }
+    }
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      const Row& r = *chunk[i];
+      if (errors[i].empty()) {
+        if (behind[i]) {
+          held.insert(r.event.key);
+        } else {
+          outcomes.push_back({r.seq, true, r.attempts + 1, 0, ""});
+        }
+        continue;
+      }
+      const std::string& error = errors[i];
+      int64_t attempts = r.attempts + 1;
+      int64_t retry_at = NowMs() + Backoff(attempts).count();
+      outcomes.push_back({r.seq, false, attempts, retry_at, error});
+      if (attempts >= options_.max_attempts) {
+        log::Error(kLog, "event dead-lettered",
+                   {{"outbox_module", s.module}, {"event_id", r.event.id},
+                    {"event_type", r.event.type}, {"attempts", attempts},
+                    {"error", error}});
+        if (metrics::Enabled()) M().dead.With({s.module, r.event.type}).Inc();
+      } else {
+        log::Warn(kLog, "event delivery failed, will retry",
+                  {{"outbox_module", s.module}, {"event_id", r.event.id},
+                   {"event_type", r.event.type}, {"attempts", attempts},
+                   {"error", error}});
+        held.insert(r.event.key);
+        next_due = std::min(next_due, retry_at);
+      }
+    }
+    return relayed;
   }
 
   Status Record(Source& s, const std::vector<Outcome>& outcomes) {
@@ -357,6 +464,7 @@ class Bus::Impl {
     int64_t next_due = now + options_.poll_interval.count();
     std::set<std::string> held;  // keys whose earlier event is not delivered
     std::vector<Outcome> outcomes;
+    std::vector<Row*> chunk;
     for (auto& r : rows) {
       if (stopping_) break;
       if (held.count(r.event.key)) continue;
@@ -367,40 +475,13 @@ class Bus::Impl {
         next_due = std::min(next_due, due);
         continue;
       }
-      if (relay_) {
-        Status st = relay_(r.event);
-        if (!st.ok()) {
-          // The broker is down or refuses: nothing is the event's fault,
-          // and every later event would fail the same way.
-          log::Warn(kLog, "relay cannot publish, the outbox keeps its events",
-                    {{"outbox_module", s.module}, {"error", st.message()}});
-          relay_down_ = true;
-          break;
-        }
-      }
-      std::string error = DeliverToAll(r.event);
-      if (error.empty()) {
-        outcomes.push_back({r.seq, true, r.attempts + 1, 0, ""});
-        continue;
-      }
-      int64_t attempts = r.attempts + 1;
-      int64_t retry_at = NowMs() + Backoff(attempts).count();
-      outcomes.push_back({r.seq, false, attempts, retry_at, error});
-      if (attempts >= options_.max_attempts) {
-        log::Error(kLog, "event dead-lettered",
-                   {{"outbox_module", s.module}, {"event_id", r.event.id},
-                    {"event_type", r.event.type}, {"attempts", attempts},
-                    {"error", error}});
-        if (metrics::Enabled()) M().dead.With({s.module, r.event.type}).Inc();
-      } else {
-        log::Warn(kLog, "event delivery failed, will retry",
-                  {{"outbox_module", s.module}, {"event_id", r.event.id},
-                   {"event_type", r.event.type}, {"attempts", attempts},
-                   {"error", error}});
-        held.insert(r.event.key);
-        next_due = std::min(next_due, retry_at);
-      }
+      chunk.push_back(&r);
+      if (static_cast<int>(chunk.size()) < kChunk) continue;
+      const bool relayed = Flush(s, chunk, held, outcomes, next_due);
+      chunk.clear();
+      if (!relayed) break;
     }
+    if (!chunk.empty() && !stopping_) Flush(s, chunk, held, outcomes, next_due);
     if (!outcomes.empty()) {
       // Not recorded, the delivered events are delivered again (the inboxes
       // make that a no-op) and the failed ones keep their attempts.
@@ -489,6 +570,25 @@ void Bus::Subscribe(std::string type, std::string subscriber,
 
 Status Bus::Deliver(const Event& event, std::string_view subscriber) {
   return impl_->Deliver(event, subscriber);
+}
+
+Status Bus::DeliverBatch(const std::vector<Event>& events,
+                         std::string_view subscriber) {
+  if (events.empty()) return Status::Ok();
+  const Impl::Subscription* sub = impl_->Find(events[0].type, subscriber);
+  if (sub == nullptr) {
+    return Status::NotFound("no subscription of " + std::string(subscriber) +
+                            " to " + events[0].type);
+  }
+  std::vector<const Event*> all;
+  all.reserve(events.size());
+  for (const Event& e : events) {
+    if (e.type != events[0].type) {
+      return Status::InvalidArgument("a batch of events of several types");
+    }
+    all.push_back(&e);
+  }
+  return impl_->DeliverBatch(all, *sub);
 }
 
 void Bus::SetRelay(std::function<Status(const Event&)> publish) {

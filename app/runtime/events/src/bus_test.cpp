@@ -310,6 +310,58 @@ TEST_P(BusTest, AFailedDeliveryIsRetriedRolledBackAndHoldsItsKey) {
             (std::vector<std::string>{"first", "second"}));
 }
 
+// Events are delivered many to a transaction; one that fails takes the
+// others of its batch with it only until they are delivered one by one.
+TEST_P(BusTest, AFailureInABatchHoldsOnlyItsOwnKey) {
+  std::atomic<bool> b_fails{true};
+  Bus bus(Fast());
+  bus.AddOutbox("producer", producer_.get());
+  bus.Subscribe("producer.Thing", "consumer", consumer_.get(),
+                Effect([&](const Event& e) { return e.payload == "b1" && b_fails.load(); }));
+  for (const char* p : {"a1", "b1", "c1", "a2", "b2", "c2"}) {
+    Publish(Make("producer.Thing", std::string(1, p[0]), p));
+  }
+  bus.Start();
+  auto effects = [&] {
+    return Column<std::string>(*consumer_, "SELECT payload FROM effects ORDER BY n");
+  };
+  ASSERT_TRUE(Eventually([&] { return effects().size() == 4; }));
+  EXPECT_EQ(effects(), (std::vector<std::string>{"a1", "c1", "a2", "c2"}));
+  // b1 failed (an attempt each time); b2 waits behind it untouched.
+  ASSERT_TRUE(Eventually([&] {
+    return Count(*producer_,
+                 "SELECT count(*) FROM mitos_outbox WHERE payload = 'b1' AND "
+                 "attempts >= 1") == 1;
+  }));
+  EXPECT_EQ(Count(*producer_,
+                  "SELECT count(*) FROM mitos_outbox WHERE payload = 'b2' AND "
+                  "attempts = 0"),
+            1);
+  b_fails = false;
+  ASSERT_TRUE(Eventually([&] { return OutboxEmpty(); }));
+  bus.Stop();
+  EXPECT_EQ(effects(), (std::vector<std::string>{"a1", "c1", "a2", "c2", "b1", "b2"}));
+  EXPECT_EQ(Count(*consumer_, "SELECT count(*) FROM mitos_inbox"), 6);
+}
+
+TEST_P(BusTest, ADeliveredBatchHasEachEffectOnce) {
+  Bus bus(Fast());
+  bus.Subscribe("producer.Thing", "consumer", consumer_.get(), Effect());
+  std::vector<Event> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back(Make("producer.Thing", "k", std::to_string(i)));
+  }
+  ASSERT_TRUE(bus.DeliverBatch({batch[0], batch[1]}, "consumer").ok());
+  // Again, overlapping: the two it had are skipped.
+  ASSERT_TRUE(bus.DeliverBatch(batch, "consumer").ok());
+  EXPECT_EQ(Column<std::string>(*consumer_, "SELECT payload FROM effects ORDER BY n"),
+            (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  EXPECT_EQ(calls_.load(), 5);
+  batch.push_back(Make("producer.Other", "k", "x"));
+  EXPECT_EQ(bus.DeliverBatch(batch, "consumer").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bus.DeliverBatch({}, "consumer").code(), StatusCode::kOk);
+}
+
 TEST_P(BusTest, AHandlerThatThrowsIsAFailedDeliveryAndWritesNothing) {
   Bus bus(Fast());
   bus.Subscribe("producer.Thing", "consumer", consumer_.get(),

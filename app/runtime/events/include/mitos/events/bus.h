@@ -94,6 +94,11 @@ class Bus {
   // calling thread until the transaction ended. For deliveries that do not
   // come from a local outbox (a broker's consumer).
   Status Deliver(const Event& event, std::string_view subscriber);
+  // As Deliver for each of `events`, in order, in one transaction: all
+  // their effects commit, or none does (the caller then delivers them one
+  // by one, to find the one that fails). REQUIRES: all of one type.
+  Status DeliverBatch(const std::vector<Event>& events,
+                      std::string_view subscriber);
 
   // Makes every outbox's events go to `publish` too (a broker's relay),
   // before the local subscribers. A non-OK status means that the broker
