@@ -91,6 +91,10 @@ void DeclareConfig(config::Schema& s) {
         "How long an event stays in the outbox before its first delivery.");
   s.Int("events.batch_size", 256, 1, 100000,
         "Events read from an outbox at once.");
+  s.Int("events.delivery_batch", 64, 1, 100000,
+        "Events delivered to a subscriber in one transaction of its "
+        "database: more drains a backlog faster, and holds the database's "
+        "write lock longer.");
   s.Int("events.pass_timeout_ms", 5000, 100, 600000,
         "Longest storage work of one outbox pass, or of one delivery from "
         "the broker; past it the pass fails and is tried again. Bounds the "
@@ -128,6 +132,7 @@ BusOptions BusOptionsFrom(const config::Config& c) {
   o.poll_interval = std::chrono::milliseconds(c.Int("events.poll_interval_ms"));
   o.dispatch_delay = std::chrono::milliseconds(c.Int("events.dispatch_delay_ms"));
   o.batch_size = static_cast<int>(c.Int("events.batch_size"));
+  o.delivery_batch = static_cast<int>(c.Int("events.delivery_batch"));
   o.pass_timeout = std::chrono::milliseconds(c.Int("events.pass_timeout_ms"));
   return o;
 }
@@ -348,9 +353,6 @@ class Bus::Impl {
     return Wait(storage::Read<StatusOr<std::vector<Row>>>(*s.db, std::move(read)));
   }
 
-  // Events of one outbox delivered in one write per subscriber.
-  static constexpr int kChunk = 64;
-
   // Relays `chunk` (events due, in outbox order, none of a held key), then
   // delivers it to the local subscribers, and adds what happened to
   // `outcomes`: delivered to all; failed (an attempt counted, its key held);
@@ -476,7 +478,7 @@ class Bus::Impl {
         continue;
       }
       chunk.push_back(&r);
-      if (static_cast<int>(chunk.size()) < kChunk) continue;
+      if (static_cast<int>(chunk.size()) < options_.delivery_batch) continue;
       const bool relayed = Flush(s, chunk, held, outcomes, next_due);
       chunk.clear();
       if (!relayed) break;

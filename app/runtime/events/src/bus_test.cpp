@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -473,6 +474,26 @@ TEST_P(BusTest, AnEventWithTheSameIdIsWrittenOnceInTheOutbox) {
   EXPECT_EQ(Count(*producer_, "SELECT count(*) FROM mitos_outbox"), 1);
   EXPECT_EQ(e.id.size(), 32u);
   EXPECT_NE(NewId(), NewId());
+}
+
+TEST(EventIds, AreHexOrderedByTheMillisecondAndOtherwiseRandom) {
+  const std::string first = NewId();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  std::set<std::string> later;
+  for (int i = 0; i < 1000; ++i) later.insert(NewId());
+  EXPECT_EQ(later.size(), 1000u);
+  for (const std::string& id : later) {
+    ASSERT_EQ(id.size(), 32u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    EXPECT_LT(first, id);
+  }
+  // The first 12 digits are the Unix time in milliseconds.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const long long stamped = std::stoll(first.substr(0, 12), nullptr, 16);
+  EXPECT_LE(stamped, now_ms);
+  EXPECT_GT(stamped, now_ms - 60000);
 }
 
 // The outbox is part of the producer's write: a write that fails after its

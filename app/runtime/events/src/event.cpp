@@ -11,10 +11,16 @@ std::string NewId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(32, '0');
-  for (int half = 0; half < 2; ++half) {
-    uint64_t v = rng();
-    for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(v >> (i * 4)) & 15];
-  }
+  const uint64_t ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  // Most significant digit first, so that text order is time order.
+  for (int i = 0; i < 12; ++i) out[i] = kHex[(ms >> ((11 - i) * 4)) & 15];
+  const uint64_t a = rng();
+  const uint64_t b = rng();
+  for (int i = 0; i < 16; ++i) out[12 + i] = kHex[(a >> (i * 4)) & 15];
+  for (int i = 0; i < 4; ++i) out[28 + i] = kHex[(b >> (i * 4)) & 15];
   return out;
 }
 

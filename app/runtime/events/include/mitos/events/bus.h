@@ -43,6 +43,9 @@ struct BusOptions {
   // How long an event waits in the outbox before its first delivery.
   std::chrono::milliseconds dispatch_delay{0};
   int batch_size = 256;  // events read from an outbox at once
+  // Events delivered to a subscriber in one transaction (an outbox's, or
+  // a broker's fetch).
+  int delivery_batch = 64;
   // Bounds the storage work of one outbox pass (its read, the deliveries
   // and their record) and of each delivery made outside a request: past
   // it the statements are cancelled and the pass fails, to be tried again
