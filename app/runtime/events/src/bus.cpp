@@ -250,7 +250,7 @@ class Bus::Impl {
     return result;
   }
 
-  std::function<Status(const Event&)> relay_;
+  Bus::Relay relay_;
 
   std::vector<std::string> SubscribersOf(std::string_view type) const {
     std::vector<std::string> out;
@@ -363,17 +363,19 @@ class Bus::Impl {
              std::vector<Outcome>& outcomes, int64_t& next_due) {
     bool relayed = true;
     if (relay_) {
-      for (size_t i = 0; i < chunk.size(); ++i) {
-        Status st = relay_(chunk[i]->event);
-        if (st.ok()) continue;
-        // The broker is down or refuses: nothing is the event's fault,
+      std::vector<const Event*> events;
+      events.reserve(chunk.size());
+      for (const Row* r : chunk) events.push_back(&r->event);
+      size_t published = 0;
+      Status st = relay_(events, &published);
+      if (!st.ok()) {
+        // The broker is down or refuses: nothing is the events' fault,
         // and every later event would fail the same way.
         log::Warn(kLog, "relay cannot publish, the outbox keeps its events",
                   {{"outbox_module", s.module}, {"error", st.message()}});
         relay_down_ = true;
         relayed = false;
-        chunk.resize(i);
-        break;
+        chunk.resize(std::min(published, chunk.size()));
       }
     }
     std::vector<std::string> errors(chunk.size());
@@ -593,7 +595,7 @@ Status Bus::DeliverBatch(const std::vector<Event>& events,
   return impl_->DeliverBatch(all, *sub);
 }
 
-void Bus::SetRelay(std::function<Status(const Event&)> publish) {
+void Bus::SetRelay(Relay publish) {
   impl_->relay_ = std::move(publish);
 }
 

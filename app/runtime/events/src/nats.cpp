@@ -4,8 +4,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -89,6 +93,8 @@ class Nats::Impl {
     jsOptions jo;
     if (s == NATS_OK) s = jsOptions_Init(&jo);
     jo.Wait = options_.timeout_ms;
+    jo.PublishAsync.AckHandler = &Impl::OnPublished;
+    jo.PublishAsync.AckHandlerClosure = this;
     if (s == NATS_OK) s = natsConnection_JetStream(&js_, nc_, &jo);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) return Status::Unavailable("cannot use NATS at " + options_.url + ": " + Text(s));
@@ -132,48 +138,109 @@ class Nats::Impl {
     return options_.subject_prefix + "." + type;
   }
 
-  Status Publish(const Event& e) {
+  // JetStream's answer to one asynchronous publish (a library thread).
+  static void OnPublished(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae,
+                          void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    const char* id = nullptr;
+    natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
+    {
+      std::lock_guard<std::mutex> lock(self->acks_mu_);
+      if (pa != nullptr && pae == nullptr && id != nullptr) {
+        self->acked_.insert(id);
+      } else if (pae != nullptr && self->ack_error_.empty()) {
+        self->ack_error_ = Text(pae->Err, pae->ErrCode);
+      }
+    }
+    natsMsg_Destroy(msg);
+  }
+
+  // Publishes `events` in order without waiting for each acknowledgement,
+  // then waits for them all (events.nats.timeout_ms): one round trip for
+  // the batch instead of one per event. *published is how many of the
+  // first JetStream acknowledged.
+  Status PublishBatch(const std::vector<const Event*>& events, size_t* published) {
     std::lock_guard<std::mutex> lock(mu_);
+    *published = 0;
     Status ready = EnsureStream();
     if (!ready.ok()) {
       if (metrics::Enabled()) M().relay_failures.With({}).Inc();
       return ready;
     }
-    trace::SpanContext parent;
-    trace::ParseTraceparent(e.traceparent, &parent);
-    trace::Span span("events.publish " + e.type, trace::Kind::kClient, parent);
-    span.SetAttribute("messaging.system", "nats");
-    span.SetAttribute("messaging.destination.name", Subject(e.type));
-    span.SetAttribute("messaging.message.id", e.id);
-    natsMsg* msg = nullptr;
-    std::string subject = Subject(e.type);
-    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, e.payload.data(),
-                                  static_cast<int>(e.payload.size()));
-    std::string created = std::to_string(e.created_ms);
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Event-Type", e.type.c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Event-Key", e.key.c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Created-Ms", created.c_str());
-    // The consumer's span continues the producer's trace, not this one.
-    if (s == NATS_OK && !e.traceparent.empty()) {
-      s = natsMsgHeader_Set(msg, "traceparent", e.traceparent.c_str());
+    {
+      std::lock_guard<std::mutex> acks(acks_mu_);
+      acked_.clear();
+      ack_error_.clear();
     }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = e.id.c_str();
-    po.MaxWait = options_.timeout_ms;
-    jsPubAck* ack = nullptr;
+    std::vector<std::unique_ptr<trace::Span>> spans;
+    spans.reserve(events.size());
+    natsStatus s = NATS_OK;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    if (s == NATS_OK) s = js_PublishMsg(&ack, js_, msg, &po, &jerr);
-    natsMsg_Destroy(msg);
-    if (ack != nullptr) jsPubAck_Destroy(ack);
-    if (s != NATS_OK) {
-      stream_ready_ = false;  // look again next time: the server may be new
-      if (metrics::Enabled()) M().relay_failures.With({}).Inc();
-      span.SetError(Text(s, jerr));
-      return Status::Unavailable("JetStream did not take event " + e.id + ": " + Text(s, jerr));
+    size_t sent = 0;
+    for (; sent < events.size() && s == NATS_OK; ++sent) {
+      const Event& e = *events[sent];
+      trace::SpanContext parent;
+      trace::ParseTraceparent(e.traceparent, &parent);
+      auto span = std::make_unique<trace::Span>("events.publish " + e.type,
+                                                trace::Kind::kClient, parent);
+      if (span->recording()) {
+        span->SetAttribute("messaging.system", "nats");
+        span->SetAttribute("messaging.destination.name", Subject(e.type));
+        span->SetAttribute("messaging.message.id", e.id);
+      }
+      span->Detach();
+      spans.push_back(std::move(span));
+      natsMsg* msg = nullptr;
+      std::string subject = Subject(e.type);
+      s = natsMsg_Create(&msg, subject.c_str(), nullptr, e.payload.data(),
+                         static_cast<int>(e.payload.size()));
+      std::string created = std::to_string(e.created_ms);
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Event-Type", e.type.c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Event-Key", e.key.c_str());
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Mitos-Created-Ms", created.c_str());
+      // The consumer's span continues the producer's trace, not this one.
+      if (s == NATS_OK && !e.traceparent.empty()) {
+        s = natsMsgHeader_Set(msg, "traceparent", e.traceparent.c_str());
+      }
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = e.id.c_str();
+      // The library owns msg once this succeeds (and nulls the pointer).
+      if (s == NATS_OK) s = js_PublishMsgAsync(js_, &msg, &po);
+      natsMsg_Destroy(msg);
     }
-    if (metrics::Enabled()) M().published.With({e.type}).Inc();
-    return Status::Ok();
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = options_.timeout_ms;
+    natsStatus done = js_PublishAsyncComplete(js_, &wait);
+    if (done != NATS_OK) {
+      // Not answered in time: given up (they may still have been stored;
+      // published again, JetStream drops them by their Nats-Msg-Id).
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) {
+        natsMsgList_Destroy(&pending);
+      }
+    }
+    std::string error;
+    {
+      std::lock_guard<std::mutex> acks(acks_mu_);
+      while (*published < events.size() && acked_.count(events[*published]->id)) {
+        ++*published;
+      }
+      error = ack_error_;
+    }
+    for (size_t i = 0; i < spans.size(); ++i) {
+      if (i >= *published) spans[i]->SetError("not acknowledged by JetStream");
+    }
+    if (metrics::Enabled()) {
+      for (size_t i = 0; i < *published; ++i) M().published.With({events[i]->type}).Inc();
+    }
+    if (*published == events.size()) return Status::Ok();
+    stream_ready_ = false;  // look again next time: the server may be new
+    if (metrics::Enabled()) M().relay_failures.With({}).Inc();
+    if (error.empty()) error = Text(s != NATS_OK ? s : done, jerr);
+    return Status::Unavailable("JetStream did not take event " + events[*published]->id +
+                               ": " + error);
   }
 
   // One consumer's loop: subscribe (again) when needed, fetch, deliver in
@@ -314,6 +381,10 @@ class Nats::Impl {
   jsCtx* js_ = nullptr;
   std::mutex mu_;  // the relay's publishes, and stream_ready_
   bool stream_ready_ = false;
+  // What JetStream acknowledged of the batch being published.
+  std::mutex acks_mu_;
+  std::set<std::string> acked_;
+  std::string ack_error_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> consumers_;
 };
@@ -335,7 +406,9 @@ Nats::~Nats() = default;
 
 void Nats::Relay(Bus& bus) {
   Impl* impl = impl_.get();
-  bus.SetRelay([impl](const Event& e) { return impl->Publish(e); });
+  bus.SetRelay([impl](const std::vector<const Event*>& events, size_t* published) {
+    return impl->PublishBatch(events, published);
+  });
 }
 
 void Nats::Consume(Bus& bus, std::string type, std::string subscriber) {

@@ -104,11 +104,15 @@ class Bus {
                       std::string_view subscriber);
 
   // Makes every outbox's events go to `publish` too (a broker's relay),
-  // before the local subscribers. A non-OK status means that the broker
-  // cannot take events now: the outbox keeps them all, and tries again
-  // after a backoff, without counting an attempt against any event.
-  // REQUIRES: called before Start.
-  void SetRelay(std::function<Status(const Event&)> publish);
+  // before the local subscribers, several at a time, in outbox order.
+  // `publish` returns OK once the broker took them all; else why not, with
+  // *published set to how many of the first it took. Those go on to the
+  // local subscribers; the outbox keeps the others and all after them,
+  // and tries again after a backoff, without counting an attempt against
+  // any event. REQUIRES: called before Start.
+  using Relay = std::function<Status(const std::vector<const Event*>& events,
+                                     size_t* published)>;
+  void SetRelay(Relay publish);
 
   // Returns every subscription: (type, subscriber).
   std::vector<std::pair<std::string, std::string>> Subscriptions() const;
