@@ -20,7 +20,10 @@ def fail(msg):
     print("FAIL: " + msg)
     for p in procs:
         print("--- %s" % p.log)
-        print("".join(p.log.read_text(errors="replace").splitlines(True)[-25:]))
+        if p.log.exists():
+            print("".join(p.log.read_text(errors="replace").splitlines(True)[-25:]))
+    # A failed test leaves no server behind, its nats-server included.
+    cleanup()
     sys.exit(1)
 
 
@@ -171,7 +174,7 @@ def execute(path, sql, *args):
 
 def cleanup():
     for p in procs:
-        if p.popen.poll() is None:
+        if p.popen is not None and p.popen.poll() is None:
             p.popen.kill()
             p.popen.wait()
 
@@ -196,6 +199,7 @@ class NatsServer:
         self.url = "nats://127.0.0.1:%d" % self.port
         self.log = work / (name + ".log")
         self.popen = None
+        procs.append(self)
         self.start()
 
     def start(self):
