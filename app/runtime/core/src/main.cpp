@@ -20,6 +20,8 @@
 #include "mitos/events/admin.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/trace.h"
+#include "mitos/storage/sqlite.h"
+#include "mitos/storage/storage.h"
 #include "access.h"
 #include "scaffold.h"
 
@@ -168,7 +170,8 @@ int ConfigCheck(const config::Schema& schema, const Flags& f) {
 }
 
 // `mitos events list|retry|drop`: the dead-lettered events in the outboxes
-// of the modules' databases under data_dir.
+// of the modules' storages, each where its configuration says: a file
+// under data_dir, or a PostgreSQL database.
 struct EventsCommand {
   std::string action;  // list, retry or drop
   std::string id;
@@ -176,8 +179,8 @@ struct EventsCommand {
   bool json = false;
 };
 
-int Events(const std::vector<ModuleSpec>& catalog, const config::Config& cfg,
-           const EventsCommand& cmd) {
+int Events(const std::vector<ModuleSpec>& catalog, const config::Schema& schema,
+           const config::Config& cfg, const EventsCommand& cmd) {
   const std::string dir = cfg.String("data_dir");
   std::vector<std::string> modules;
   for (const auto& s : catalog) {
@@ -189,15 +192,29 @@ int Events(const std::vector<ModuleSpec>& catalog, const config::Config& cfg,
     return Fail(kExitUsage, "events: unknown module \"" + cmd.module +
                                 "\" (known: " + names + ")");
   }
-  auto path = [&](const std::string& m) {
-    return (std::filesystem::path(dir) / (m + ".db")).string();
+  // The module's storage as its configuration says, opened as found (no
+  // migration runs): NotFound for a SQLite file that does not exist.
+  auto open = [&](const std::string& m) -> StatusOr<std::unique_ptr<storage::Database>> {
+    if (schema.Find(m + ".storage.backend") != nullptr) {
+      return storage::Open(cfg, m, dir, {}, /*migrate=*/false);
+    }
+    // A module that opens its SQLite file itself (OpenDatabase).
+    const std::string path = (std::filesystem::path(dir) / (m + ".db")).string();
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return Status::NotFound("no database file " + path);
+    sqlite::Options o;
+    o.name = m;
+    o.migrate = false;
+    return storage::OpenSqlite(path, o, {});
   };
   if (cmd.action == "list") {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     bool any_file = false;
     for (const auto& m : modules) {
-      auto dead = events::ListDead(path(m));
-      if (!dead.ok() && dead.status().code() == StatusCode::kNotFound) continue;
+      auto db = open(m);
+      if (!db.ok() && db.status().code() == StatusCode::kNotFound) continue;
+      if (!db.ok()) return Fail(kExitRuntime, "events: " + db.status().message());
+      auto dead = events::ListDead(**db);
       if (!dead.ok()) return Fail(kExitRuntime, "events: " + dead.status().message());
       any_file = true;
       for (const auto& e : *dead) {
@@ -233,8 +250,11 @@ int Events(const std::vector<ModuleSpec>& catalog, const config::Config& cfg,
     return 0;
   }
   for (const auto& m : modules) {
-    Status s = cmd.action == "retry" ? events::RetryDead(path(m), cmd.id)
-                                     : events::DropDead(path(m), cmd.id);
+    auto db = open(m);
+    if (!db.ok() && db.status().code() == StatusCode::kNotFound) continue;
+    if (!db.ok()) return Fail(kExitRuntime, "events: " + db.status().message());
+    Status s = cmd.action == "retry" ? events::RetryDead(**db, cmd.id)
+                                     : events::DropDead(**db, cmd.id);
     if (s.ok()) {
       std::cout << (cmd.action == "retry" ? "retrying" : "dropped") << " event "
                 << cmd.id << " of module " << m << "\n";
@@ -466,7 +486,7 @@ int Run(int argc, char** argv, const std::vector<ModuleSpec>& catalog) {
     if (*dev_token) return DevToken(cfg, dt);
     if (*events_cmd) {
       ev.action = *ev_list ? "list" : *ev_retry ? "retry" : "drop";
-      return Events(catalog, cfg, ev);
+      return Events(catalog, schema, cfg, ev);
     }
     if (*print) {
       std::cout << cfg.ToYaml();

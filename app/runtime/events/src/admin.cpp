@@ -1,79 +1,65 @@
 #include "mitos/events/admin.h"
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-
-#include <filesystem>
+#include "mitos/io/task.h"
 
 namespace mitos::events {
 namespace {
 
-bool HasOutbox(SQLite::Database& db) {
-  SQLite::Statement q(db,
-                      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                      "name = 'mitos_outbox'");
-  return q.executeStep();
+// Whether the module's schema has an outbox: a module that publishes
+// nothing has none.
+bool HasOutbox(storage::Tx& tx) {
+  if (tx.backend() == storage::Backend::kSqlite) {
+    return tx.Int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                  "name = 'mitos_outbox'")
+               .value_or(0) > 0;
+  }
+  return tx.Int("SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = "
+                "'mitos_outbox' AND schemaname = current_schema()")
+             .value_or(0) > 0;
 }
 
-// Runs `fn` on a connection of its own to the file at `path`.
-template <typename R, typename F>
-StatusOr<R> WithFile(const std::string& path, int flags, F&& fn) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return Status::NotFound("no database file " + path);
-  }
-  try {
-    SQLite::Database db(path, flags, /*busy_timeout_ms=*/5000);
-    return fn(db);
-  } catch (const SQLite::Exception& e) {
-    return Status::Unavailable("cannot use " + path + ": " + e.what());
-  }
-}
-
-Status Change(const std::string& path, const std::string& id, const char* sql) {
-  auto changed = WithFile<bool>(path, SQLite::OPEN_READWRITE, [&](SQLite::Database& db) {
-    if (!HasOutbox(db)) return false;
-    SQLite::Statement q(db, sql);
-    q.bind(1, id);
-    return q.exec() > 0;
-  });
+Status Change(storage::Database& db, const std::string& id, const char* sql) {
+  auto change = [&id, sql](storage::Tx& tx) -> StatusOr<bool> {
+    if (!HasOutbox(tx)) return false;
+    return tx.Exec(sql, {id}) > 0;
+  };
+  StatusOr<bool> changed = Wait(storage::Write<StatusOr<bool>>(db, std::move(change)));
   if (!changed.ok()) return changed.status();
   if (!*changed) {
-    return Status::NotFound("no dead-lettered event " + id + " in " + path);
+    return Status::NotFound("no dead-lettered event " + id + " in " + db.name() +
+                            "'s outbox");
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-StatusOr<std::vector<DeadEvent>> ListDead(const std::string& path) {
-  return WithFile<std::vector<DeadEvent>>(
-      path, SQLite::OPEN_READONLY, [&](SQLite::Database& db) {
-        std::vector<DeadEvent> out;
-        if (!HasOutbox(db)) return out;
-        SQLite::Statement q(db,
-                            "SELECT id, type, key, attempts, created_ms, "
-                            "last_error, payload FROM mitos_outbox WHERE state "
-                            "= 'dead' ORDER BY seq");
-        while (q.executeStep()) {
-          out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
-                         q.getColumn(2).getString(), q.getColumn(3).getInt64(),
-                         q.getColumn(4).getInt64(), q.getColumn(5).getString(),
-                         q.getColumn(6).getString()});
-        }
-        return out;
-      });
+StatusOr<std::vector<DeadEvent>> ListDead(storage::Database& db) {
+  using R = StatusOr<std::vector<DeadEvent>>;
+  auto list = [](storage::Tx& tx) -> R {
+    std::vector<DeadEvent> out;
+    if (!HasOutbox(tx)) return out;
+    tx.ForEach(
+        "SELECT id, type, key, attempts, created_ms, last_error, payload "
+        "FROM mitos_outbox WHERE state = 'dead' ORDER BY seq",
+        {}, [&out](const storage::Row& r) {
+          out.push_back({r.String(0), r.String(1), r.String(2), r.Int(3),
+                         r.Int(4), r.String(5), r.String(6)});
+        });
+    return out;
+  };
+  return Wait(storage::Read<R>(db, std::move(list)));
 }
 
-Status RetryDead(const std::string& path, const std::string& id) {
-  return Change(path, id,
+Status RetryDead(storage::Database& db, const std::string& id) {
+  return Change(db, id,
                 "UPDATE mitos_outbox SET state = 'pending', attempts = 0, "
-                "next_attempt_ms = 0 WHERE id = ? AND state = 'dead'");
+                "next_attempt_ms = 0 WHERE id = $1 AND state = 'dead'");
 }
 
-Status DropDead(const std::string& path, const std::string& id) {
-  return Change(path, id,
-                "DELETE FROM mitos_outbox WHERE id = ? AND state = 'dead'");
+Status DropDead(storage::Database& db, const std::string& id) {
+  return Change(db, id,
+                "DELETE FROM mitos_outbox WHERE id = $1 AND state = 'dead'");
 }
 
 }  // namespace mitos::events

@@ -484,7 +484,7 @@ class Pool : public storage::Database {
     }
     Status s = CheckOwnership(*c);
     if (!s.ok()) return s;
-    s = Migrate(*c, migrations);
+    s = o_.migrate ? Migrate(*c, migrations) : ReadVersion(*c);
     if (!s.ok()) return s;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -1029,6 +1029,31 @@ class Pool : public storage::Database {
     } catch (const Error& e) {
       return Status::StorageUnavailable(o_.name + ": cannot check the role at " +
                                         redacted_url_ + ": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  // The schema version as found, for a pool that applies no migrations.
+  Status ReadVersion(Conn& c) {
+    const Clock::time_point deadline = Clock::now() + o_.statement_timeout;
+    try {
+      bool exists = false;
+      std::function<void(const storage::Row&)> has =
+          [&](const storage::Row& r) { exists = r.Bool(0); };
+      Statement(c, "SELECT to_regclass('mitos_schema_version') IS NOT NULL",
+                nullptr, 0, &has, deadline);
+      int64_t v = 0;
+      std::function<void(const storage::Row&)> read =
+          [&](const storage::Row& r) { v = r.Int(0); };
+      if (exists) {
+        Statement(c, "SELECT coalesce(max(version), 0) FROM mitos_schema_version",
+                  nullptr, 0, &read, deadline);
+      }
+      version_ = static_cast<int>(v);
+    } catch (const Error& e) {
+      return Status::StorageUnavailable(o_.name + ": cannot read the schema "
+                                        "version at " + redacted_url_ + ": " +
+                                        e.what());
     }
     return Status::Ok();
   }

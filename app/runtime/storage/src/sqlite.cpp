@@ -204,6 +204,7 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
 
     int version = w.execAndGet("PRAGMA user_version").getInt();
     int latest = migrations.empty() ? 0 : migrations.back().version;
+    if (!options.migrate) latest = version;  // as found
     if (version > latest) {
       return Status::Internal(path + " has schema version " +
                               std::to_string(version) +
@@ -211,6 +212,7 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
                               std::to_string(latest) + ")");
     }
     for (const auto& m : migrations) {
+      if (!options.migrate) break;
       if (m.version <= version) continue;
       if (m.version != version + 1) {
         return Status::Internal("migrations must be numbered 1, 2, 3...");

@@ -188,20 +188,27 @@ std::string Trim(std::string s) {
 
 StatusOr<std::unique_ptr<Database>> Open(
     const config::Config& config, const std::string& module,
-    const std::string& data_dir, const std::vector<Migration>& migrations) {
+    const std::string& data_dir, const std::vector<Migration>& migrations,
+    bool migrate) {
   const std::string p = module + ".storage.";
   if (config.String(p + "backend") == "sqlite") {
     sqlite::Options o;
     o.name = module;
+    o.migrate = migrate;
     o.busy_timeout_ms = static_cast<int>(config.Int(p + "busy_timeout_ms"));
     o.readers = static_cast<int>(config.Int(p + "readers"));
     o.cache_kib = static_cast<int>(config.Int(p + "cache_kib"));
     o.max_page_count = config.Int(p + "max_page_count");
     auto path = std::filesystem::path(data_dir) / (module + ".db");
+    std::error_code ec;
+    if (!migrate && !std::filesystem::exists(path, ec)) {
+      return Status::NotFound("no database file " + path.string());
+    }
     return OpenSqlite(path.string(), o, migrations);
   }
   postgres::Options o;
   o.name = module;
+  o.migrate = migrate;
   std::string url = config.String(p + "url");
   const std::string& file = config.String(p + "url_file");
   if (!url.empty() && !file.empty()) {

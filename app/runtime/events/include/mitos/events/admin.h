@@ -1,6 +1,7 @@
-// Dead-lettered events in a module's database file, for `mitos events`:
-// listed, sent back to delivery, or dropped. These open the file with their
-// own connection, so they work whether or not an instance serves it (the
+// Dead-lettered events in a module's outbox, for `mitos events`: listed,
+// sent back to delivery, or dropped, on either backend. They work on the
+// module's storage opened by whoever calls them (the CLI opens it with
+// its own connections, whether or not an instance serves it; the
 // instance's dispatcher sees the change at its next poll).
 #ifndef MITOS_EVENTS_ADMIN_H_
 #define MITOS_EVENTS_ADMIN_H_
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "mitos/base/status.h"
+#include "mitos/storage/storage.h"
 
 namespace mitos::events {
 
@@ -23,17 +25,17 @@ struct DeadEvent {
   std::string payload;
 };
 
-// Returns the dead-lettered events of the outbox in the SQLite file at
-// `path`, oldest first; empty when the file has no outbox. NotFound when
-// the file does not exist, Unavailable when it cannot be read.
-StatusOr<std::vector<DeadEvent>> ListDead(const std::string& path);
+// Returns the dead-lettered events of the outbox in `db`, oldest first;
+// empty when the database has no outbox. What the storage makes of a
+// failure otherwise (storage::StatusFor).
+StatusOr<std::vector<DeadEvent>> ListDead(storage::Database& db);
 
 // Sends the dead event `id` back to delivery with its attempts reset.
 // NotFound when the outbox holds no dead event of that id.
-Status RetryDead(const std::string& path, const std::string& id);
+Status RetryDead(storage::Database& db, const std::string& id);
 
 // Deletes the dead event `id`. NotFound as RetryDead.
-Status DropDead(const std::string& path, const std::string& id);
+Status DropDead(storage::Database& db, const std::string& id);
 
 }  // namespace mitos::events
 

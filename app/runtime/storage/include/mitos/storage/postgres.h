@@ -54,6 +54,8 @@ struct Options {
   // the time left rounded down to four significant bits (so that it
   // changes seldom), and default_transaction_read_only, on for a read.
   bool pipeline = true;
+  // As sqlite::Options::migrate: false takes the schema as found.
+  bool migrate = true;
 };
 
 // Connects (failing with StorageUnavailable and a clear message when the

@@ -47,6 +47,10 @@ struct Options {
   // past it fails as on a full disk. A limit below the file's size keeps
   // the file at its size.
   int64_t max_page_count = 0;
+  // false: the schema is taken as found, whatever its version, and no
+  // migration runs; for a tool that works on some of a module's tables
+  // without being the module (mitos events). The file must exist.
+  bool migrate = true;
 };
 
 // A connection with a cache of prepared statements.

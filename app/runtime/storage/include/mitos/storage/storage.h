@@ -476,9 +476,13 @@ void DeclareConfig(config::Schema& schema, const std::string& module);
 // <module>.storage.url_file) on PostgreSQL. Returns a clear error, with no
 // password in it, for a bad URL, an unreachable server, a schema newer than
 // the migrations, or a PostgreSQL role that could see other modules' data.
+// With `migrate` false the schema is taken as found (see
+// sqlite::Options::migrate), and a SQLite file that does not exist is
+// NotFound.
 StatusOr<std::unique_ptr<Database>> Open(
     const config::Config& config, const std::string& module,
-    const std::string& data_dir, const std::vector<Migration>& migrations);
+    const std::string& data_dir, const std::vector<Migration>& migrations,
+    bool migrate = true);
 
 // Returns `url` with its password (in the user part, or a password=
 // parameter) replaced by "<redacted>"; for logs, messages and config print.
