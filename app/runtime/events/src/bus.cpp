@@ -164,13 +164,22 @@ class Bus::Impl {
     return nullptr;
   }
 
-  Status Deliver(const Event& e, std::string_view subscriber) {
-    const Subscription* sub = Find(e.type, subscriber);
+  // Bus::DeliverBatch, for events of one type.
+  Status DeliverTo(const std::vector<const Event*>& events,
+                   std::string_view subscriber) {
+    if (events.empty()) return Status::Ok();
+    const std::string& type = events[0]->type;
+    const Subscription* sub = Find(type, subscriber);
     if (sub == nullptr) {
       return Status::NotFound("no subscription of " + std::string(subscriber) +
-                              " to " + e.type);
+                              " to " + type);
     }
-    return DeliverBatch({&e}, *sub);
+    for (const Event* e : events) {
+      if (e->type != type) {
+        return Status::InvalidArgument("a batch of events of several types");
+      }
+    }
+    return DeliverBatch(events, *sub);
   }
 
   // Delivers `events` (of sub's type, in order) to `sub` in one write of
@@ -573,26 +582,15 @@ void Bus::Subscribe(std::string type, std::string subscriber,
 }
 
 Status Bus::Deliver(const Event& event, std::string_view subscriber) {
-  return impl_->Deliver(event, subscriber);
+  return impl_->DeliverTo({&event}, subscriber);
 }
 
 Status Bus::DeliverBatch(const std::vector<Event>& events,
                          std::string_view subscriber) {
-  if (events.empty()) return Status::Ok();
-  const Impl::Subscription* sub = impl_->Find(events[0].type, subscriber);
-  if (sub == nullptr) {
-    return Status::NotFound("no subscription of " + std::string(subscriber) +
-                            " to " + events[0].type);
-  }
   std::vector<const Event*> all;
   all.reserve(events.size());
-  for (const Event& e : events) {
-    if (e.type != events[0].type) {
-      return Status::InvalidArgument("a batch of events of several types");
-    }
-    all.push_back(&e);
-  }
-  return impl_->DeliverBatch(all, *sub);
+  for (const Event& e : events) all.push_back(&e);
+  return impl_->DeliverTo(all, subscriber);
 }
 
 void Bus::SetRelay(Relay publish) {

@@ -361,8 +361,6 @@ class Pool;
 struct Solo {
   bool read = true;
   int64_t timeout_ms = 0;  // what is left of the deadline
-  // The read's BEGIN and SET LOCAL, for when it opens a transaction.
-  std::vector<std::string> prologue;
   // The statement that ran alone, once it did.
   Prepared* first = nullptr;
   // The read opened a transaction at its first statement (known to lead
@@ -550,11 +548,7 @@ class Pool : public storage::Database {
       auto it = c.prepared.find(sql);
       if (it != c.prepared.end() && it->second.leads_to_more) {
         solo->in_transaction = true;
-        if (o_.pipeline) {
-          c.prologue = std::move(solo->prologue);
-        } else {
-          Simple(c, solo->prologue[0] + "; " + solo->prologue[1], deadline);
-        }
+        Begin(c, /*write=*/false, solo->timeout_ms, deadline);
         solo = nullptr;
       }
     }
@@ -576,43 +570,32 @@ class Pool : public storage::Database {
       }
       values[i] = texts[i].c_str();
     }
-    std::vector<Result> results;
     // What Check holds a cancel against: a statement that runs alone has
     // the session's timeout, a little shorter than what is left.
     Clock::time_point judged = deadline;
+    std::optional<Settings> settings;  // the session's, when they change
     if (solo != nullptr) {
-      const int64_t timeout = SessionTimeout(solo->timeout_ms);
-      judged = std::min(deadline, Clock::now() + milliseconds(timeout));
-      Settings settings;
-      const bool set = c.session_timeout_ms != timeout ||
-                       c.session_read_only != (solo->read ? 1 : 0);
-      if (set) {
-        settings.timeout = std::to_string(timeout);
-        settings.read_only = solo->read ? "on" : "off";
+      const Settings want{SessionTimeout(solo->timeout_ms), solo->read};
+      judged = std::min(deadline, Clock::now() + milliseconds(want.timeout_ms));
+      if (c.session_timeout_ms != want.timeout_ms ||
+          c.session_read_only != (want.read_only ? 1 : 0)) {
+        settings = want;
       }
-      if (o_.pipeline) {
-        results = Pipelined(c, sql, values, deadline, set ? &settings : nullptr);
-      } else {
-        if (set) {
-          c.session_timeout_ms = c.session_read_only = -1;
-          Simple(c,
-                 "SET statement_timeout = " + settings.timeout +
-                     "; SET default_transaction_read_only = " + settings.read_only,
-                 deadline);
-          c.session_timeout_ms = timeout;
-          c.session_read_only = solo->read ? 1 : 0;
-        }
-        Settle(c, deadline);
-        const std::string& name = Prepare(c, sql, deadline).name;
-        if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(n),
-                                values.data(), nullptr, nullptr, 0) == 0) {
-          throw Broken(c);
-        }
-        results = Drain(c, deadline);
+      if (settings && !o_.pipeline) {
+        c.session_timeout_ms = c.session_read_only = -1;
+        Simple(c,
+               "SET statement_timeout = " + std::to_string(want.timeout_ms) +
+                   "; SET default_transaction_read_only = " +
+                   (want.read_only ? "on" : "off"),
+               deadline);
+        c.session_timeout_ms = want.timeout_ms;
+        c.session_read_only = want.read_only ? 1 : 0;
+        settings.reset();
       }
-      solo->first = &c.prepared.find(sql)->second;
-    } else if (!c.prologue.empty()) {
-      results = Pipelined(c, sql, values, deadline);
+    }
+    std::vector<Result> results;
+    if (!c.prologue.empty() || (solo != nullptr && o_.pipeline)) {
+      results = Pipelined(c, sql, values, deadline, settings ? &*settings : nullptr);
     } else {
       Settle(c, deadline);
       const std::string& name = Prepare(c, sql, deadline).name;
@@ -622,6 +605,7 @@ class Pool : public storage::Database {
       }
       results = Drain(c, deadline);
     }
+    if (solo != nullptr) solo->first = &c.prepared.find(sql)->second;
     int64_t changed = 0;
     for (auto& r : results) {
       Check(c, r.get(), judged);
@@ -705,8 +689,8 @@ class Pool : public storage::Database {
 
   // New values for the session's settings (kSessionSettingsSql).
   struct Settings {
-    std::string timeout;
-    const char* read_only = "off";
+    int64_t timeout_ms;
+    bool read_only;
   };
 
   // Sends the session's `settings` when given (with a sync of their own,
@@ -726,7 +710,8 @@ class Pool : public storage::Database {
     }
     if (settings != nullptr) {
       c.session_timeout_ms = c.session_read_only = -1;
-      const char* args[] = {settings->timeout.c_str(), settings->read_only};
+      const std::string timeout = std::to_string(settings->timeout_ms);
+      const char* args[] = {timeout.c_str(), settings->read_only ? "on" : "off"};
       if (PQsendQueryParams(c.pg, kSessionSettingsSql, 2, nullptr, args,
                             nullptr, nullptr, 0) == 0 ||
           PQpipelineSync(c.pg) == 0) {
@@ -780,8 +765,8 @@ class Pool : public storage::Database {
       for (auto& r : set[0]) {
         if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) throw Broken(c);
       }
-      c.session_timeout_ms = std::stoll(settings->timeout);
-      c.session_read_only = std::string_view(settings->read_only) == "on" ? 1 : 0;
+      c.session_timeout_ms = settings->timeout_ms;
+      c.session_read_only = settings->read_only ? 1 : 0;
     }
     for (size_t g = 0; g + 1 < commands; ++g) {
       for (auto& r : groups[g]) Check(c, r.get(), deadline);
@@ -1288,23 +1273,11 @@ class Pool : public storage::Database {
     }
     const Clock::time_point bound =
         deadline != Clock::time_point::max() ? deadline : now + timeout;
-    // READ WRITE: the session's default may be read-only (see RunAlone).
-    std::string begin = w.write
-        ? "BEGIN READ WRITE"
-        : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    // SET LOCAL ends with the transaction.
-    std::string timeout_sql =
-        "SET LOCAL statement_timeout = " + std::to_string(timeout.count());
     if ((!w.write || w.statements == storage::Statements::kOne) &&
-        RunAlone(c, job, timeout.count(), {begin, timeout_sql}, bound,
-                 committing)) {
+        RunAlone(c, job, timeout.count(), bound, committing)) {
       return;
     }
-    if (o_.pipeline) {
-      c.prologue = {std::move(begin), std::move(timeout_sql)};
-    } else {
-      Simple(c, begin + "; " + timeout_sql, bound);
-    }
+    Begin(c, w.write, timeout.count(), bound);
     bool keep;
     try {
       PgTx tx(*this, c, !w.write, bound);
@@ -1333,19 +1306,33 @@ class Pool : public storage::Database {
     }
   }
 
+  // Opens a transaction on `c` whose statements each get `timeout_ms`: its
+  // BEGIN and SET LOCAL go with its first statement (Options::pipeline),
+  // or now.
+  void Begin(Conn& c, bool write, int64_t timeout_ms, Clock::time_point deadline) {
+    // READ WRITE: the session's default may be read-only (see RunAlone).
+    std::string begin = write ? "BEGIN READ WRITE"
+                              : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    // SET LOCAL ends with the transaction.
+    std::string timeout = "SET LOCAL statement_timeout = " + std::to_string(timeout_ms);
+    if (o_.pipeline) {
+      c.prologue = {std::move(begin), std::move(timeout)};
+    } else {
+      Simple(c, begin + "; " + timeout, deadline);
+    }
+  }
+
   // Runs a read, or a write of one statement, with its first statement on
   // its own: with no BEGIN, COMMIT or ROLLBACK for the server to run, in
   // one round trip. The session's settings stand in for SET LOCAL and
   // READ ONLY. Returns false when the read ran a second statement: it must
-  // run again in a transaction, whose `prologue` is given.
-  bool RunAlone(Conn& c, Job& job, int64_t timeout_ms,
-                std::vector<std::string> prologue, Clock::time_point bound,
+  // run again in a transaction.
+  bool RunAlone(Conn& c, Job& job, int64_t timeout_ms, Clock::time_point bound,
                 bool* committing) {
     const storage::Work& w = job.work;
     Solo solo;
     solo.read = !w.write;
     solo.timeout_ms = timeout_ms;
-    solo.prologue = std::move(prologue);
     // The statement is its own commit: once sent, it may have happened.
     if (w.write) *committing = true;
     try {
