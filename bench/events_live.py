@@ -12,6 +12,7 @@ outbox insert in the write.
 
 Usage: bench/events_live.py MITOS_BIN [--duration S] [--connections N]
                             [--reps R] [--users N]
+                            [--topology monolith|split|both]
 """
 import argparse
 import json
@@ -164,6 +165,7 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--users", type=int, default=300000)
+    ap.add_argument("--topology", choices=("monolith", "split", "both"), default="both")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
@@ -172,6 +174,8 @@ def main():
           (time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), args.connections, args.duration, args.reps))
     try:
         for topology in ("monolith", "split"):
+            if args.topology not in ("both", topology):
+                continue
             reps = [run(args.binary, work, topology, args, args.users) for _ in range(args.reps)]
             med = {k: statistics.median(r[k] for r in reps) for k in reps[0]}
             print("%s: %.0f events/s had their effect (while DELETE ran at %.0f req/s), "

@@ -362,38 +362,46 @@ class Bus::Impl {
     return Wait(storage::Read<StatusOr<std::vector<Row>>>(*s.db, std::move(read)));
   }
 
-  // Relays `chunk` (events due, in outbox order, none of a held key), then
-  // delivers it to the local subscribers, and adds what happened to
-  // `outcomes`: delivered to all; failed (an attempt counted, its key held);
-  // or left pending untouched, behind a failed event of its key. Returns
-  // false when the relay could not publish: the events from the first it
-  // could not publish stay as they are, and so should all after them.
-  bool Flush(Source& s, std::vector<Row*>& chunk, std::set<std::string>& held,
-             std::vector<Outcome>& outcomes, int64_t& next_due) {
-    bool relayed = true;
-    if (relay_) {
-      std::vector<const Event*> events;
-      events.reserve(chunk.size());
-      for (const Row* r : chunk) events.push_back(&r->event);
-      size_t published = 0;
-      Status st = relay_(events, &published);
-      if (!st.ok()) {
-        // The broker is down or refuses: nothing is the events' fault,
-        // and every later event would fail the same way.
-        log::Warn(kLog, "relay cannot publish, the outbox keeps its events",
-                  {{"outbox_module", s.module}, {"error", st.message()}});
-        relay_down_ = true;
-        relayed = false;
-        chunk.resize(std::min(published, chunk.size()));
-      }
-    }
+  // Hands `due` (events due, in outbox order, none of a held key) to the
+  // relay in one call, so that a pass costs the broker one round trip
+  // however many events it carries. Returns false when the relay could not
+  // publish them all; `due` is then cut to those it took: the others stay
+  // as they are, and so should all after them.
+  bool Relay(Source& s, std::vector<Row*>& due) {
+    if (!relay_ || due.empty()) return true;
+    std::vector<const Event*> events;
+    events.reserve(due.size());
+    for (const Row* r : due) events.push_back(&r->event);
+    size_t published = 0;
+    Status st = relay_(events, &published);
+    if (st.ok()) return true;
+    // The broker is down or refuses: nothing is the events' fault, and
+    // every later event would fail the same way.
+    log::Warn(kLog, "relay cannot publish, the outbox keeps its events",
+              {{"outbox_module", s.module}, {"error", st.message()}});
+    relay_down_ = true;
+    due.resize(std::min(published, due.size()));
+    return false;
+  }
+
+  // Delivers `chunk` (relayed events, in outbox order) to the local
+  // subscribers, and adds what happened to `outcomes`: delivered to all;
+  // failed (an attempt counted, its key held); or left pending untouched,
+  // behind a failed event of its key, in this chunk or an earlier one.
+  // An event relayed and then left pending is relayed again by a later
+  // pass, which the broker's dedupe (or the remote inbox) makes harmless.
+  void Deliver(Source& s, const std::vector<Row*>& chunk, std::set<std::string>& held,
+               std::vector<Outcome>& outcomes, int64_t& next_due) {
     std::vector<std::string> errors(chunk.size());
     std::vector<char> behind(chunk.size(), 0);  // held back by a failure
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      if (held.count(chunk[i]->event.key)) behind[i] = 1;
+    }
     for (const auto& sub : subs_) {
       std::vector<const Event*> events;
       std::vector<size_t> at;
       for (size_t i = 0; i < chunk.size(); ++i) {
-        if (chunk[i]->event.type != sub.type) continue;
+        if (behind[i] || chunk[i]->event.type != sub.type) continue;
         events.push_back(&chunk[i]->event);
         at.push_back(i);
       }
@@ -444,7 +452,6 @@ class Bus::Impl {
         next_due = std::min(next_due, retry_at);
       }
     }
-    return relayed;
   }
 
   Status Record(Source& s, const std::vector<Outcome>& outcomes) {
@@ -477,24 +484,25 @@ class Bus::Impl {
     int64_t next_due = now + options_.poll_interval.count();
     std::set<std::string> held;  // keys whose earlier event is not delivered
     std::vector<Outcome> outcomes;
-    std::vector<Row*> chunk;
+    std::vector<Row*> due;
     for (auto& r : rows) {
-      if (stopping_) break;
       if (held.count(r.event.key)) continue;
-      int64_t due = std::max(r.next_attempt_ms,
-                             r.event.created_ms + options_.dispatch_delay.count());
-      if (due > now) {
+      int64_t at = std::max(r.next_attempt_ms,
+                            r.event.created_ms + options_.dispatch_delay.count());
+      if (at > now) {
         held.insert(r.event.key);
-        next_due = std::min(next_due, due);
+        next_due = std::min(next_due, at);
         continue;
       }
-      chunk.push_back(&r);
-      if (static_cast<int>(chunk.size()) < options_.delivery_batch) continue;
-      const bool relayed = Flush(s, chunk, held, outcomes, next_due);
-      chunk.clear();
-      if (!relayed) break;
+      due.push_back(&r);
     }
-    if (!chunk.empty() && !stopping_) Flush(s, chunk, held, outcomes, next_due);
+    Relay(s, due);
+    const size_t step = static_cast<size_t>(std::max(1, options_.delivery_batch));
+    for (size_t i = 0; i < due.size() && !stopping_; i += step) {
+      std::vector<Row*> chunk(due.begin() + static_cast<std::ptrdiff_t>(i),
+                              due.begin() + static_cast<std::ptrdiff_t>(std::min(due.size(), i + step)));
+      Deliver(s, chunk, held, outcomes, next_due);
+    }
     if (!outcomes.empty()) {
       // Not recorded, the delivered events are delivered again (the inboxes
       // make that a no-op) and the failed ones keep their attempts.

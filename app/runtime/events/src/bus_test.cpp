@@ -10,12 +10,14 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -366,6 +368,63 @@ TEST_P(BusTest, AFailureInABatchHoldsOnlyItsOwnKey) {
   bus.Stop();
   EXPECT_EQ(effects(), (std::vector<std::string>{"a1", "c1", "a2", "c2", "b1", "b2"}));
   EXPECT_EQ(Count(*consumer_, "SELECT count(*) FROM mitos_inbox"), 6);
+}
+
+TEST_P(BusTest, TheRelayTakesAPassAtOnceAndAnEventGoesOnOnlyOnceItTookIt) {
+  BusOptions o = Fast();
+  o.delivery_batch = 16;
+  Bus bus(o);
+  bus.AddOutbox("producer", producer_.get());
+  std::mutex mu;
+  std::vector<std::vector<std::string>> calls;  // the ids of each call
+  std::set<std::string> taken;
+  bus.SetRelay([&](const std::vector<const Event*>& events, size_t* published) {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.emplace_back();
+    for (const Event* e : events) calls.back().push_back(e->id);
+    // The first call: the broker takes 30, then goes away.
+    *published = calls.size() == 1 ? std::min<size_t>(30, events.size()) : events.size();
+    for (size_t i = 0; i < *published; ++i) taken.insert(events[i]->id);
+    return *published == events.size() ? Status::Ok() : Status::Unavailable("broker gone");
+  });
+  std::atomic<int> untaken{0};  // local effects of events the relay did not take
+  Handler effect = Effect();
+  bus.Subscribe("producer.Thing", "consumer", consumer_.get(), [&](const Event& e, Tx& tx) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!taken.count(e.id)) ++untaken;
+    }
+    return effect(e, tx);
+  });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 100; ++i) {
+    Event e = Make("producer.Thing", "k" + std::to_string(i % 5), std::to_string(i));
+    ids.push_back(e.id);
+    Publish(e);
+  }
+  bus.Start();
+  ASSERT_TRUE(Eventually([&] { return OutboxEmpty(); }));
+  bus.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(calls.size(), 2u);
+  // One call for the whole pass, in outbox order; after the refusal the
+  // outbox offers again from the first event the broker did not take.
+  EXPECT_EQ(calls[0], ids);
+  ASSERT_FALSE(calls[1].empty());
+  EXPECT_EQ(calls[1].front(), ids[30]);
+  EXPECT_EQ(untaken.load(), 0);
+  EXPECT_EQ(taken.size(), 100u);
+  EXPECT_EQ(Count(*consumer_, "SELECT count(*) FROM effects"), 100);
+  EXPECT_EQ(Count(*consumer_, "SELECT count(DISTINCT event_id) FROM effects"), 100);
+  // Within a key (i % 5), effects follow publication order.
+  std::map<std::string, int> last;
+  for (const auto& [k, payload] : Column<std::pair<std::string, std::string>>(
+           *consumer_, "SELECT key, payload FROM effects ORDER BY n")) {
+    int v = std::stoi(payload);
+    if (last.count(k)) EXPECT_LT(last[k], v) << "key " << k;
+    last[k] = v;
+  }
+  EXPECT_EQ(last.size(), 5u);
 }
 
 TEST_P(BusTest, ADeliveredBatchHasEachEffectOnce) {

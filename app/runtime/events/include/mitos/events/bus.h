@@ -42,7 +42,9 @@ struct BusOptions {
   std::chrono::milliseconds poll_interval{200};
   // How long an event waits in the outbox before its first delivery.
   std::chrono::milliseconds dispatch_delay{0};
-  int batch_size = 256;  // events read from an outbox at once
+  // Events read from an outbox at once; those due go to the relay in one
+  // call.
+  int batch_size = 256;
   // Events delivered to a subscriber in one transaction (an outbox's, or
   // a broker's fetch).
   int delivery_batch = 64;
