@@ -14,6 +14,11 @@ Options:
   --replicas N       with split and --postgres: N processes of every module
                      that owns storage, their callers (the gateway too)
                      given all N URLs, comma-separated
+  --nats URL         with split: a nats-server with JetStream (loopback
+                     only), or @FILE to read its URL from FILE; events
+                     between the processes go through it, on a stream and
+                     subjects of this session's own. Without it the split
+                     has no path for events, and their tests are skipped
   --issuer-key PEM   with external: the private key of the issuer whose
                      JWKS the deployment trusts (with --issuer); the suite
                      signs its tokens with it
@@ -85,6 +90,9 @@ def pytest_addoption(parser):
                 help="with --topology split and --postgres: run this many "
                      "processes of every module that owns storage, and give "
                      "their callers all of their URLs")
+    g.addoption("--nats", default=None,
+                help="with --topology split: nats-server's URL (loopback "
+                     "only), or @FILE holding it; events go through it")
     g.addoption("--issuer-key", default=None,
                 help="with --topology external: PEM private key of the token "
                      "issuer the deployment trusts")
@@ -109,12 +117,28 @@ def pytest_configure(config):
         if topo == "external":
             raise pytest.UsageError("--postgres is for topologies this suite starts")
         _require_loopback(pg)
+    nats = config.getoption("--nats")
+    if nats:
+        if topo != "split":
+            raise pytest.UsageError("--nats is for --topology split")
+        _require_loopback(nats_url(config))
     replicas = config.getoption("--replicas")
     if replicas < 1:
         raise pytest.UsageError("--replicas must be 1 or more")
     if replicas > 1 and (topo != "split" or not pg):
         # SQLite has one writer: a module's file is never shared by processes.
         raise pytest.UsageError("--replicas is for --topology split with --postgres")
+
+
+def nats_url(config):
+    """The --nats URL, read from its file for @FILE; None without --nats."""
+    nats = config.getoption("--nats")
+    if nats and nats.startswith("@"):
+        try:
+            return pathlib.Path(nats[1:]).read_text().strip()
+        except OSError as e:
+            raise pytest.UsageError("--nats %s: %s" % (nats, e))
+    return nats
 
 
 def _require_loopback(url):
@@ -124,7 +148,7 @@ def _require_loopback(url):
     except ValueError:
         ok = False
     if not ok:
-        raise pytest.UsageError("--base-url must name a loopback address, got %r" % url)
+        raise pytest.UsageError("the suite talks to loopback addresses only, got %r" % url)
 
 
 def _mitos_bin(config):
@@ -401,8 +425,9 @@ class Process:
 
 class Topology:
     def __init__(self, kind, base_url=None, postgres=None, replicas=1,
-                 issuer=None):
+                 issuer=None, nats=None):
         self.kind = kind
+        self.nats = nats  # nats-server's URL (split), or None
         self.base_url = base_url
         self.postgres = postgres  # a superuser's URL, or None for SQLite
         # Processes per module that owns storage (split on PostgreSQL): the
@@ -444,6 +469,15 @@ class Topology:
             "MITOS_AUTH__SERVICE_KEYS_RELOAD_S": "1",
         })
         self.trace_env.update(self.auth_env)
+        if self.nats:
+            # A stream and subjects of this session's own: sessions that
+            # share a server do not see each other's events.
+            tag = secrets.token_hex(4)
+            self.trace_env.update({
+                "MITOS_EVENTS__NATS__URL": self.nats,
+                "MITOS_EVENTS__NATS__STREAM": "E2E" + tag,
+                "MITOS_EVENTS__NATS__SUBJECT_PREFIX": "e2e%s.events" % tag,
+            })
         if self.postgres:
             self.databases = PostgresDatabases(self.postgres, self.kind)
             for m in storage_modules(binary):
@@ -547,7 +581,7 @@ def topology(request, tmp_path_factory):
         issuer = Issuer()
     topo = Topology(cfg.getoption("--topology"), cfg.getoption("--base-url"),
                     cfg.getoption("--postgres"), cfg.getoption("--replicas"),
-                    issuer)
+                    issuer, nats_url(cfg))
     _TOPOLOGY = topo
     if topo.launched:
         binary = _mitos_bin(cfg)
