@@ -119,7 +119,9 @@ void DeclareConfig(config::Schema& s) {
         "How long a fetched message stays with a consumer that neither "
         "acknowledged it nor said it is working on it, before redelivery.");
   s.Int("events.nats.fetch_batch", 64, 1, 10000,
-        "Messages a consumer pulls at once.");
+        "Messages a consumer pulls at once, and the most the server lets it "
+        "hold unacknowledged (so that after a crash the messages it held "
+        "are redelivered before any later one).");
   s.Int("events.nats.timeout_ms", 5000, 100, 600000,
         "Longest wait for JetStream to acknowledge one publish or request.");
 }

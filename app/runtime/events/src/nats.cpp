@@ -271,8 +271,28 @@ class Nats::Impl {
           so.Config.DeliverPolicy = js_DeliverAll;
           so.Config.AckWait = options_.ack_wait_ms * kNanosPerMs;
           so.Config.MaxDeliver = -1;
+          // Order per key survives a consumer that dies holding a fetch:
+          // while those messages are unacknowledged the server hands out
+          // no later one, and redelivers them first once ack_wait passed.
+          so.Config.MaxAckPending = options_.fetch_batch;
           so.Config.FilterSubject = subject.c_str();
-          s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+          int64_t held = 0;
+          s = AlignConsumer(durable, options_.fetch_batch, &held);
+          if (s == NATS_OK) {
+            s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+          }
+          if (s == NATS_OK && held > 0) {
+            // Messages an earlier holder of this durable fetched and never
+            // acknowledged (it died, or this process restarted): a fetch
+            // now would get later messages first, and deliver a key's
+            // events out of order. Once ack_wait has passed they are
+            // redelivered, and the server hands them out before any later
+            // one.
+            log::Info(kLog, "waiting for the messages an earlier consumer held",
+                      {{"consumer", durable}, {"messages", held},
+                       {"ack_wait_ms", options_.ack_wait_ms}});
+            Sleep(std::chrono::milliseconds(options_.ack_wait_ms + 100));
+          }
         }
         if (!st.ok() || s != NATS_OK) {
           if (s != NATS_OK) {
@@ -331,7 +351,11 @@ class Nats::Impl {
         natsMsg* m = list.Msgs[i];
         const Event& e = events[static_cast<size_t>(i)];
         // Retried in place, so that the events behind it (of its key among
-        // them) stay behind it; the server is told it is still in hand.
+        // them) stay behind it. The server is not told it is in hand: its
+        // redelivery deadline stays that of the rest of the fetch, so that
+        // if this process dies they all come back together, in order
+        // (later ones first otherwise). Redelivered to this consumer while
+        // it retries, they are repeats that the inbox skips.
         for (int attempt = 1; !stopping_; ++attempt) {
           Status st = bus.Deliver(e, subscriber);
           if (st.ok()) {
@@ -342,7 +366,6 @@ class Nats::Impl {
           log::Warn(kLog, "delivery failed, will retry",
                     {{"consumer", durable}, {"event_id", e.id},
                      {"attempts", attempt}, {"error", st.message()}});
-          natsMsg_InProgress(m, nullptr);
           int64_t wait = std::min<int64_t>(retry.backoff_max.count(),
                                            retry.backoff_base.count() << std::min(attempt, 16));
           Sleep(std::chrono::milliseconds(std::min<int64_t>(wait, options_.ack_wait_ms / 2)));
@@ -351,6 +374,33 @@ class Nats::Impl {
       natsMsgList_Destroy(&list);
     }
     if (sub != nullptr) natsSubscription_Destroy(sub);
+  }
+
+  // A durable made under another fetch_batch gets this one's bound on
+  // unacknowledged messages (subscribing checks that it matches). A
+  // durable that does not exist yet is left for the subscription to make.
+  // *held is how many messages it had out unacknowledged.
+  natsStatus AlignConsumer(const std::string& durable, int64_t max_ack_pending,
+                           int64_t* held) {
+    *held = 0;
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&ci, js_, options_.stream.c_str(), durable.c_str(),
+                                      nullptr, &jerr);
+    if (s == NATS_NOT_FOUND || (s != NATS_OK && jerr == JSConsumerNotFoundErr)) return NATS_OK;
+    if (s != NATS_OK) return s;
+    *held = ci->NumAckPending;
+    if (ci->Config->MaxAckPending != max_ack_pending) {
+      log::Info(kLog, "consumer's bound on unacknowledged messages changed",
+                {{"consumer", durable}, {"from", ci->Config->MaxAckPending},
+                 {"to", max_ack_pending}});
+      ci->Config->MaxAckPending = max_ack_pending;
+      jsConsumerInfo* updated = nullptr;
+      s = js_UpdateConsumer(&updated, js_, options_.stream.c_str(), ci->Config, nullptr, &jerr);
+      if (updated != nullptr) jsConsumerInfo_Destroy(updated);
+    }
+    jsConsumerInfo_Destroy(ci);
+    return s;
   }
 
   void Sleep(std::chrono::milliseconds d) {
