@@ -2,9 +2,13 @@
 
 #include <nats/nats.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <mutex>
 #include <set>
 #include <string>
@@ -55,6 +59,113 @@ Metrics& M() {
   static Metrics m;
   return m;
 }
+
+// Which of the processes that run a subscriber consumes its durable now.
+// Replicas of a subscriber share one durable, and JetStream would split
+// its messages among their fetches, delivering a key's events in parallel
+// and out of order; with one of them fetching at a time, a key's events
+// keep their order. The lease is a key (the durable's name) in the
+// key-value bucket "<stream>_consumers", taken by create-if-absent and
+// renewed by compare-and-set; it expires kTtl after its holder last renewed
+// it, so a holder that dies is replaced within that time.
+class ConsumerLease {
+ public:
+  static constexpr std::chrono::seconds kTtl{10};
+  static constexpr std::chrono::seconds kRenewEvery{2};
+
+  ConsumerLease(jsCtx* js, std::string bucket, std::string key, std::string owner)
+      : js_(js), bucket_(std::move(bucket)), key_(std::move(key)), owner_(std::move(owner)) {}
+  ~ConsumerLease() {
+    Release();
+    if (kv_ != nullptr) kvStore_Destroy(kv_);
+  }
+  ConsumerLease(const ConsumerLease&) = delete;
+  ConsumerLease& operator=(const ConsumerLease&) = delete;
+
+  // True iff this process holds the lease now: takes it when it is free
+  // (or still names this process, after a lost connection), renews it when
+  // due. A renewal that fails (another took it once it expired, or the
+  // server cannot be reached) loses it.
+  bool Hold() {
+    const auto now = std::chrono::steady_clock::now();
+    if (held_ && now - renewed_ < kRenewEvery) return true;
+    if (!Bind()) return Lose();
+    uint64_t rev = 0;
+    natsStatus s = NATS_OK;
+    if (held_) {
+      s = kvStore_Update(&rev, kv_, key_.c_str(), owner_.data(), static_cast<int>(owner_.size()),
+                         rev_);
+    } else {
+      s = kvStore_Create(&rev, kv_, key_.c_str(), owner_.data(), static_cast<int>(owner_.size()));
+      if (s != NATS_OK) {
+        // Still ours from before the connection dropped: carry on with it.
+        kvEntry* e = nullptr;
+        if (kvStore_Get(&e, kv_, key_.c_str()) == NATS_OK && e != nullptr) {
+          if (kvEntry_Operation(e) == kvOp_Put && kvEntry_ValueString(e) == owner_) {
+            s = kvStore_Update(&rev, kv_, key_.c_str(), owner_.data(),
+                               static_cast<int>(owner_.size()), kvEntry_Revision(e));
+          }
+          kvEntry_Destroy(e);
+        }
+      }
+    }
+    if (s != NATS_OK) return Lose();
+    if (!held_) {
+      log::Info(kLog, "consuming for this subscriber's processes", {{"consumer", key_}});
+      acquired_ = true;
+    }
+    held_ = true;
+    rev_ = rev;
+    renewed_ = now;
+    return true;
+  }
+
+  // True once after each time Hold() took the lease anew.
+  bool TakeAcquired() { return std::exchange(acquired_, false); }
+
+  // Gives the lease up, so that another process takes it without waiting
+  // for it to expire.
+  void Release() {
+    if (!held_ || kv_ == nullptr) return;
+    held_ = false;
+    kvStore_Delete(kv_, key_.c_str());
+  }
+
+ private:
+  bool Bind() {
+    if (kv_ != nullptr) return true;
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket_.c_str();
+    cfg.History = 1;
+    cfg.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(kTtl).count();
+    cfg.StorageType = js_FileStorage;
+    if (js_CreateKeyValue(&kv_, js_, &cfg) == NATS_OK) return true;
+    kv_ = nullptr;
+    if (js_KeyValue(&kv_, js_, bucket_.c_str()) == NATS_OK) return true;
+    kv_ = nullptr;
+    return false;
+  }
+
+  bool Lose() {
+    if (held_) {
+      log::Warn(kLog, "lost the consumer lease; another process may consume",
+                {{"consumer", key_}, {"error", Text(NATS_ERR)}});
+    }
+    held_ = false;
+    return false;
+  }
+
+  jsCtx* js_;
+  const std::string bucket_;
+  const std::string key_;
+  const std::string owner_;
+  kvStore* kv_ = nullptr;
+  uint64_t rev_ = 0;
+  bool held_ = false;
+  bool acquired_ = false;
+  std::chrono::steady_clock::time_point renewed_;
+};
 
 }  // namespace
 
@@ -252,6 +363,7 @@ class Nats::Impl {
     }
     const std::string subject = Subject(type);
     natsSubscription* sub = nullptr;
+    ConsumerLease lease(js_, options_.stream + "_consumers", durable, owner_);
     BusOptions retry;  // backoff between failed deliveries of one message
     while (!stopping_) {
       if (sub == nullptr) {
@@ -271,27 +383,14 @@ class Nats::Impl {
           so.Config.DeliverPolicy = js_DeliverAll;
           so.Config.AckWait = options_.ack_wait_ms * kNanosPerMs;
           so.Config.MaxDeliver = -1;
-          // Order per key survives a consumer that dies holding a fetch:
-          // while those messages are unacknowledged the server hands out
-          // no later one, and redelivers them first once ack_wait passed.
+          // One fetch out at a time: what a consumer that dies leaves
+          // unacknowledged is at most one fetch, which comes back whole.
           so.Config.MaxAckPending = options_.fetch_batch;
           so.Config.FilterSubject = subject.c_str();
           int64_t held = 0;
           s = AlignConsumer(durable, options_.fetch_batch, &held);
           if (s == NATS_OK) {
             s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
-          }
-          if (s == NATS_OK && held > 0) {
-            // Messages an earlier holder of this durable fetched and never
-            // acknowledged (it died, or this process restarted): a fetch
-            // now would get later messages first, and deliver a key's
-            // events out of order. Once ack_wait has passed they are
-            // redelivered, and the server hands them out before any later
-            // one.
-            log::Info(kLog, "waiting for the messages an earlier consumer held",
-                      {{"consumer", durable}, {"messages", held},
-                       {"ack_wait_ms", options_.ack_wait_ms}});
-            Sleep(std::chrono::milliseconds(options_.ack_wait_ms + 100));
           }
         }
         if (!st.ok() || s != NATS_OK) {
@@ -307,6 +406,28 @@ class Nats::Impl {
           continue;
         }
         log::Info(kLog, "consuming", {{"consumer", durable}, {"subject", subject}});
+      }
+      if (!lease.Hold()) {
+        Sleep(std::chrono::milliseconds(1000));
+        continue;
+      }
+      if (lease.TakeAcquired()) {
+        int64_t held = 0;
+        if (AlignConsumer(durable, options_.fetch_batch, &held) != NATS_OK) held = 1;
+        if (held > 0) {
+          // Messages an earlier holder of this durable fetched and never
+          // acknowledged (it died, or gave the lease up mid-fetch): a
+          // fetch now would get later messages first, and deliver a key's
+          // events out of order. Once ack_wait has passed they are
+          // redelivered, and the server hands them out before any later
+          // one.
+          log::Info(kLog, "waiting for the messages an earlier consumer held",
+                    {{"consumer", durable}, {"messages", held},
+                     {"ack_wait_ms", options_.ack_wait_ms}});
+          if (!SleepHolding(lease, std::chrono::milliseconds(options_.ack_wait_ms + 100))) {
+            continue;
+          }
+        }
       }
       natsMsgList list{};
       jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -347,7 +468,8 @@ class Nats::Impl {
         natsMsgList_Destroy(&list);
         continue;
       }
-      for (int i = 0; i < list.Count && !stopping_; ++i) {
+      bool abandoned = false;
+      for (int i = 0; i < list.Count && !stopping_ && !abandoned; ++i) {
         natsMsg* m = list.Msgs[i];
         const Event& e = events[static_cast<size_t>(i)];
         // Retried in place, so that the events behind it (of its key among
@@ -368,12 +490,31 @@ class Nats::Impl {
                      {"attempts", attempt}, {"error", st.message()}});
           int64_t wait = std::min<int64_t>(retry.backoff_max.count(),
                                            retry.backoff_base.count() << std::min(attempt, 16));
-          Sleep(std::chrono::milliseconds(std::min<int64_t>(wait, options_.ack_wait_ms / 2)));
+          // Another process that took the lease meanwhile gets this fetch
+          // back, in order, once ack_wait passed: this one must let go.
+          if (!SleepHolding(lease, std::chrono::milliseconds(
+                                       std::min<int64_t>(wait, options_.ack_wait_ms / 2)))) {
+            abandoned = true;
+            break;
+          }
         }
       }
       natsMsgList_Destroy(&list);
     }
     if (sub != nullptr) natsSubscription_Destroy(sub);
+    lease.Release();
+  }
+
+  // Sleeps for `d`, or until Stop, keeping `lease`; false when it was lost.
+  bool SleepHolding(ConsumerLease& lease, std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping_ && std::chrono::steady_clock::now() < until) {
+      if (!lease.Hold()) return false;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      Sleep(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(500)));
+    }
+    return lease.Hold();
   }
 
   // A durable made under another fetch_batch gets this one's bound on
@@ -427,6 +568,13 @@ class Nats::Impl {
   }
 
   NatsOptions options_;
+  // Names this process in the consumer leases it holds.
+  const std::string owner_ = [] {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    std::random_device rd;
+    return std::string(host) + "/" + std::to_string(getpid()) + "/" + std::to_string(rd());
+  }();
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   std::mutex mu_;  // the relay's publishes, and stream_ready_

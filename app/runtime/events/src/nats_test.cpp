@@ -16,6 +16,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "mitos/events/bus.h"
@@ -63,7 +64,8 @@ class NatsTest : public ::testing::Test {
                      {InboxMigration(1),
                       {2, "effects",
                        "CREATE TABLE effects (n INTEGER PRIMARY KEY AUTOINCREMENT, "
-                       "event_id TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL)"}});
+                       "event_id TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, "
+                       "by_process TEXT NOT NULL DEFAULT '')"}});
     ASSERT_NE(consumer_, nullptr);
   }
 
@@ -106,14 +108,67 @@ class NatsTest : public ::testing::Test {
     return done();
   }
 
-  // Writes the effect row of `e`; fails (writing nothing) when `fail` says.
-  Handler Effect(std::function<bool(const Event&)> fail = nullptr) {
-    return [fail](const Event& e, Tx& tx) {
+  // Writes the effect row of `e`, made by `by`; fails (writing nothing)
+  // when `fail` says.
+  Handler Effect(std::function<bool(const Event&)> fail = nullptr, std::string by = "",
+                 std::chrono::microseconds pause = {}) {
+    return [fail, by, pause](const Event& e, Tx& tx) {
       if (fail && fail(e)) return Status::Unavailable("not now");
-      tx.Exec("INSERT INTO effects (event_id, key, payload) VALUES ($1, $2, $3)",
-              {e.id, e.key, e.payload});
+      if (pause.count() > 0) std::this_thread::sleep_for(pause);
+      tx.Exec("INSERT INTO effects (event_id, key, payload, by_process) VALUES ($1, $2, $3, $4)",
+              {e.id, e.key, e.payload, by});
       return Status::Ok();
     };
+  }
+
+  // Publishes `n` events over `keys` keys (payload: the index) into the
+  // stream, through an outbox and the relay.
+  void PublishAll(int n, int keys) {
+    Bus bus(Fast());
+    bus.AddOutbox("producer", producer_.get());
+    auto nats = Connect();
+    ASSERT_NE(nats, nullptr);
+    nats->Relay(bus);
+    for (int i = 0; i < n; ++i) {
+      Event e = Make(kType, "k" + std::to_string(i % keys), std::to_string(i));
+      ASSERT_TRUE(Wait(storage::Write<Status>(*producer_, [&e](Tx& tx) {
+                    Outbox(tx).Append(e);
+                    return Status::Ok();
+                  })).ok());
+    }
+    bus.Start();
+    ASSERT_TRUE(Eventually(
+        [&] { return Count(*producer_, "SELECT count(*) FROM mitos_outbox") == 0; }));
+    bus.Stop();
+    nats->Stop();
+  }
+
+  // (key, index, by) of every effect, in commit order.
+  std::vector<std::tuple<std::string, int, std::string>> Effects() {
+    using Rows = std::vector<std::tuple<std::string, int, std::string>>;
+    auto rows = Wait(storage::Read<StatusOr<Rows>>(*consumer_, [](Tx& tx) -> StatusOr<Rows> {
+      return tx.All<std::tuple<std::string, int, std::string>>(
+          "SELECT key, payload, by_process FROM effects ORDER BY n", {},
+          [](const storage::Row& r) {
+            return std::make_tuple(r.String(0), std::stoi(r.String(1)), r.String(2));
+          });
+    }));
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    return rows.ok() ? *rows : Rows{};
+  }
+
+  // Effects of a key that came after a later event's of the same key.
+  static int OutOfOrder(const std::vector<std::tuple<std::string, int, std::string>>& rows) {
+    std::map<std::string, int> last;
+    int out = 0;
+    for (const auto& [key, v, by] : rows) {
+      if (last.count(key) && last[key] > v) {
+        ++out;
+        ADD_FAILURE() << "key " << key << ": event " << v << " after " << last[key];
+      }
+      last[key] = v;
+    }
+    return out;
   }
 
   testing::TempDir dir_;
@@ -128,26 +183,8 @@ class NatsTest : public ::testing::Test {
 TEST_F(NatsTest, AConsumerThatDiesHoldingAFetchIsNotOvertakenByItsSuccessor) {
   constexpr int kEvents = 200;
   constexpr int kKeys = 5;
-  // Everything into the stream first.
-  {
-    Bus bus(Fast());
-    bus.AddOutbox("producer", producer_.get());
-    auto nats = Connect();
-    ASSERT_NE(nats, nullptr);
-    nats->Relay(bus);
-    for (int i = 0; i < kEvents; ++i) {
-      Event e = Make(kType, "k" + std::to_string(i % kKeys), std::to_string(i));
-      ASSERT_TRUE(Wait(storage::Write<Status>(*producer_, [&e](Tx& tx) {
-                    Outbox(tx).Append(e);
-                    return Status::Ok();
-                  })).ok());
-    }
-    bus.Start();
-    ASSERT_TRUE(Eventually(
-        [&] { return Count(*producer_, "SELECT count(*) FROM mitos_outbox") == 0; }));
-    bus.Stop();
-    nats->Stop();
-  }
+  PublishAll(kEvents, kKeys);
+  if (HasFatalFailure()) return;
   // The first consumer has effects up to event 29, then fails on 30 and
   // holds its fetch (30..39) until it is stopped.
   {
@@ -177,26 +214,54 @@ TEST_F(NatsTest, AConsumerThatDiesHoldingAFetchIsNotOvertakenByItsSuccessor) {
   bus.Stop();
   EXPECT_EQ(Count(*consumer_, "SELECT count(*) FROM effects"), kEvents);
   EXPECT_EQ(Count(*consumer_, "SELECT count(DISTINCT event_id) FROM effects"), kEvents);
-  std::map<std::string, int> last;
-  auto rows = Wait(storage::Read<StatusOr<std::vector<std::pair<std::string, int>>>>(
-      *consumer_, [](Tx& tx) -> StatusOr<std::vector<std::pair<std::string, int>>> {
-        return tx.All<std::pair<std::string, int>>(
-            "SELECT key, payload FROM effects ORDER BY n", {},
-            [](const storage::Row& r) {
-              return std::make_pair(r.String(0), std::stoi(r.String(1)));
-            });
-      }));
-  ASSERT_TRUE(rows.ok());
-  int out_of_order = 0;
-  for (const auto& [key, v] : *rows) {
-    if (last.count(key) && last[key] > v) {
-      ++out_of_order;
-      ADD_FAILURE() << "key " << key << ": event " << v << " after " << last[key];
-    }
-    last[key] = v;
+  EXPECT_EQ(OutOfOrder(Effects()), 0) << "effects of a key out of publication order";
+}
+
+// Two processes of one subscriber share its durable: one consumes at a
+// time (the lease), so each key's effects keep their order; when it stops,
+// the other takes over, and nothing is lost or done twice.
+TEST_F(NatsTest, ReplicasOfASubscriberConsumeOneAtATimeAndTakeOver) {
+  constexpr int kEvents = 600;
+  constexpr int kKeys = 6;
+  PublishAll(kEvents, kKeys);
+  if (HasFatalFailure()) return;
+  Bus a(Fast()), b(Fast());
+  // A pause per effect, so that two consumers fetching at once would
+  // interleave their commits.
+  a.Subscribe(kType, "consumer", consumer_.get(),
+              Effect(nullptr, "a", std::chrono::microseconds(300)));
+  b.Subscribe(kType, "consumer", consumer_.get(),
+              Effect(nullptr, "b", std::chrono::microseconds(300)));
+  auto na = Connect();
+  auto nb = Connect();
+  ASSERT_NE(na, nullptr);
+  ASSERT_NE(nb, nullptr);
+  na->Consume(a, kType, "consumer");
+  nb->Consume(b, kType, "consumer");
+  ASSERT_TRUE(Eventually(
+      [&] { return Count(*consumer_, "SELECT count(*) FROM effects") >= kEvents / 3; }));
+  // Stop whichever consumes.
+  const bool a_first = std::get<2>(Effects().front()) == "a";
+  (a_first ? na : nb)->Stop();
+  ASSERT_TRUE(Eventually(
+      [&] { return Count(*consumer_, "SELECT count(*) FROM effects") == kEvents; },
+      std::chrono::seconds(40)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // > ack_wait
+  na->Stop();
+  nb->Stop();
+  a.Stop();
+  b.Stop();
+  auto rows = Effects();
+  EXPECT_EQ(rows.size(), static_cast<size_t>(kEvents));
+  EXPECT_EQ(Count(*consumer_, "SELECT count(DISTINCT event_id) FROM effects"), kEvents);
+  EXPECT_EQ(OutOfOrder(rows), 0);
+  // One hand-over, from the one stopped to the other.
+  int switches = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (std::get<2>(rows[i]) != std::get<2>(rows[i - 1])) ++switches;
   }
-  EXPECT_EQ(out_of_order, 0) << "effects of a key out of publication order";
-  EXPECT_EQ(last.size(), static_cast<size_t>(kKeys));
+  EXPECT_EQ(switches, 1);
+  EXPECT_EQ(std::get<2>(rows.back()), a_first ? "b" : "a");
 }
 
 }  // namespace

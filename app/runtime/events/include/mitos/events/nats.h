@@ -11,12 +11,16 @@
 // subscriber's effect and inbox record committed (Bus::Deliver), so a
 // crash at any point redelivers, and the inbox makes the repeat a no-op.
 //
-// Order per key holds across a consumer's crash: a consumer holds at most
-// one fetch unacknowledged (the durable's max_ack_pending is
-// events.nats.fetch_batch), keeps its redelivery deadline unchanged while
-// it retries one of them, and a consumer that subscribes while its durable
-// has messages out unacknowledged waits events.nats.ack_wait_ms before its
-// first fetch, so that those come back, in order, before any later one.
+// Order per key holds across a consumer's crash and across the processes
+// of one subscriber. A consumer holds at most one fetch unacknowledged
+// (the durable's max_ack_pending is events.nats.fetch_batch) and keeps its
+// redelivery deadline unchanged while it retries one of them. Of the
+// processes that consume one durable, one fetches at a time: the holder of
+// a lease in the key-value bucket "<stream>_consumers", renewed while it
+// runs and expiring 10 s after it stopped. A consumer that takes the lease
+// while the durable has messages out unacknowledged waits
+// events.nats.ack_wait_ms before its first fetch, so that those come back,
+// in order, before any later one.
 #ifndef MITOS_EVENTS_NATS_H_
 #define MITOS_EVENTS_NATS_H_
 
