@@ -364,6 +364,7 @@ class Nats::Impl {
     const std::string subject = Subject(type);
     natsSubscription* sub = nullptr;
     ConsumerLease lease(js_, options_.stream + "_consumers", durable, owner_);
+    jsAckPolicy ack_policy = js_AckAll;
     BusOptions retry;  // backoff between failed deliveries of one message
     while (!stopping_) {
       if (sub == nullptr) {
@@ -379,7 +380,10 @@ class Nats::Impl {
           jsSubOptions_Init(&so);
           so.Stream = options_.stream.c_str();
           so.Config.Durable = durable.c_str();
-          so.Config.AckPolicy = js_AckExplicit;
+          // Acknowledging a fetch's last message acknowledges the fetch
+          // (js_AckAll): one acknowledgement per commit, not per event.
+          // A durable made with explicit acks keeps them.
+          so.Config.AckPolicy = js_AckAll;
           so.Config.DeliverPolicy = js_DeliverAll;
           so.Config.AckWait = options_.ack_wait_ms * kNanosPerMs;
           so.Config.MaxDeliver = -1;
@@ -388,7 +392,8 @@ class Nats::Impl {
           so.Config.MaxAckPending = options_.fetch_batch;
           so.Config.FilterSubject = subject.c_str();
           int64_t held = 0;
-          s = AlignConsumer(durable, options_.fetch_batch, &held);
+          s = AlignConsumer(durable, &held, &ack_policy);
+          so.Config.AckPolicy = ack_policy;
           if (s == NATS_OK) {
             s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
           }
@@ -413,7 +418,7 @@ class Nats::Impl {
       }
       if (lease.TakeAcquired()) {
         int64_t held = 0;
-        if (AlignConsumer(durable, options_.fetch_batch, &held) != NATS_OK) held = 1;
+        if (AlignConsumer(durable, &held) != NATS_OK) held = 1;
         if (held > 0) {
           // Messages an earlier holder of this durable fetched and never
           // acknowledged (it died, or gave the lease up mid-fetch): a
@@ -462,7 +467,7 @@ class Nats::Impl {
       // acknowledgement lost is a redelivery, which the inbox skips.
       if (!stopping_ && bus.DeliverBatch(events, subscriber).ok()) {
         for (int i = 0; i < list.Count; ++i) {
-          natsMsg_Ack(list.Msgs[i], nullptr);
+          if (ack_policy != js_AckAll || i + 1 == list.Count) natsMsg_Ack(list.Msgs[i], nullptr);
           if (metrics::Enabled()) M().consumed.With({subscriber, type}).Inc();
         }
         natsMsgList_Destroy(&list);
@@ -517,13 +522,18 @@ class Nats::Impl {
     return lease.Hold();
   }
 
-  // A durable made under another fetch_batch gets this one's bound on
-  // unacknowledged messages (subscribing checks that it matches). A
-  // durable that does not exist yet is left for the subscription to make.
-  // *held is how many messages it had out unacknowledged.
-  natsStatus AlignConsumer(const std::string& durable, int64_t max_ack_pending,
-                           int64_t* held) {
+  // A durable made under another configuration gets this one's bound on
+  // unacknowledged messages and ack wait (subscribing checks that they
+  // match). A durable that does not exist yet is left for the subscription
+  // to make. *held is how many messages it had out unacknowledged;
+  // *policy its acknowledgement policy, which cannot change (js_AckAll for
+  // one to be made).
+  natsStatus AlignConsumer(const std::string& durable, int64_t* held,
+                           jsAckPolicy* policy = nullptr) {
     *held = 0;
+    if (policy != nullptr) *policy = js_AckAll;
+    const int64_t max_ack_pending = options_.fetch_batch;
+    const int64_t ack_wait = options_.ack_wait_ms * kNanosPerMs;
     jsConsumerInfo* ci = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_GetConsumerInfo(&ci, js_, options_.stream.c_str(), durable.c_str(),
@@ -531,11 +541,14 @@ class Nats::Impl {
     if (s == NATS_NOT_FOUND || (s != NATS_OK && jerr == JSConsumerNotFoundErr)) return NATS_OK;
     if (s != NATS_OK) return s;
     *held = ci->NumAckPending;
-    if (ci->Config->MaxAckPending != max_ack_pending) {
-      log::Info(kLog, "consumer's bound on unacknowledged messages changed",
-                {{"consumer", durable}, {"from", ci->Config->MaxAckPending},
-                 {"to", max_ack_pending}});
+    if (policy != nullptr) *policy = ci->Config->AckPolicy;
+    if (ci->Config->MaxAckPending != max_ack_pending || ci->Config->AckWait != ack_wait) {
+      log::Info(kLog, "consumer settings changed",
+                {{"consumer", durable},
+                 {"max_ack_pending", max_ack_pending},
+                 {"ack_wait_ms", options_.ack_wait_ms}});
       ci->Config->MaxAckPending = max_ack_pending;
+      ci->Config->AckWait = ack_wait;
       jsConsumerInfo* updated = nullptr;
       s = js_UpdateConsumer(&updated, js_, options_.stream.c_str(), ci->Config, nullptr, &jerr);
       if (updated != nullptr) jsConsumerInfo_Destroy(updated);

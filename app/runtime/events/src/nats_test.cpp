@@ -121,15 +121,15 @@ class NatsTest : public ::testing::Test {
     };
   }
 
-  // Publishes `n` events over `keys` keys (payload: the index) into the
-  // stream, through an outbox and the relay.
-  void PublishAll(int n, int keys) {
+  // Publishes events first..first+n-1 over `keys` keys (payload: the
+  // index) into the stream, through an outbox and the relay.
+  void PublishAll(int n, int keys, int first = 0) {
     Bus bus(Fast());
     bus.AddOutbox("producer", producer_.get());
     auto nats = Connect();
     ASSERT_NE(nats, nullptr);
     nats->Relay(bus);
-    for (int i = 0; i < n; ++i) {
+    for (int i = first; i < first + n; ++i) {
       Event e = Make(kType, "k" + std::to_string(i % keys), std::to_string(i));
       ASSERT_TRUE(Wait(storage::Write<Status>(*producer_, [&e](Tx& tx) {
                     Outbox(tx).Append(e);
@@ -262,6 +262,34 @@ TEST_F(NatsTest, ReplicasOfASubscriberConsumeOneAtATimeAndTakeOver) {
   }
   EXPECT_EQ(switches, 1);
   EXPECT_EQ(std::get<2>(rows.back()), a_first ? "b" : "a");
+}
+
+// A durable made under other settings (events.nats.fetch_batch,
+// ack_wait_ms) takes the new ones: a consumer started with them consumes.
+TEST_F(NatsTest, AConsumerWithChangedSettingsTakesOverTheDurable) {
+  PublishAll(10, 2);
+  if (HasFatalFailure()) return;
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      options_.fetch_batch = 7;
+      options_.ack_wait_ms = 2000;
+      PublishAll(10, 2, 10);
+      if (HasFatalFailure()) return;
+    }
+    Bus bus(Fast());
+    bus.Subscribe(kType, "consumer", consumer_.get(), Effect());
+    auto nats = Connect();
+    ASSERT_NE(nats, nullptr);
+    nats->Consume(bus, kType, "consumer");
+    const int64_t want = 10 * (round + 1);
+    EXPECT_TRUE(Eventually(
+        [&] { return Count(*consumer_, "SELECT count(*) FROM effects") == want; }))
+        << "round " << round;
+    nats->Stop();
+    bus.Stop();
+  }
+  EXPECT_EQ(Count(*consumer_, "SELECT count(DISTINCT event_id) FROM effects"), 20);
+  EXPECT_EQ(OutOfOrder(Effects()), 0);
 }
 
 }  // namespace
