@@ -8,7 +8,8 @@ and p99, and what publishing costs the producing write: DELETE /users/{id}
 (which publishes) against PATCH /users/{id} (a one-row write by key that
 publishes nothing) on the same instance, and against DELETE while the
 dispatcher is held off (events.dispatch_delay_ms), which leaves only the
-outbox insert in the write.
+outbox insert in the write; and users' CPU per write in each of the
+three (for the full flow, up to the last effect, relay included).
 
 Usage: bench/events_live.py MITOS_BIN [--duration S] [--connections N]
                             [--reps R] [--users N]
@@ -16,6 +17,7 @@ Usage: bench/events_live.py MITOS_BIN [--duration S] [--connections N]
 """
 import argparse
 import json
+import os
 import pathlib
 import random
 import re
@@ -95,6 +97,12 @@ def quantile(before, after, q):
     return bounds[-2]
 
 
+def cpu_s(instance):
+    """CPU seconds (user + system) the instance's process used so far."""
+    fields = pathlib.Path("/proc/%d/stat" % instance.popen.pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def effects(instance):
     return instance.metric("mitos_events_effects_total", **SUB)
 
@@ -122,11 +130,17 @@ def run(binary, work, topology, args, n_users):
     # outbox nobody drains yet.
     base = start(binary, work, topology + "-base-" + tag, n_users, "--modules=users",
                  "--set", "events.dispatch_delay_ms=86400000")
-    res["patch"] = wrk(base.url, "PATCH", d, c)["rps"]
+    c0 = cpu_s(base)
+    r = wrk(base.url, "PATCH", d, c)
+    res["patch"] = r["rps"]
+    res["patch_cpu_us"] = 1e6 * (cpu_s(base) - c0) / max(r["created"], 1)
     base.stop()
     held = start(binary, work, topology + "-held-" + tag, n_users, "--modules=users",
                  "--set", "events.dispatch_delay_ms=86400000")
-    res["delete_held"] = wrk(held.url, "DELETE", d, c)["rps"]
+    c0 = cpu_s(held)
+    r = wrk(held.url, "DELETE", d, c)
+    res["delete_held"] = r["rps"]
+    res["held_cpu_us"] = 1e6 * (cpu_s(held) - c0) / max(r["created"], 1)
     held.stop()
     # The whole flow.
     if topology == "monolith":
@@ -138,6 +152,7 @@ def run(binary, work, topology, args, n_users):
                          *QUIET, "--modules=orders",
                          "--set", "remotes.users.url=" + producer.url, *nats_args)
     before, e0 = histogram(consumer), effects(consumer)
+    c0 = cpu_s(producer)
     t0 = time.time()
     r = wrk(producer.url, "DELETE", d, c)
     res["delete"] = r["rps"]
@@ -146,6 +161,9 @@ def run(binary, work, topology, args, n_users):
                timeout=600)
     # Until every effect was seen (the poll adds at most its 20 ms).
     res["events_s"] = deleted / (time.time() - t0)
+    # The producer's CPU for the writes and for dispatching their events,
+    # to the last effect.
+    res["delete_cpu_us"] = 1e6 * (cpu_s(producer) - c0) / max(deleted, 1)
     after = histogram(consumer)
     res["p50_ms"] = 1000 * quantile(before, after, 0.50)
     res["p99_ms"] = 1000 * quantile(before, after, 0.99)
@@ -180,10 +198,14 @@ def main():
             med = {k: statistics.median(r[k] for r in reps) for k in reps[0]}
             print("%s: %.0f events/s had their effect (while DELETE ran at %.0f req/s), "
                   "end-to-end p50 %.1f ms, p99 %.1f ms; PATCH %.0f req/s, DELETE with the "
-                  "dispatcher held off %.0f req/s: DELETE / PATCH %.2f, DELETE / held %.2f" %
+                  "dispatcher held off %.0f req/s: DELETE / PATCH %.2f, DELETE / held %.2f; "
+                  "users' CPU per write: PATCH %.1f us, DELETE held %.1f us, DELETE %.1f us "
+                  "(dispatching adds %.0f%%)" %
                   (topology, med["events_s"], med["delete"], med["p50_ms"], med["p99_ms"],
                    med["patch"], med["delete_held"], med["delete"] / med["patch"],
-                   med["delete"] / med["delete_held"]))
+                   med["delete"] / med["delete_held"], med["patch_cpu_us"],
+                   med["held_cpu_us"], med["delete_cpu_us"],
+                   100 * (med["delete_cpu_us"] / med["held_cpu_us"] - 1)))
             for r in reps:
                 print("  run: %s" % ", ".join("%s %.1f" % kv for kv in sorted(r.items())))
             sys.stdout.flush()
