@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "mitos/base/context.h"
@@ -392,7 +393,7 @@ class Bus::Impl {
   // behind a failed event of its key, in this chunk or an earlier one.
   // An event relayed and then left pending is relayed again by a later
   // pass, which the broker's dedupe (or the remote inbox) makes harmless.
-  void Deliver(Source& s, const std::vector<Row*>& chunk, std::set<std::string>& held,
+  void Deliver(Source& s, std::span<Row* const> chunk, std::set<std::string>& held,
                std::vector<Outcome>& outcomes, int64_t& next_due) {
     std::vector<std::string> errors(chunk.size());
     std::vector<char> behind(chunk.size(), 0);  // held back by a failure
@@ -500,10 +501,9 @@ class Bus::Impl {
     }
     Relay(s, due);
     const size_t step = static_cast<size_t>(std::max(1, options_.delivery_batch));
-    for (size_t i = 0; i < due.size() && !stopping_; i += step) {
-      std::vector<Row*> chunk(due.begin() + static_cast<std::ptrdiff_t>(i),
-                              due.begin() + static_cast<std::ptrdiff_t>(std::min(due.size(), i + step)));
-      Deliver(s, chunk, held, outcomes, next_due);
+    const std::span<Row* const> all(due);
+    for (size_t i = 0; i < all.size() && !stopping_; i += step) {
+      Deliver(s, all.subspan(i, std::min(step, all.size() - i)), held, outcomes, next_due);
     }
     if (!outcomes.empty()) {
       // Not recorded, the delivered events are delivered again (the inboxes

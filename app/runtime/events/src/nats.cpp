@@ -8,8 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <random>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -380,10 +380,6 @@ class Nats::Impl {
           jsSubOptions_Init(&so);
           so.Stream = options_.stream.c_str();
           so.Config.Durable = durable.c_str();
-          // Acknowledging a fetch's last message acknowledges the fetch
-          // (js_AckAll): one acknowledgement per commit, not per event.
-          // A durable made with explicit acks keeps them.
-          so.Config.AckPolicy = js_AckAll;
           so.Config.DeliverPolicy = js_DeliverAll;
           so.Config.AckWait = options_.ack_wait_ms * kNanosPerMs;
           so.Config.MaxDeliver = -1;
@@ -391,8 +387,11 @@ class Nats::Impl {
           // unacknowledged is at most one fetch, which comes back whole.
           so.Config.MaxAckPending = options_.fetch_batch;
           so.Config.FilterSubject = subject.c_str();
-          int64_t held = 0;
-          s = AlignConsumer(durable, &held, &ack_policy);
+          s = AlignConsumer(durable, nullptr, &ack_policy);
+          // Acknowledging a fetch's last message acknowledges the fetch
+          // (js_AckAll, for a durable made now): one acknowledgement per
+          // commit, not per event. A durable made with explicit acks keeps
+          // them.
           so.Config.AckPolicy = ack_policy;
           if (s == NATS_OK) {
             s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
@@ -418,7 +417,7 @@ class Nats::Impl {
       }
       if (lease.TakeAcquired()) {
         int64_t held = 0;
-        if (AlignConsumer(durable, &held) != NATS_OK) held = 1;
+        if (AlignConsumer(durable, &held, nullptr) != NATS_OK) held = 1;
         if (held > 0) {
           // Messages an earlier holder of this durable fetched and never
           // acknowledged (it died, or gave the lease up mid-fetch): a
@@ -525,12 +524,12 @@ class Nats::Impl {
   // A durable made under another configuration gets this one's bound on
   // unacknowledged messages and ack wait (subscribing checks that they
   // match). A durable that does not exist yet is left for the subscription
-  // to make. *held is how many messages it had out unacknowledged;
-  // *policy its acknowledgement policy, which cannot change (js_AckAll for
-  // one to be made).
+  // to make. Sets *held (if given) to how many messages it has out
+  // unacknowledged, and *policy (if given) to its acknowledgement policy,
+  // which cannot change (js_AckAll for one to be made).
   natsStatus AlignConsumer(const std::string& durable, int64_t* held,
-                           jsAckPolicy* policy = nullptr) {
-    *held = 0;
+                           jsAckPolicy* policy) {
+    if (held != nullptr) *held = 0;
     if (policy != nullptr) *policy = js_AckAll;
     const int64_t max_ack_pending = options_.fetch_batch;
     const int64_t ack_wait = options_.ack_wait_ms * kNanosPerMs;
@@ -540,7 +539,7 @@ class Nats::Impl {
                                       nullptr, &jerr);
     if (s == NATS_NOT_FOUND || (s != NATS_OK && jerr == JSConsumerNotFoundErr)) return NATS_OK;
     if (s != NATS_OK) return s;
-    *held = ci->NumAckPending;
+    if (held != nullptr) *held = ci->NumAckPending;
     if (policy != nullptr) *policy = ci->Config->AckPolicy;
     if (ci->Config->MaxAckPending != max_ack_pending || ci->Config->AckWait != ack_wait) {
       log::Info(kLog, "consumer settings changed",
