@@ -14,9 +14,11 @@ thread_local EventLoop* tl_loop = nullptr;
 // The wake-up descriptor's epoll data: no handler lives at this address.
 char kWakeTag;
 
+std::atomic<uint64_t> next_loop_id{1};
+
 }  // namespace
 
-EventLoop::EventLoop() {
+EventLoop::EventLoop() : id_(next_loop_id.fetch_add(1)) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) std::abort();  // out of descriptors at start
@@ -38,6 +40,13 @@ bool EventLoop::Add(int fd, uint32_t events, Handler* handler) {
   ev.events = events;
   ev.data.ptr = handler;
   return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool EventLoop::Modify(int fd, uint32_t events, Handler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
 void EventLoop::Remove(int fd) {

@@ -44,7 +44,13 @@ class EventLoop {
   // handler must stay alive until Remove, and until the end of the current
   // round of events (see KeepUntilIdle).
   bool Add(int fd, uint32_t events, Handler* handler);
+  // Changes the events `fd` is registered for.
+  bool Modify(int fd, uint32_t events, Handler* handler);
   void Remove(int fd);
+
+  // Tells this loop from any other, even one later made at the same
+  // address: unique in the process, never zero.
+  uint64_t id() const { return id_; }
 
   // Runs `fn` on the loop's thread soon. Any thread.
   void Post(std::function<void()> fn);
@@ -80,6 +86,7 @@ class EventLoop {
   void RunDeferred();
   int NextTimeoutMs() const;
 
+  const uint64_t id_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> quit_{false};
