@@ -354,6 +354,35 @@ class PgRow : public storage::Row {
   int row_;
 };
 
+// Writes `p` as PostgreSQL reads a parameter in text format into *out;
+// returns false for NULL.
+bool ParamText(const storage::Param& p, std::string* out) {
+  switch (p.kind()) {
+    case storage::Param::Kind::kNull: return false;
+    case storage::Param::Kind::kInt: *out = std::to_string(p.int_value()); break;
+    case storage::Param::Kind::kBool: *out = p.int_value() ? "true" : "false"; break;
+    case storage::Param::Kind::kDouble: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", p.double_value());
+      *out = buf;
+      break;
+    }
+    case storage::Param::Kind::kText: out->assign(p.text()); break;
+  }
+  return true;
+}
+
+// Rows changed by a command, as SQLite counts them: not those a SELECT
+// returned.
+int64_t RowsChanged(const PGresult* r) {
+  const char* tuples = PQcmdTuples(const_cast<PGresult*>(r));
+  if (tuples == nullptr || *tuples == '\0' ||
+      std::strncmp(PQcmdStatus(const_cast<PGresult*>(r)), "SELECT", 6) == 0) {
+    return 0;
+  }
+  return std::atoll(tuples);
+}
+
 class Pool;
 
 // A work whose statement runs alone, outside BEGIN ... COMMIT: a read's
@@ -425,14 +454,15 @@ class Pool : public storage::Database {
                  .With({o.name});
     auto& conns = reg.Callbacks(
         "mitos_db_pool_connections",
-        "PostgreSQL connections of the pool, by state (in_use, idle), and "
-        "its most (max).",
+        "PostgreSQL connections of the pool, by state (in_use, idle, loop: "
+        "the event loops' own), and the pool threads' most (max).",
         metrics::Type::kGauge, {"module", "state"});
     conns_source_ = metrics::SourceHandle(
         &conns, conns.AddSource([this](const metrics::CallbackFamily::Emit& emit) {
           std::lock_guard<std::mutex> lock(mu_);
           emit({o_.name, "in_use"}, in_use_);
           emit({o_.name, "idle"}, connected_ - in_use_);
+          emit({o_.name, "loop"}, lanes_connected_.load(std::memory_order_relaxed));
           emit({o_.name, "max"}, o_.pool_max);
         }));
     auto& ready = reg.Callbacks("mitos_db_ready",
@@ -446,7 +476,15 @@ class Pool : public storage::Database {
         }));
   }
 
+  // REQUIRES: the loops that submitted works have stopped (a work in a
+  // lane ends with its loop).
   ~Pool() override {
+    {
+      std::lock_guard<std::mutex> lock(lanes_mu_);
+      lanes_closing_ = true;
+    }
+    for (auto& c : connectors_) c.first.join();
+    lanes_.clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
@@ -520,6 +558,21 @@ class Pool : public storage::Database {
       job->span->Detach();
     }
     job->work = std::move(work);
+    if (job->loop != nullptr && o_.loop_pipeline > 0 &&
+        (!job->work.write || job->work.statements == storage::Statements::kOne) &&
+        ready_->load(std::memory_order_relaxed) &&
+        LaneOf(job->loop)->Take(job)) {
+      return;
+    }
+    Enqueue(std::move(job));
+  }
+
+ private:
+  struct Job;
+  class Lane;
+
+  // Hands `job` to the pool's threads.
+  void Enqueue(std::unique_ptr<Job> job) {
     bool wake_keeper;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -534,6 +587,7 @@ class Pool : public storage::Database {
     if (wake_keeper) keeper_cv_.notify_one();
   }
 
+ public:
   // Runs one statement of a transaction (see PgTx).
   int64_t Statement(Conn& c, std::string_view sql, const storage::Param* params,
                     size_t n, const std::function<void(const storage::Row&)>* each,
@@ -555,20 +609,7 @@ class Pool : public storage::Database {
     std::vector<std::string> texts(n);
     std::vector<const char*> values(n, nullptr);
     for (size_t i = 0; i < n; ++i) {
-      const storage::Param& p = params[i];
-      switch (p.kind()) {
-        case storage::Param::Kind::kNull: continue;
-        case storage::Param::Kind::kInt: texts[i] = std::to_string(p.int_value()); break;
-        case storage::Param::Kind::kBool: texts[i] = p.int_value() ? "true" : "false"; break;
-        case storage::Param::Kind::kDouble: {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%.17g", p.double_value());
-          texts[i] = buf;
-          break;
-        }
-        case storage::Param::Kind::kText: texts[i] = std::string(p.text()); break;
-      }
-      values[i] = texts[i].c_str();
+      if (ParamText(params[i], &texts[i])) values[i] = texts[i].c_str();
     }
     // What Check holds a cancel against: a statement that runs alone has
     // the session's timeout, a little shorter than what is left.
@@ -613,12 +654,7 @@ class Pool : public storage::Database {
         const int rows = PQntuples(r.get());
         for (int i = 0; i < rows; ++i) (*each)(PgRow(r.get(), i));
       }
-      // Rows changed, as SQLite counts them: not those a SELECT returned.
-      const char* tuples = PQcmdTuples(r.get());
-      if (tuples != nullptr && *tuples != '\0' &&
-          std::strncmp(PQcmdStatus(r.get()), "SELECT", 6) != 0) {
-        changed += std::atoll(tuples);
-      }
+      changed += RowsChanged(r.get());
     }
     return changed;
   }
@@ -633,6 +669,541 @@ class Pool : public storage::Database {
     trace::SpanContext span_ctx;
     std::optional<trace::Span> span;
   };
+
+  // ---- the loops' lanes ----
+  //
+  // A read, or a write of one statement (Statements::kOne), submitted on an
+  // event loop goes when it can to that loop's lane: a connection of the
+  // loop's own, non-blocking and in pipeline mode, whose socket the loop
+  // watches. The work's fn runs up to its first statement, which is kept
+  // (CaptureTx) and joins the pipeline; when its results arrive, fn runs
+  // again with them (ReplayTx), and `done` runs on the loop. So such a
+  // work costs no thread hand-off, and one send and one receive carry the
+  // statements of every request the loop served in a round. A work the
+  // lane cannot take (no connection yet, the pipeline full, a read known to
+  // run more statements, fn running none) goes to the pool's threads, as
+  // does a read that turns out to run a second statement, and a read whose
+  // lane broke before it was answered.
+
+  // Thrown by CaptureTx once it has the work's first statement.
+  struct Captured {};
+  // Thrown by ReplayTx: a read's second statement.
+  struct MoreStatements {};
+  // Thrown by ReplayTx: fn asked for another first statement.
+  struct Diverged {};
+
+  // A work's first statement, as its fn asked for it.
+  struct FirstStatement {
+    std::string sql;  // as sent: an insert's ends with RETURNING id
+    bool insert = false;
+    std::vector<std::string> texts;
+    std::vector<char> null;
+  };
+
+  class CaptureTx : public storage::Tx {
+   public:
+    CaptureTx(bool read_only, FirstStatement* out)
+        : read_only_(read_only), out_(out) {
+      if (!read_only) LimitToOneStatement();
+    }
+    storage::Backend backend() const override {
+      return storage::Backend::kPostgres;
+    }
+    bool read_only() const override { return read_only_; }
+
+   protected:
+    int64_t Run(std::string_view sql, const storage::Param* params, size_t n,
+                const std::function<void(const storage::Row&)>*) override {
+      Keep(sql, params, n, false);
+      throw Captured{};
+    }
+    int64_t RunInsert(std::string_view sql, const storage::Param* params,
+                      size_t n) override {
+      Keep(sql, params, n, true);
+      throw Captured{};
+    }
+
+   private:
+    void Keep(std::string_view sql, const storage::Param* params, size_t n,
+              bool insert) {
+      out_->sql.assign(sql);
+      if (insert) out_->sql += " RETURNING id";
+      out_->insert = insert;
+      out_->texts.resize(n);
+      out_->null.assign(n, 0);
+      for (size_t i = 0; i < n; ++i) {
+        out_->null[i] = ParamText(params[i], &out_->texts[i]) ? 0 : 1;
+      }
+    }
+    bool read_only_;
+    FirstStatement* out_;
+  };
+
+  // Hands fn its first statement's results, or its failure.
+  class ReplayTx : public storage::Tx {
+   public:
+    ReplayTx(bool read_only, const FirstStatement& first,
+             const std::vector<Result>& results, std::exception_ptr failure)
+        : read_only_(read_only), first_(first), results_(results),
+          failure_(std::move(failure)) {
+      if (!read_only) LimitToOneStatement();
+    }
+    storage::Backend backend() const override {
+      return storage::Backend::kPostgres;
+    }
+    bool read_only() const override { return read_only_; }
+    bool used() const { return used_; }
+
+   protected:
+    int64_t Run(std::string_view sql, const storage::Param*, size_t,
+                const std::function<void(const storage::Row&)>* each) override {
+      Use(sql, false);
+      int64_t changed = 0;
+      for (const auto& r : results_) {
+        if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && each != nullptr) {
+          const int rows = PQntuples(r.get());
+          for (int i = 0; i < rows; ++i) (*each)(PgRow(r.get(), i));
+        }
+        changed += RowsChanged(r.get());
+      }
+      return changed;
+    }
+    int64_t RunInsert(std::string_view sql, const storage::Param*,
+                      size_t) override {
+      Use(sql, true);
+      for (const auto& r : results_) {
+        if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && PQntuples(r.get()) > 0) {
+          return PgRow(r.get(), 0).Int(0);
+        }
+      }
+      throw Error(Condition::kOther, "the insert added no row");
+    }
+
+   private:
+    void Use(std::string_view sql, bool insert) {
+      if (used_) throw MoreStatements{};
+      used_ = true;
+      const std::string_view sent = first_.sql;
+      constexpr std::string_view kReturning = " RETURNING id";
+      const bool same =
+          insert == first_.insert &&
+          (insert ? sent.size() == sql.size() + kReturning.size() &&
+                        sent.substr(0, sql.size()) == sql
+                  : sent == sql);
+      if (!same) throw Diverged{};
+      if (failure_) std::rethrow_exception(failure_);
+    }
+    bool read_only_;
+    const FirstStatement& first_;
+    const std::vector<Result>& results_;
+    std::exception_ptr failure_;
+    bool used_ = false;
+  };
+
+  class Lane final : public internal::EventLoop::Handler,
+               public std::enable_shared_from_this<Lane> {
+   public:
+    Lane(Pool& pool, internal::EventLoop* loop) : pool_(pool), loop_(loop) {}
+
+    // Sends the first statement of `job`'s work, which then completes on
+    // the loop; false, with `job` left as it was, when the lane cannot
+    // take it. Loop thread only.
+    bool Take(std::unique_ptr<Job>& job) {
+      if (conn_ == nullptr && !Reconnect()) return false;
+      if (fifo_.size() >= static_cast<size_t>(pool_.o_.loop_pipeline)) return false;
+      const storage::Work& w = job->work;
+      const Clock::time_point now = Clock::now();
+      int64_t timeout_ms = pool_.o_.statement_timeout.count();
+      if (w.deadline != Clock::time_point::max()) {
+        timeout_ms = std::chrono::ceil<milliseconds>(w.deadline - now).count();
+        if (timeout_ms <= 0) return false;  // the pool reports the deadline
+      }
+      Segment seg;
+      try {
+        CaptureTx capture(!w.write, &seg.first);
+        (void)w.run(capture);
+        return false;  // no statement: nothing to pipeline
+      } catch (const Captured&) {
+      } catch (...) {
+        return false;  // the pool's thread runs fn again and reports this
+      }
+      Conn& c = *conn_;
+      auto it = c.prepared.find(seg.first.sql);
+      if (!w.write && it != c.prepared.end() && it->second.leads_to_more) {
+        return false;
+      }
+      const int64_t session_ms = SessionTimeout(timeout_ms);
+      if (c.session_timeout_ms != session_ms ||
+          c.session_read_only != (w.write ? 0 : 1)) {
+        const std::string timeout = std::to_string(session_ms);
+        const char* args[] = {timeout.c_str(), w.write ? "off" : "on"};
+        if (PQsendQueryParams(c.pg, kSessionSettingsSql, 2, nullptr, args,
+                              nullptr, nullptr, 0) == 0 ||
+            PQpipelineSync(c.pg) == 0) {
+          Break(PQerrorMessage(c.pg));
+          return false;
+        }
+        // In effect for what follows in the pipeline; Complete checks it.
+        c.session_timeout_ms = session_ms;
+        c.session_read_only = w.write ? 0 : 1;
+        Segment set;
+        set.seq = next_seq_++;
+        set.groups.resize(1);
+        fifo_.push_back(std::move(set));
+      }
+      std::string name;
+      if (it == c.prepared.end()) {
+        name = "m" + std::to_string(c.next_statement++);
+        if (PQsendPrepare(c.pg, name.c_str(), seg.first.sql.c_str(), 0, nullptr) == 0) {
+          Break(PQerrorMessage(c.pg));
+          return false;
+        }
+        c.prepared.emplace(seg.first.sql, Prepared{name});
+        seg.prepare = true;
+      } else {
+        name = it->second.name;
+      }
+      const size_t n = seg.first.texts.size();
+      std::vector<const char*> values(n, nullptr);
+      for (size_t i = 0; i < n; ++i) {
+        if (!seg.first.null[i]) values[i] = seg.first.texts[i].c_str();
+      }
+      if (PQsendQueryPrepared(c.pg, name.c_str(), static_cast<int>(n),
+                              values.data(), nullptr, nullptr, 0) == 0 ||
+          PQpipelineSync(c.pg) == 0) {
+        Break(PQerrorMessage(c.pg));
+        return false;
+      }
+      seg.first.texts.clear();
+      seg.seq = next_seq_++;
+      seg.groups.resize(seg.prepare ? 2 : 1);
+      seg.judged = std::min(w.deadline, now + milliseconds(session_ms));
+      seg.job = std::move(job);
+      fifo_.push_back(std::move(seg));
+      if (!flush_due_) {
+        // One send for every statement of this round.
+        flush_due_ = true;
+        loop_->Defer([self = shared_from_this()] {
+          self->flush_due_ = false;
+          self->Flush();
+        });
+      }
+      Watch();
+      return true;
+    }
+
+    void OnEvents(uint32_t events) override {
+      if (conn_ == nullptr) return;  // of a connection given up this round
+      if (events & EPOLLOUT) Flush();
+      if (conn_ == nullptr) return;
+      if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (PQconsumeInput(conn_->pg) == 0) {
+          Break(PQerrorMessage(conn_->pg));
+          return;
+        }
+        Receive();
+        if (conn_ != nullptr && PQstatus(conn_->pg) != CONNECTION_OK) {
+          Break(PQerrorMessage(conn_->pg));
+        }
+      }
+    }
+
+    // Connector thread: the connection asked for, or null.
+    void Connected(std::unique_ptr<Conn> c) {
+      std::lock_guard<std::mutex> lock(mu_);
+      connecting_ = false;
+      if (c != nullptr) {
+        ready_conn_ = std::move(c);
+      } else {
+        retry_at_ = Clock::now() + kLaneRetry;
+      }
+    }
+
+    bool connected() const { return conn_ != nullptr; }
+
+   private:
+    // A pipeline's commands up to its sync: a work's statement (with its
+    // PREPARE before it when new to the connection), or, with no job, the
+    // session's settings.
+    struct Segment {
+      std::unique_ptr<Job> job;
+      uint64_t seq = 0;
+      FirstStatement first;
+      bool prepare = false;
+      Clock::time_point judged;  // what Check holds a cancel against
+      std::vector<std::vector<Result>> groups;  // per command
+      size_t at = 0;
+    };
+
+    // How long a lane whose connection failed leaves its works to the
+    // pool's threads before it connects again.
+    static constexpr milliseconds kLaneRetry{1000};
+    // How often a lane with statements in flight looks at the oldest's
+    // deadline.
+    static constexpr milliseconds kWatchEvery{100};
+
+    // Takes the connection a connector made, or asks for one.
+    bool Reconnect() {
+      std::unique_ptr<Conn> c;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ready_conn_ != nullptr) {
+          c = std::move(ready_conn_);
+        } else {
+          if (connecting_ || Clock::now() < retry_at_) return false;
+          connecting_ = true;
+        }
+      }
+      if (c == nullptr) {
+        pool_.ConnectLane(shared_from_this());
+        return false;
+      }
+      if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) == 0 ||
+          !loop_->Add(PQsocket(c->pg), EPOLLIN, this)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        retry_at_ = Clock::now() + kLaneRetry;
+        return false;
+      }
+      conn_ = std::move(c);
+      writing_ = false;
+      ++generation_;
+      pool_.lanes_connected_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+
+    void Flush() {
+      if (conn_ == nullptr) return;
+      const int rc = PQflush(conn_->pg);
+      if (rc < 0) {
+        Break(PQerrorMessage(conn_->pg));
+        return;
+      }
+      const bool more = rc == 1;  // the socket's buffer is full
+      if (more != writing_) {
+        writing_ = more;
+        loop_->Modify(PQsocket(conn_->pg), EPOLLIN | (more ? EPOLLOUT : 0u), this);
+      }
+    }
+
+    void Receive() {
+      const uint64_t generation = generation_;
+      while (generation_ == generation && !fifo_.empty() &&
+             PQisBusy(conn_->pg) == 0) {
+        PGresult* r = PQgetResult(conn_->pg);
+        Segment& s = fifo_.front();
+        if (r == nullptr) {
+          ++s.at;  // the end of one command's results
+          continue;
+        }
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+          PQclear(r);
+          Segment done = std::move(s);
+          fifo_.pop_front();
+          Complete(std::move(done));
+          continue;
+        }
+        // Past the last command: what the sync's implicit commit said,
+        // which the statement answers for (as in ReadToSync).
+        s.groups[std::min(s.at, s.groups.size() - 1)].emplace_back(r);
+      }
+    }
+
+    void Complete(Segment s) {
+      Conn& c = *conn_;
+      if (s.job == nullptr) {
+        bool ok = !s.groups[0].empty();
+        for (auto& r : s.groups[0]) {
+          if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) ok = false;
+        }
+        // What followed ran without the settings: not to be trusted.
+        if (!ok) Break("the session's settings could not be set");
+        return;
+      }
+      std::exception_ptr failure;
+      try {
+        for (auto& group : s.groups) {
+          for (auto& r : group) pool_.Check(c, r.get(), s.judged);
+        }
+      } catch (const Error&) {
+        failure = std::current_exception();
+        if (s.prepare) {
+          // The PREPARE failed, or the statement after it: either way the
+          // next use prepares again (and learns why, if it fails).
+          auto it = c.prepared.find(s.first.sql);
+          if (it != c.prepared.end()) c.prepared.erase(it);
+        }
+      }
+      Job& job = *s.job;
+      const storage::Work& w = job.work;
+      std::exception_ptr error;
+      {
+        ContextScope scope(&job.ctx);
+        trace::CurrentScope span(job.span_ctx);
+        ReplayTx tx(!w.write, s.first, s.groups.back(), failure);
+        bool diverged = false;
+        try {
+          (void)w.run(tx);  // the statement stands, or a read kept nothing
+          diverged = !tx.used();
+        } catch (const MoreStatements&) {
+          auto it = c.prepared.find(s.first.sql);
+          if (it != c.prepared.end()) it->second.leads_to_more = true;
+          pool_.Enqueue(std::move(s.job));  // runs again, in a transaction
+          return;
+        } catch (const Diverged&) {
+          diverged = true;
+        } catch (...) {
+          error = std::current_exception();
+        }
+        if (diverged) {
+          if (!w.write) {
+            pool_.Enqueue(std::move(s.job));
+            return;
+          }
+          error = std::make_exception_ptr(Error(
+              Condition::kOther,
+              "a write's fn asked for another statement when run again"));
+        }
+      }
+      const bool broken = c.broken;
+      const uint64_t generation = generation_;
+      pool_.Finish(std::move(s.job), error, /*on_loop=*/true);
+      // `done` may have given the connection up already.
+      if (broken && generation_ == generation) Break("the connection was lost");
+    }
+
+    // Gives the connection up. What it had in flight: a read goes to the
+    // pool's threads (nothing of it happened that matters), a write fails
+    // (it may have happened), and the oldest work fails with a deadline
+    // when `deadline` says that is why. The failures' `done`s run later in
+    // the loop, not inside whatever called Break (a Take, for one).
+    void Break(const std::string& why, bool deadline = false) {
+      if (conn_ == nullptr) return;
+      ++generation_;
+      loop_->Remove(PQsocket(conn_->pg));
+      const std::string message = pool_.scrub_(why);
+      log::Warn(pool_.o_.name, "an event loop's PostgreSQL connection was given up",
+                {{"error", message}, {"in_flight", static_cast<int64_t>(fifo_.size())}});
+      conn_.reset();
+      pool_.lanes_connected_.fetch_sub(1, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        retry_at_ = Clock::now() + kLaneRetry;
+      }
+      std::deque<Segment> lost = std::move(fifo_);
+      fifo_.clear();
+      bool first = true;
+      for (auto& s : lost) {
+        if (s.job == nullptr) continue;
+        if (first && deadline) {
+          pool_.Finish(std::move(s.job),
+                       std::make_exception_ptr(Error(
+                           Condition::kDeadline,
+                           "no answer from the server past the deadline")));
+        } else if (!s.job->work.write) {
+          pool_.Enqueue(std::move(s.job));
+        } else {
+          pool_.Finish(std::move(s.job),
+                       std::make_exception_ptr(Error(
+                           Condition::kUnavailable, "connection lost: " + message)));
+        }
+        first = false;
+      }
+    }
+
+    // Past the oldest work's deadline the server's statement_timeout should
+    // have answered; kCancelAfter later a cancel request goes, and
+    // kAbandonAfter after that the connection is given up.
+    void Watch() {
+      if (watching_ || fifo_.empty()) return;
+      watching_ = true;
+      loop_->AddTimer(Clock::now() + kWatchEvery,
+                      [self = shared_from_this()] { self->Tick(); });
+    }
+
+    void Tick() {
+      watching_ = false;
+      if (conn_ == nullptr) return;
+      const Segment* oldest = nullptr;
+      for (const auto& s : fifo_) {
+        if (s.job != nullptr) {
+          oldest = &s;
+          break;
+        }
+      }
+      if (oldest != nullptr &&
+          oldest->job->work.deadline != Clock::time_point::max()) {
+        const Clock::time_point now = Clock::now();
+        if (oldest->seq != watched_seq_) {
+          watched_seq_ = oldest->seq;
+          cancelled_ = false;
+        }
+        if (!cancelled_ && now > oldest->job->work.deadline + kCancelAfter) {
+          SendCancel(*conn_);
+          cancelled_ = true;
+          cancelled_at_ = now;
+        } else if (cancelled_ && now > cancelled_at_ + kAbandonAfter) {
+          Break("no answer past the deadline", /*deadline=*/true);
+          return;
+        }
+      }
+      Watch();
+    }
+
+    Pool& pool_;
+    internal::EventLoop* const loop_;
+    // Loop thread only:
+    std::unique_ptr<Conn> conn_;
+    std::deque<Segment> fifo_;
+    uint64_t generation_ = 0;  // of conn_: a new one, or none
+    uint64_t next_seq_ = 1;
+    bool writing_ = false;     // EPOLLOUT is asked for
+    bool flush_due_ = false;
+    bool watching_ = false;
+    uint64_t watched_seq_ = 0;
+    bool cancelled_ = false;
+    Clock::time_point cancelled_at_;
+    // Shared with the connector:
+    std::mutex mu_;
+    bool connecting_ = false;
+    std::unique_ptr<Conn> ready_conn_;
+    Clock::time_point retry_at_;
+  };
+
+  // The lane of `loop`, made on first use.
+  Lane* LaneOf(internal::EventLoop* loop) {
+    std::lock_guard<std::mutex> lock(lanes_mu_);
+    auto& lane = lanes_[loop->id()];
+    if (lane == nullptr) lane = std::make_shared<Lane>(*this, loop);
+    return lane.get();
+  }
+
+  // Opens a connection for `lane` on a thread of its own (Connect blocks).
+  void ConnectLane(std::shared_ptr<Lane> lane) {
+    std::lock_guard<std::mutex> lock(lanes_mu_);
+    if (lanes_closing_) {
+      lane->Connected(nullptr);
+      return;
+    }
+    for (auto it = connectors_.begin(); it != connectors_.end();) {
+      if (it->second->load()) {
+        it->first.join();
+        it = connectors_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    connectors_.emplace_back(std::thread([this, lane, finished] {
+      std::unique_ptr<Conn> c;
+      try {
+        c = Connect(Clock::now() + o_.connect_timeout);
+      } catch (const Error&) {
+        // The pool's threads find out, and say so; the lane tries later.
+      }
+      lane->Connected(std::move(c));
+      finished->store(true);
+    }), finished);
+  }
 
   // ---- connections ----
 
@@ -1377,7 +1948,9 @@ class Pool : public storage::Database {
   }
 
   // Hands the outcome to the job's `done`, where Database::Execute says.
-  void Finish(std::unique_ptr<Job> job, std::exception_ptr error) {
+  // `on_loop`: the caller runs on job->loop, where `done` then runs at once.
+  void Finish(std::unique_ptr<Job> job, std::exception_ptr error,
+              bool on_loop = false) {
     if (error) NoteFailure(*job, error);
     if (metrics::Enabled()) {
       latency_[job->work.write ? 1 : 0]->Observe(
@@ -1386,6 +1959,12 @@ class Pool : public storage::Database {
     if (job->span && error) job->span->SetError("storage error");
     job->span.reset();  // the span ends with the transaction
     if (job->loop == nullptr) {
+      RunDone(*job, error);
+      return;
+    }
+    if (on_loop) {
+      ContextScope scope(&job->ctx);
+      trace::CurrentScope span(job->span_ctx);
       RunDone(*job, error);
       return;
     }
@@ -1549,6 +2128,14 @@ class Pool : public storage::Database {
   milliseconds backoff_{0};
   std::vector<std::thread> workers_;
   std::thread keeper_;
+
+  // The loops' lanes, by EventLoop::id; connectors_ open their
+  // connections.
+  std::mutex lanes_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Lane>> lanes_;
+  std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> connectors_;
+  bool lanes_closing_ = false;
+  std::atomic<int> lanes_connected_{0};
 
   std::array<std::array<metrics::Counter*, kReasonNames.size()>, kOpNames.size()>
       errors_{};

@@ -162,6 +162,13 @@ void DeclareConfig(config::Schema& schema, const std::string& module) {
   schema.Int(p + "pool_max", 8, 1, 256,
              "Most PostgreSQL connections of " + module +
                  " (each has a thread of its own).");
+  schema.Int(p + "loop_pipeline", 128, 0, 4096,
+             "Most statements of " + module +
+                 " in flight on each event loop's own PostgreSQL connection "
+                 "(reads and one-statement writes of requests, sent "
+                 "without a thread hand-off, one after another); 0 sends "
+                 "every statement through the pool's threads, side by side "
+                 "(for a module whose reads are long).");
   schema.Int(p + "acquire_timeout_ms", 1000, 1, 600000,
              "Longest wait of " + module +
                  " for a free PostgreSQL connection (the request's deadline "
@@ -242,6 +249,7 @@ StatusOr<std::unique_ptr<Database>> Open(
                                    ") is larger than " + p + "pool_max (" +
                                    std::to_string(o.pool_max) + ")");
   }
+  o.loop_pipeline = static_cast<int>(config.Int(p + "loop_pipeline"));
   o.acquire_timeout =
       std::chrono::milliseconds(config.Int(p + "acquire_timeout_ms"));
   o.connect_timeout =

@@ -257,6 +257,13 @@ R WriteNow(Database& db, std::function<R(Tx&)> fn,
   return Wait(AwaitWrite<R>(db, std::move(fn), std::move(on_error)));
 }
 
+Task<StatusOr<int64_t>> AwaitWriteOne(Database& db,
+                                       std::function<StatusOr<int64_t>(Tx&)> fn) {
+  std::function<StatusOr<int64_t>(const Error&)> on_error;
+  co_return co_await Write<StatusOr<int64_t>>(db, std::move(fn), on_error,
+                                              Statements::kOne);
+}
+
 StatusOr<std::vector<Item>> AllItems(Database& db) {
   return ReadNow<StatusOr<std::vector<Item>>>(
       db, [](Tx& tx) -> StatusOr<std::vector<Item>> {
@@ -1279,6 +1286,313 @@ TEST_F(PostgresOnly, AStatementAloneRunsReadOnlyWithinItsDeadline) {
 // trip, where they dominate (on loopback, scheduling does).
 //   storage_backend_test --gtest_also_run_disabled_tests \
 //     --gtest_filter='*DISABLED_MeasureRoundTrips*'
+// ---- works submitted on an event loop (postgres::Options::loop_pipeline) ----
+
+// An event loop on a thread of its own, as a server's. It stops before the
+// database closes, as the runtime stops its server first.
+class LoopThread {
+ public:
+  LoopThread() : thread_([this] { loop_.Run(); }) {}
+  ~LoopThread() { Stop(); }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    loop_.Quit();
+    thread_.join();
+  }
+  mitos::internal::EventLoop& loop() { return loop_; }
+
+ private:
+  mitos::internal::EventLoop loop_;
+  std::thread thread_;
+};
+
+// What one operation run on the loop gave, and where its completion ran.
+template <typename R>
+struct OnLoop {
+  std::optional<R> result;
+  bool on_the_loop = false;    // the completion ran on the loop's thread
+  bool own_context = false;    // with the context it was started in
+};
+
+// Starts every op in one round of `lt`'s loop, each in a request context
+// of its own ("op<i>", with `deadline` from now when given), and returns
+// what they gave once all are done, or empty after 20 s.
+template <typename R>
+std::vector<OnLoop<R>> RunOnLoop(LoopThread& lt,
+                                 std::vector<std::function<Task<R>()>> ops,
+                                 std::optional<milliseconds> deadline = {}) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<OnLoop<R>> out;
+    size_t left;
+  };
+  auto st = std::make_shared<State>();
+  st->out.resize(ops.size());
+  st->left = ops.size();
+  mitos::internal::EventLoop* loop = &lt.loop();
+  loop->Post([st, loop, ops = std::move(ops), deadline] {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      RequestContext ctx;
+      ctx.request_id = "op" + std::to_string(i);
+      if (deadline) ctx.deadline = Clock::now() + *deadline;
+      ContextScope scope(&ctx);
+      Start<R>(ops[i](), [st, loop, i](R r) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->out[i].result.emplace(std::move(r));
+        st->out[i].on_the_loop = mitos::internal::EventLoop::Current() == loop;
+        st->out[i].own_context =
+            RequestContext::Current().request_id == "op" + std::to_string(i);
+        if (--st->left == 0) st->cv.notify_all();
+      });
+    }
+  });
+  std::unique_lock<std::mutex> lock(st->mu);
+  if (!st->cv.wait_for(lock, std::chrono::seconds(20), [&] { return st->left == 0; })) {
+    ADD_FAILURE() << st->left << " of " << st->out.size()
+                  << " operations on the loop did not finish";
+    return {};
+  }
+  return st->out;
+}
+
+using PidEcho = StatusOr<std::pair<int64_t, int64_t>>;
+
+// The server process that ran the read, and `v` back from the server.
+Task<PidEcho> PidAndEcho(Database& db, int64_t v) {
+  auto read = [v](Tx& tx) -> PidEcho {
+    auto row = tx.One<std::pair<int64_t, int64_t>>(
+        "SELECT pg_backend_pid(), CAST($1 AS BIGINT)", {v},
+        [](const Row& r) { return std::make_pair(r.Int(0), r.Int(1)); });
+    if (!row) return Status::Internal("no row");
+    return *row;
+  };
+  co_return co_await Read<PidEcho>(db, read);
+}
+
+class PostgresOnLoop : public PostgresOnly {
+ protected:
+  void SetUp() override {
+    PostgresOnly::SetUp();
+    postgres::Options o = Options();
+    o.pool_min = 1;
+    o.pool_max = 1;
+    auto db = postgres::Open(o, Items());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+    // Off any loop a work runs on the pool's one connection.
+    auto pool = ReadNow<StatusOr<int64_t>>(*db_, [](Tx& tx) -> StatusOr<int64_t> {
+      return *tx.Int("SELECT pg_backend_pid()");
+    });
+    ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+    pool_pid_ = *pool;
+    // The loop's connection is opened on its first work, which the pool
+    // runs meanwhile; then the loop's works run on it.
+    const auto until = Clock::now() + std::chrono::seconds(5);
+    while (lane_pid_ == 0 && Clock::now() < until) {
+      auto r = RunOnLoop<PidEcho>(lt_, {[this] { return PidAndEcho(*db_, 1); }});
+      ASSERT_EQ(r.size(), 1u);
+      ASSERT_TRUE(r[0].result->ok()) << r[0].result->status().ToString();
+      if ((*r[0].result)->first != pool_pid_) lane_pid_ = (*r[0].result)->first;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    ASSERT_NE(lane_pid_, 0) << "no work on the loop ran on a connection of its own";
+  }
+  void TearDown() override {
+    lt_.Stop();
+    db_.reset();
+  }
+
+  LoopThread lt_;
+  std::unique_ptr<Database> db_;
+  int64_t pool_pid_ = 0;
+  int64_t lane_pid_ = 0;
+};
+
+TEST_F(PostgresOnLoop, ReadsAndOneStatementWritesShareTheLoopsPipelinedConnection) {
+  constexpr int kReads = 60, kWrites = 20;
+  std::vector<std::function<Task<PidEcho>()>> reads;
+  for (int i = 0; i < kReads; ++i) {
+    reads.push_back([this, i] { return PidAndEcho(*db_, 1000 + i); });
+  }
+  auto got = RunOnLoop<PidEcho>(lt_, reads);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kReads));
+  for (int i = 0; i < kReads; ++i) {
+    ASSERT_TRUE(got[i].result->ok()) << got[i].result->status().ToString();
+    // Each answer reached the work that asked, in its context, on the loop.
+    EXPECT_EQ((*got[i].result)->second, 1000 + i);
+    EXPECT_EQ((*got[i].result)->first, lane_pid_) << "read " << i;
+    EXPECT_TRUE(got[i].on_the_loop);
+    EXPECT_TRUE(got[i].own_context);
+  }
+  std::vector<std::function<Task<StatusOr<int64_t>>()>> writes;
+  for (int i = 0; i < kWrites; ++i) {
+    writes.push_back([this, i]() -> Task<StatusOr<int64_t>> {
+      auto insert = [i](Tx& tx) -> StatusOr<int64_t> {
+        return tx.Insert("INSERT INTO items (name, qty) VALUES ($1, $2)",
+                         {"w" + std::to_string(i), i});
+      };
+      return AwaitWriteOne(*db_, insert);
+    });
+  }
+  auto ids = RunOnLoop<StatusOr<int64_t>>(lt_, writes);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kWrites));
+  std::set<int64_t> distinct;
+  for (auto& w : ids) {
+    ASSERT_TRUE(w.result->ok()) << w.result->status().ToString();
+    distinct.insert(**w.result);
+    EXPECT_TRUE(w.on_the_loop);
+  }
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kWrites));
+  auto all = AllItems(*db_);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), static_cast<size_t>(kWrites));
+  for (const Item& item : *all) {
+    EXPECT_TRUE(distinct.count(item.id)) << item.id;
+    EXPECT_EQ("w" + std::to_string(item.qty), item.name);
+  }
+}
+
+TEST_F(PostgresOnLoop, AReadThatRunsASecondStatementRunsAgainInATransaction) {
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Insert(*db_, "i" + std::to_string(i), i).ok());
+  using Pair = StatusOr<std::pair<int64_t, int64_t>>;
+  auto op = [this]() -> Task<Pair> {
+    auto read = [](Tx& tx) -> Pair {
+      int64_t n = *tx.Int("SELECT count(*) FROM items WHERE name <> 'seed'");
+      int64_t most = *tx.Int("SELECT max(qty) FROM items");
+      return std::make_pair(n, most);
+    };
+    co_return co_await Read<Pair>(*db_, read);
+  };
+  auto got = RunOnLoop<Pair>(lt_, {op, op, op, op});
+  ASSERT_EQ(got.size(), 4u);
+  for (auto& g : got) {
+    ASSERT_TRUE(g.result->ok()) << g.result->status().ToString();
+    EXPECT_EQ((*g.result)->first, 3);
+    EXPECT_EQ((*g.result)->second, 3);
+    EXPECT_TRUE(g.on_the_loop);
+  }
+  // The loop's connection goes on serving.
+  auto after = RunOnLoop<PidEcho>(lt_, {[this] { return PidAndEcho(*db_, 7); }});
+  ASSERT_EQ(after.size(), 1u);
+  ASSERT_TRUE(after[0].result->ok());
+  EXPECT_EQ((*after[0].result)->first, lane_pid_);
+}
+
+TEST_F(PostgresOnLoop, FailuresAreTheSameAsOnThePoolsThreadsAndTheConnectionGoesOn) {
+  ASSERT_TRUE(Insert(*db_, "dup", 1).ok());
+  auto dup = [this]() -> Task<StatusOr<int64_t>> {
+    auto insert = [](Tx& tx) -> StatusOr<int64_t> {
+      return tx.Insert("INSERT INTO items (name, qty) VALUES ($1, 2)", {"dup"});
+    };
+    auto on_error = [](const Error& e) -> StatusOr<int64_t> {
+      if (e.unique_violation()) return Status::AlreadyExists("taken");
+      return StatusFor(e);
+    };
+    co_return co_await Write<StatusOr<int64_t>>(*db_, insert, on_error,
+                                                Statements::kOne);
+  };
+  auto bad_sql = [this]() -> Task<StatusOr<int64_t>> {
+    auto read = [](Tx& tx) -> StatusOr<int64_t> {
+      return *tx.Int("SELECT no_such_column FROM items");
+    };
+    co_return co_await Read<StatusOr<int64_t>>(*db_, read);
+  };
+  std::optional<Condition> write_in_read;
+  auto writes_in_read = [this, &write_in_read]() -> Task<StatusOr<int64_t>> {
+    auto read = [](Tx& tx) -> StatusOr<int64_t> {
+      return tx.Exec("INSERT INTO items (name, qty) VALUES ('ro', 1)");
+    };
+    auto on_error = [&write_in_read](const Error& e) -> StatusOr<int64_t> {
+      write_in_read = e.condition();
+      return StatusFor(e);
+    };
+    co_return co_await Read<StatusOr<int64_t>>(*db_, read, on_error);
+  };
+  auto got = RunOnLoop<StatusOr<int64_t>>(lt_, {dup, bad_sql, writes_in_read, dup});
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].result->status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(got[3].result->status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(got[1].result->status().code(), StatusCode::kInternal);
+  EXPECT_EQ(write_in_read, Condition::kReadOnly);
+  // The same on the pool's thread.
+  auto off = ReadNow<StatusOr<int64_t>>(*db_, [](Tx& tx) -> StatusOr<int64_t> {
+    return *tx.Int("SELECT no_such_column FROM items");
+  });
+  EXPECT_EQ(off.status().code(), got[1].result->status().code());
+  EXPECT_EQ(Count(*db_), 1);
+  auto after = RunOnLoop<PidEcho>(lt_, {[this] { return PidAndEcho(*db_, 8); }});
+  ASSERT_EQ(after.size(), 1u);
+  ASSERT_TRUE(after[0].result->ok());
+  EXPECT_EQ((*after[0].result)->first, lane_pid_);
+  EXPECT_EQ((*after[0].result)->second, 8);
+}
+
+TEST_F(PostgresOnLoop, AStatementPastItsDeadlineIsCancelledAndTheOthersAnswered) {
+  auto forever = [this]() -> Task<PidEcho> {
+    auto read = [](Tx& tx) -> PidEcho {
+      tx.Int(kForever);
+      return std::make_pair(int64_t{0}, int64_t{0});
+    };
+    co_return co_await Read<PidEcho>(*db_, read);
+  };
+  const auto start = Clock::now();
+  auto got = RunOnLoop<PidEcho>(
+      lt_, {forever, [this] { return PidAndEcho(*db_, 5); }}, milliseconds(300));
+  const auto took = Clock::now() - start;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].result->status().code(), StatusCode::kDeadlineExceeded)
+      << got[0].result->status().ToString();
+  // Behind it in the pipeline, the next read waited for it, and ran.
+  ASSERT_TRUE(got[1].result->ok()) << got[1].result->status().ToString();
+  EXPECT_EQ((*got[1].result)->second, 5);
+  EXPECT_GE(took, milliseconds(250));
+  EXPECT_LT(took, milliseconds(1500));
+  auto after = RunOnLoop<PidEcho>(lt_, {[this] { return PidAndEcho(*db_, 9); }});
+  ASSERT_EQ(after.size(), 1u);
+  ASSERT_TRUE(after[0].result->ok());
+  EXPECT_EQ((*after[0].result)->first, lane_pid_);
+}
+
+TEST_F(PostgresOnLoop, ReadsInFlightWhenTheConnectionDiesAreAnsweredByThePool) {
+  auto slow = [this](int64_t v) {
+    return [this, v]() -> Task<PidEcho> {
+      auto read = [v](Tx& tx) -> PidEcho {
+        auto row = tx.One<std::pair<int64_t, int64_t>>(
+            "SELECT pg_backend_pid(), CAST($1 AS BIGINT) FROM pg_sleep(0.1)", {v},
+            [](const Row& r) { return std::make_pair(r.Int(0), r.Int(1)); });
+        if (!row) return Status::Internal("no row");
+        return *row;
+      };
+      co_return co_await Read<PidEcho>(*db_, read);
+    };
+  };
+  // The lane runs them one after another, so at the kill most are still
+  // queued on it; the pool's one connection then runs those within its
+  // acquire timeout.
+  std::vector<std::function<Task<PidEcho>()>> ops;
+  for (int i = 0; i < 6; ++i) ops.push_back(slow(100 + i));
+  std::thread killer([this] {
+    std::this_thread::sleep_for(milliseconds(100));
+    Admin(admin_, "SELECT pg_terminate_backend(" + std::to_string(lane_pid_) + ")");
+  });
+  auto got = RunOnLoop<PidEcho>(lt_, ops);
+  killer.join();
+  ASSERT_EQ(got.size(), ops.size());
+  int on_pool = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(got[i].result->ok()) << i << ": " << got[i].result->status().ToString();
+    EXPECT_EQ((*got[i].result)->second, static_cast<int64_t>(100 + i));
+    if ((*got[i].result)->first == pool_pid_) ++on_pool;
+    EXPECT_TRUE(got[i].on_the_loop);
+  }
+  EXPECT_GT(on_pool, 0);  // the lost ones ran again on the pool
+  // And the storage goes on, on the loop.
+  auto after = RunOnLoop<PidEcho>(lt_, {[this] { return PidAndEcho(*db_, 3); }});
+  ASSERT_EQ(after.size(), 1u);
+  ASSERT_TRUE(after[0].result->ok()) << after[0].result->status().ToString();
+}
+
 TEST_F(PostgresOnly, DISABLED_MeasureRoundTrips) {
   const std::string& url = pg_->url();
   size_t colon = url.rfind(':');

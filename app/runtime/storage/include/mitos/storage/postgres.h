@@ -1,5 +1,6 @@
 // The PostgreSQL backend of storage::Database (mitos/storage/storage.h),
 // on libpq: a pool of connections per module, each with its own thread,
+// and a pipelined connection per event loop for what can run on it,
 // cached prepared statements, deadlines enforced by the server
 // (statement_timeout) and by the client (a cancel request, then giving the
 // connection up), reconnection with backoff, and migrations applied once
@@ -54,6 +55,28 @@ struct Options {
   // the time left rounded down to four significant bits (so that it
   // changes seldom), and default_transaction_read_only, on for a read.
   bool pipeline = true;
+  // Reads, and writes of one statement (Statements::kOne), submitted on an
+  // event loop run on a connection of that loop's own when they can: the
+  // statement is sent without blocking, in one pipeline with those of the
+  // other requests the loop serves, and the work completes on the loop,
+  // with no hand-off to a pool thread. At most this many statements are in
+  // flight on a loop's connection; beyond that, and for everything else
+  // (transactions, works not on a loop), the pool's threads run the work.
+  // Each event loop that submits so opens one connection, besides the
+  // pool's `pool_max`. 0: the pool's threads run every work.
+  //
+  // A loop's statements run one after another on its connection, which is
+  // what makes them cheap: for short statements (a row by key, an insert)
+  // the loop, not the server, is the bound. A module whose reads are long
+  // (scans, reports) should set 0, so that the pool's connections run them
+  // side by side. Measured on 2 cores, spilling to the pool's threads as
+  // soon as a loop has a few dozen statements in flight costs more than
+  // it gains (their threads and server processes compete for the cores),
+  // hence a deep default.
+  //
+  // fn runs up to its first statement to learn it, and again with its
+  // results: as Database::Execute allows, fn may run more than once.
+  int loop_pipeline = 128;
   // As sqlite::Options::migrate: false takes the schema as found.
   bool migrate = true;
 };

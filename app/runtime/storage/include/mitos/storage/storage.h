@@ -18,11 +18,13 @@
 // (lambdas named before the co_await: see tests/arch/check_coroutines.py)
 //
 // `fn` is plain synchronous code. It runs on a thread of the storage (a
-// writer or a connection of the pool) inside one transaction, and must own
-// what it uses (capture by value). A Write commits when fn returns an OK
-// result, and changes nothing when fn returns a non-OK one or throws
-// (unless it was declared to run one statement: see Statements). A Read is
-// read-only and sees one consistent snapshot: its first statement runs on
+// writer or a connection of the pool) inside one transaction, or, on
+// PostgreSQL, for a read or a one-statement write submitted on an event
+// loop, on that loop (see postgres::Options::loop_pipeline): so it must
+// not block, and must own what it uses (capture by value). A Write commits
+// when fn returns an OK result, and changes nothing when fn returns a
+// non-OK one or throws (unless it was declared to run one statement: see
+// Statements). A Read is read-only and sees one consistent snapshot: its first statement runs on
 // its own, which is one snapshot by itself, and when fn runs a second one
 // the read runs again in a read-only transaction (and reads that begin
 // with that statement open it at once from then on).
@@ -30,8 +32,9 @@
 // other writes of a group commit again when one of them undid the shared
 // transaction, a read runs again as said, and PostgreSQL runs a
 // transaction again, once, on a new connection when the one it ran on
-// turned out dead before the COMMIT was sent. So fn must change nothing but
-// the database.
+// turned out dead before the COMMIT was sent; on an event loop's
+// connection, fn runs up to its first statement to learn it, and then
+// again with its results. So fn must change nothing but the database.
 //
 // Failures are storage::Error exceptions thrown by the Tx; they end fn (on
 // PostgreSQL a failed statement aborts its transaction, so fn cannot go on
