@@ -63,7 +63,9 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
          "TCP port to listen on; 0 picks a free port.");
   s->Int("server.io_threads", 0, 0, 256,
          "Event-loop threads that own the connections (accept, read, parse, "
-         "write); 0 means one per CPU core.");
+         "write); 0 means one per CPU this process may use (its affinity mask, "
+         "lowered to its cgroup's CPU quota, as a container's CPU limit "
+         "sets it).");
   s->Int("server.threads_min", 8, 1, 4096,
          "Worker threads started up front, for handlers that may block.");
   s->Int("server.threads_max", 512, 1, 4096,
@@ -429,7 +431,8 @@ class Runtime::Impl {
     server_->Start();
     log::Info(kLog, "listening",
               {{"address", config_.String("server.host")},
-               {"port", server_->port()}});
+               {"port", server_->port()},
+               {"io_threads", server_->event_loops()}});
 
     s = StartTracing();
     if (!s.ok()) {

@@ -21,6 +21,7 @@
 
 #include "mitos/http/request_id.h"
 #include "mitos/http/request_parser.h"
+#include "mitos/io/cpus.h"
 #include "mitos/io/event_loop.h"
 #include "mitos/observability/log.h"
 #include "mitos/observability/metrics.h"
@@ -376,9 +377,9 @@ class HttpServer::Impl {
   }
 
   void Start() {
-    int n = o_.io_threads > 0 ? o_.io_threads
-                              : static_cast<int>(std::thread::hardware_concurrency());
+    int n = o_.io_threads > 0 ? o_.io_threads : UsableCpus();
     n = std::max(1, n);
+    event_loops_.store(n, std::memory_order_relaxed);
     pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(o_.threads_min),
                                          static_cast<size_t>(o_.threads_max));
     for (int i = 0; i < n; ++i) {
@@ -454,6 +455,8 @@ class HttpServer::Impl {
   }
 
   int open_connections() const { return open_connections_.load(); }
+
+  int event_loops() const { return event_loops_.load(std::memory_order_relaxed); }
 
   uint64_t requests_shed() const { return shed_.load(std::memory_order_relaxed); }
 
@@ -1022,6 +1025,7 @@ class HttpServer::Impl {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
+  std::atomic<int> event_loops_{0};
   std::atomic<int> live_exchanges_{0};
   // Judges the waits for a worker; shared by every worker thread.
   limits::Shedder pool_shedder_;
@@ -1067,6 +1071,8 @@ HttpServer::~HttpServer() { Stop(); }
 Status HttpServer::Bind() { return impl_->Bind(&port_); }
 
 void HttpServer::Start() { impl_->Start(); }
+
+int HttpServer::event_loops() const { return impl_->event_loops(); }
 
 void HttpServer::BeginDrain() { impl_->BeginDrain(); }
 

@@ -2,6 +2,8 @@
 // HTTP library's defaults that the server must not inherit.
 #include "mitos/server/server.h"
 
+#include <sched.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -78,6 +80,35 @@ TEST_F(ServerTest, SecondListenerOnSamePortIsRefused) {
   Status s = second.Bind();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
+}
+
+TEST_F(ServerTest, ByDefaultRunsALoopPerCpuTheProcessMayUse) {
+  // Started from a thread allowed one CPU, as taskset or a cpuset would
+  // allow the process: one loop, however many the machine has.
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &before)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  ServerOptions o = TestOptions();
+  o.io_threads = 0;
+  Start(o);
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  EXPECT_EQ(server_->event_loops(), 1);
+  RawConnection c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/one")));
+  EXPECT_EQ(StatusOf(c.ReadResponse()), 200);
+  // And io_threads, when set, is what runs.
+  server_->Stop();
+  o.io_threads = 3;
+  Start(o);
+  EXPECT_EQ(server_->event_loops(), 3);
 }
 
 TEST_F(ServerTest, ListenBacklogComesFromOptions) {

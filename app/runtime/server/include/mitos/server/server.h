@@ -31,7 +31,7 @@ namespace mitos::internal {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 8080;
-  int io_threads = 0;             // event loops; 0: one per core
+  int io_threads = 0;             // event loops; 0: one per usable CPU (mitos/io/cpus.h)
   int threads_min = 8;            // worker threads started up front
   int threads_max = 512;          // workers for handlers that may block
   int listen_backlog = 1024;
@@ -101,6 +101,10 @@ class HttpServer {
 
   // Starts the I/O threads, which begin accepting.
   void Start();
+
+  // The event loops Start started (io_threads, or the CPUs this process
+  // may use); 0 before.
+  int event_loops() const;
 
   // From now on every response closes its connection, so that clients move
   // to other instances while this one drains.
