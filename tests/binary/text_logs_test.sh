@@ -26,7 +26,7 @@ kill -TERM "$PID"; wait_exit "$PID" 10
 
 log=$WORK/text.log
 ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
-grep -Eq "^$ts info \[runtime\] listening address=127\.0\.0\.1 port=$PORT$" "$log" \
+grep -Eq "^$ts info \[runtime\] listening address=127\.0\.0\.1 io_threads=[0-9]+ port=$PORT$" "$log" \
   || fail "no readable listening line"
 grep -Eq "^$ts info \[users\] POST /users 201 [0-9.]+ms [0-9]+B client=127\.0\.0\.1 request_id=text-log-1$" "$log" \
   || fail "no readable access line for POST /users"
