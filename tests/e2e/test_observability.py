@@ -148,6 +148,25 @@ def test_requests_refused_before_routing_are_counted(topology, client):
     assert after == before + 1
 
 
+def test_reads_on_postgres_go_through_the_event_loops_connections(
+        launched, client, make_user):
+    if not launched.postgres:
+        pytest.skip("the event loops' own connections are PostgreSQL's")
+    user = make_user()
+
+    # A loop opens its connection on its first read, which the pool serves
+    # meanwhile; then the loop's reads run on it.
+    def loops_connected():
+        for _ in range(20):
+            r = client.get("/users/%d" % user["id"])
+            assert r.status_code == 200, r.text
+        return value(scrape_module(launched, "users"), "mitos_db_pool_connections",
+                     module="users", state="loop")
+
+    assert wait_for(loops_connected, timeout=10) > 0, (
+        "no event loop of users opened a PostgreSQL connection of its own")
+
+
 def test_module_calls_are_labelled_local_or_remote(launched, client, make_user):
     user = make_user()
     binding = "local" if launched.kind == "monolith" else "remote"
