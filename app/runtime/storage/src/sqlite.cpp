@@ -187,48 +187,73 @@ StatusOr<std::unique_ptr<Database>> Database::Open(
       log::Warn(options.name, "database opened read-only; writes will fail",
                 {{"file", path}});
     }
-    // WAL lets readers proceed while the writer commits. NORMAL sync keeps
-    // every committed transaction across a process crash (only a power loss
-    // can drop the last ones).
-    std::string mode = w.execAndGet("PRAGMA journal_mode=WAL").getString();
-    if (mode != "wal") {
-      return Status::Internal("cannot enable WAL on " + path + " (mode " +
-                              mode + ")");
-    }
-    w.exec("PRAGMA synchronous=NORMAL");
-    if (options.max_page_count > 0) {
-      // Per connection, and only the writer grows the file.
-      w.exec("PRAGMA max_page_count=" +
-             std::to_string(options.max_page_count));
-    }
-
-    int version = w.execAndGet("PRAGMA user_version").getInt();
-    int latest = migrations.empty() ? 0 : migrations.back().version;
-    if (!options.migrate) latest = version;  // as found
-    if (version > latest) {
-      return Status::Internal(path + " has schema version " +
-                              std::to_string(version) +
-                              ", newer than this build knows (" +
-                              std::to_string(latest) + ")");
-    }
-    for (const auto& m : migrations) {
-      if (!options.migrate) break;
-      if (m.version <= version) continue;
-      if (m.version != version + 1) {
-        return Status::Internal("migrations must be numbered 1, 2, 3...");
+    // WAL and the migrations, as one step that can run again: a file that
+    // another process opens at the same moment can answer SQLITE_BUSY
+    // without calling the busy handler (while it switches to WAL, or where
+    // waiting could deadlock), and then the step is tried again within the
+    // busy timeout.
+    auto set_up = [&]() -> StatusOr<int> {
+      // WAL lets readers proceed while the writer commits. NORMAL sync keeps
+      // every committed transaction across a process crash (only a power loss
+      // can drop the last ones).
+      std::string mode = w.execAndGet("PRAGMA journal_mode=WAL").getString();
+      if (mode != "wal") {
+        return Status::Internal("cannot enable WAL on " + path + " (mode " +
+                                mode + ")");
       }
-      // IMMEDIATE, and the version read again inside: another process
-      // opening the file at the same time may have applied this step
-      // while this one waited for the lock.
-      SQLite::Transaction tx(w, SQLite::TransactionBehavior::IMMEDIATE);
-      version = w.execAndGet("PRAGMA user_version").getInt();
-      if (m.version <= version) continue;  // the destructor rolls back
-      w.exec(m.sql);
-      w.exec("PRAGMA user_version=" + std::to_string(m.version));
-      tx.commit();
-      version = m.version;
+      w.exec("PRAGMA synchronous=NORMAL");
+      if (options.max_page_count > 0) {
+        // Per connection, and only the writer grows the file.
+        w.exec("PRAGMA max_page_count=" +
+               std::to_string(options.max_page_count));
+      }
+
+      int version = w.execAndGet("PRAGMA user_version").getInt();
+      int latest = migrations.empty() ? 0 : migrations.back().version;
+      if (!options.migrate) latest = version;  // as found
+      if (version > latest) {
+        return Status::Internal(path + " has schema version " +
+                                std::to_string(version) +
+                                ", newer than this build knows (" +
+                                std::to_string(latest) + ")");
+      }
+      for (const auto& m : migrations) {
+        if (!options.migrate) break;
+        if (m.version <= version) continue;
+        if (m.version != version + 1) {
+          return Status::Internal("migrations must be numbered 1, 2, 3...");
+        }
+        // IMMEDIATE, and the version read again inside: another process
+        // opening the file at the same time may have applied this step
+        // while this one waited for the lock.
+        SQLite::Transaction tx(w, SQLite::TransactionBehavior::IMMEDIATE);
+        version = w.execAndGet("PRAGMA user_version").getInt();
+        if (m.version <= version) continue;  // the destructor rolls back
+        w.exec(m.sql);
+        w.exec("PRAGMA user_version=" + std::to_string(m.version));
+        tx.commit();
+        version = m.version;
+      }
+      return version;
+    };
+    const auto give_up = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(options.busy_timeout_ms);
+    StatusOr<int> set = Status::Internal("not set up");
+    for (int attempt = 0;; ++attempt) {
+      try {
+        set = set_up();
+        break;
+      } catch (const SQLite::Exception& e) {
+        if ((e.getExtendedErrorCode() & 0xff) != SQLITE_BUSY ||
+            std::chrono::steady_clock::now() >= give_up) {
+          throw;
+        }
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::min(1 << std::min(attempt, 6), 50)));
+      }
     }
-    db->schema_version_ = version;
+    if (!set.ok()) return set.status();
+    db->schema_version_ = *set;
 
     // Reader connections open on first use, so that start-up does not
     // pay for readers a module may never need at once.
