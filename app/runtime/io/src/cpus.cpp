@@ -74,21 +74,18 @@ std::optional<double> CgroupQuota() {
 
 }  // namespace
 
-std::optional<double> CpuQuotaV2(std::string_view cpu_max) {
-  const size_t space = cpu_max.find(' ');
-  if (space == std::string_view::npos) return std::nullopt;
-  auto quota = ParseInt(cpu_max.substr(0, space));  // "max" does not parse
-  auto period = ParseInt(cpu_max.substr(space + 1));
+std::optional<double> CpuQuotaV1(std::string_view quota_us,
+                                 std::string_view period_us) {
+  auto quota = ParseInt(quota_us);  // -1 and "max" are no limit
+  auto period = ParseInt(period_us);
   if (!quota || !period || *quota <= 0 || *period <= 0) return std::nullopt;
   return static_cast<double>(*quota) / static_cast<double>(*period);
 }
 
-std::optional<double> CpuQuotaV1(std::string_view quota_us,
-                                 std::string_view period_us) {
-  auto quota = ParseInt(quota_us);
-  auto period = ParseInt(period_us);
-  if (!quota || !period || *quota <= 0 || *period <= 0) return std::nullopt;
-  return static_cast<double>(*quota) / static_cast<double>(*period);
+std::optional<double> CpuQuotaV2(std::string_view cpu_max) {
+  const size_t space = cpu_max.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  return CpuQuotaV1(cpu_max.substr(0, space), cpu_max.substr(space + 1));
 }
 
 int UsableCpus(int affinity, std::optional<double> quota) {
