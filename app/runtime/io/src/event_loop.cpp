@@ -16,6 +16,11 @@ char kWakeTag;
 
 std::atomic<uint64_t> next_loop_id{1};
 
+// Events fetched per round. Generous: a server that queues what it reads
+// (see the server's ready queue) sees only what it fetched, and under load
+// a round brings as many new requests as the last one answered.
+constexpr int kEventsPerRound = 512;
+
 }  // namespace
 
 EventLoop::EventLoop() : id_(next_loop_id.fetch_add(1)) {
@@ -78,6 +83,10 @@ void EventLoop::CancelTimer(const TimerId& id) { timers_.erase(id); }
 
 void EventLoop::Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 
+void EventLoop::DeferToNextRound(std::function<void()> fn) {
+  next_round_.push_back(std::move(fn));
+}
+
 void EventLoop::RunDeferred() {
   // What these run may defer more: it runs in this round too.
   while (!deferred_.empty()) {
@@ -134,10 +143,13 @@ void EventLoop::RunTimers() {
 
 void EventLoop::Run() {
   tl_loop = this;
-  epoll_event events[128];
+  epoll_event events[kEventsPerRound];
   while (!quit_.load(std::memory_order_relaxed)) {
-    int n = ::epoll_wait(epoll_fd_, events, 128, NextTimeoutMs());
+    int n = ::epoll_wait(epoll_fd_, events, kEventsPerRound, next_round_.empty() ? NextTimeoutMs() : 0);
     if (n < 0 && errno != EINTR) break;
+    // This round's deferred work starts with what the last one left for it.
+    for (auto& fn : next_round_) deferred_.push_back(std::move(fn));
+    next_round_.clear();
     for (int i = 0; i < n; ++i) {
       if (events[i].data.ptr == &kWakeTag) {
         RunPosted();

@@ -61,6 +61,12 @@ class EventLoop {
   // Loop thread only.
   void Defer(std::function<void()> fn);
 
+  // Runs `fn` as Defer would in the next round rather than this one, and
+  // that round does not wait for events: it handles those already there,
+  // then runs `fn`. For work cut into slices, each taken after the events
+  // that came meanwhile. Loop thread only.
+  void DeferToNextRound(std::function<void()> fn);
+
   // Runs `fn` on the loop's thread at `when`. Loop thread only.
   TimerId AddTimer(Clock::time_point when, std::function<void()> fn);
   void CancelTimer(const TimerId& id);
@@ -97,6 +103,7 @@ class EventLoop {
   uint64_t next_timer_ = 1;
   std::vector<std::shared_ptr<void>> keep_;
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> next_round_;
 };
 
 }  // namespace mitos::internal
