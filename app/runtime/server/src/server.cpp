@@ -33,6 +33,13 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr size_t kReadChunk = 16 * 1024;
+// How many connections of its queue a loop serves in one round, and how
+// many of those past the shedding cap it answers 503, before it looks at
+// its sockets again. Well below the 512 events a round fetches, so that under
+// load the queue takes what waits in the kernel rather than the kernel
+// keeping it, unseen and in its own order.
+constexpr int kServeSlice = 64;
+constexpr int kAcceptsPerRound = 256;
 // Answers to pipelined requests are written together up to this size.
 constexpr size_t kCoalesceBytes = 64 * 1024;
 constexpr auto kSweepInterval = milliseconds(100);
@@ -280,6 +287,9 @@ struct Conn final : EventLoop::Handler, std::enable_shared_from_this<Conn> {
   Clock::time_point write_started;
   Clock::time_point linger_until;
   size_t lingered = 0;  // bytes dropped while lingering
+  // In its loop's ready queue, with the events that put it there.
+  bool queued = false;
+  uint32_t queued_events = 0;
 };
 
 struct Loop {
@@ -289,6 +299,18 @@ struct Loop {
   limits::Shedder shedder;
   std::thread thread;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns;  // loop thread only
+  // The loop's queue (loop thread only): reading connections whose socket
+  // has bytes not read yet, each with the time the loop learned of them,
+  // which is when their wait for the server starts. Served a slice a
+  // round, oldest first; newest first while the queue stands (see
+  // UpdateOrder).
+  struct Ready {
+    std::shared_ptr<Conn> conn;
+    Clock::time_point since;
+  };
+  std::deque<Ready> ready;
+  bool serve_scheduled = false;
+  bool lifo = false;  // newest first (see UpdateOrder)
   struct Listener final : EventLoop::Handler {
     HttpServer::Impl* server = nullptr;
     Loop* loop = nullptr;
@@ -462,8 +484,12 @@ class HttpServer::Impl {
 
   // --- loop thread ---------------------------------------------------------
 
+  // Takes up to kAcceptsPerRound connections from the backlog (the
+  // listener is level-triggered: more come next round). A connection
+  // waiting there is a wait the loop cannot see, so under a flood of new
+  // connections it accepts well more than it serves in a round.
   void Accept(Loop& l) {
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < kAcceptsPerRound; ++i) {
       sockaddr_storage addr{};
       int fd = AcceptOne(&addr);
       if (fd < 0) {
@@ -497,7 +523,12 @@ class HttpServer::Impl {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto c = std::make_shared<Conn>(this, &l, fd, AddressOf(addr), limits_);
     l.conns.emplace(c.get(), c);
-    if (!l.ev.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.get())) Close(*c);
+    if (!l.ev.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c.get())) return Close(*c);
+    // A client sends its request right after connecting: it is likely
+    // there already, and queued now it joins this round's queue rather
+    // than the next one's (under load a round is a whole slice). If not,
+    // the read finds nothing and the event brings it later.
+    Enqueue(*c, EPOLLIN);
   }
 
   void OnEvents(Conn& c, uint32_t events) {
@@ -520,7 +551,7 @@ class HttpServer::Impl {
         return;
       case ConnState::kReading:
         if (events & EPOLLERR) return Close(c);
-        ReadAndProcess(c, events);
+        Enqueue(c, events);
         return;
       case ConnState::kLingering:
         if (events & EPOLLERR) return Close(c);
@@ -529,16 +560,91 @@ class HttpServer::Impl {
     }
   }
 
+  // Puts a reading connection that has something to read in its loop's
+  // queue, once.
+  void Enqueue(Conn& c, uint32_t events) {
+    c.queued_events |= events;
+    if (c.queued) return;
+    c.queued = true;
+    Loop& l = *c.loop;
+    l.ready.push_back({c.shared_from_this(), Clock::now()});
+    if (!l.serve_scheduled) {
+      l.serve_scheduled = true;
+      l.ev.Defer([this, &l] { ServeReady(l); });
+    }
+  }
+
+  // Serves a slice of the loop's queue, after the round's events; what is
+  // left waits for the next round, which fetches the events that came
+  // meanwhile first, and so stamps them with the time they came.
+  void ServeReady(Loop& l) {
+    l.serve_scheduled = false;
+    const auto now = Clock::now();
+    UpdateOrder(l, now);
+    if (l.lifo) {
+      // Newest first leaves the oldest waiting: past the cap they are
+      // answered 503 (ShouldShed sees their wait), oldest first.
+      for (int i = 0; i < kServeSlice && !l.ready.empty() &&
+                      now - l.ready.front().since > o_.shedding.max_queue_time;
+           ++i) {
+        Loop::Ready r = std::move(l.ready.front());
+        l.ready.pop_front();
+        Take(r);
+      }
+    }
+    for (int i = 0; i < kServeSlice && !l.ready.empty(); ++i) {
+      Loop::Ready r;
+      if (l.lifo) {
+        r = std::move(l.ready.back());
+        l.ready.pop_back();
+      } else {
+        r = std::move(l.ready.front());
+        l.ready.pop_front();
+      }
+      Take(r);
+    }
+    if (!l.ready.empty() && !l.serve_scheduled) {
+      l.serve_scheduled = true;
+      l.ev.DeferToNextRound([this, &l] { ServeReady(l); });
+    }
+  }
+
+  // Oldest first while the queue's oldest entry has waited no longer than
+  // the shedding target; newest first once it has, as in adaptive LIFO
+  // (Facebook's "Fail at Scale"). Served in order, a queue that does not
+  // drain makes every request late; newest first serves nearly all of them
+  // at once and leaves the rest to wait out the cap, whose 503s tell their
+  // clients. Newest first starts at once, not after a CoDel interval: it
+  // refuses nobody, and a burst that drains in time is served all the same.
+  // Without a cap the oldest would wait with no end, so the order then
+  // stays oldest first.
+  void UpdateOrder(Loop& l, Clock::time_point now) {
+    const auto& sh = o_.shedding;
+    l.lifo = sh.enabled && sh.max_queue_time > Clock::duration::zero() && !l.ready.empty() &&
+             now - l.ready.front().since > sh.target;
+  }
+
+  // Serves an entry taken from the queue.
+  void Take(Loop::Ready& r) {
+    Conn& c = *r.conn;
+    c.queued = false;
+    const uint32_t events = std::exchange(c.queued_events, 0);
+    const ConnState st = c.state.load();
+    if (st == ConnState::kReading) return ReadAndProcess(c, events, r.since);
+    if (st != ConnState::kClosed) KeepEvents(c, events);
+  }
+
   // Reads what the socket holds (edge-triggered: until a short read) and
-  // serves every complete request in it.
-  void ReadAndProcess(Conn& c, uint32_t events) {
+  // serves every complete request in it. `since`: when the loop learned
+  // the bytes were there, where the requests' wait starts.
+  void ReadAndProcess(Conn& c, uint32_t events, Clock::time_point since) {
     char buf[kReadChunk];
     for (;;) {
       ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
       if (n > 0) {
         if (c.in.empty() && !c.parser.started()) c.request_started = Clock::now();
         c.last_activity = Clock::now();
-        c.ready_at = c.last_activity;
+        c.ready_at = std::min(since, c.last_activity);
         c.in.append(buf, static_cast<size_t>(n));
         Process(c);
         ConnState st = c.state.load();
@@ -629,11 +735,10 @@ class HttpServer::Impl {
     ex->gzip_ok = AcceptsGzip(req.Header("Accept-Encoding"));
     c.parser.Reset();
     c.state.store(ConnState::kBusy);
-    // A loop measures only the wait behind the requests read with this
-    // one: it cannot see what waits in the kernel, nor how long events
-    // waited while it served other connections. That wait is short unless
-    // handlers on the loop are slow, and then shedding the rest of a batch
-    // is what helps.
+    // The wait counts from when the loop learned the bytes were there (its
+    // queue's stamp), so it includes the time the connection waited in the
+    // queue behind others; what waited in the kernel before that (a
+    // connection not yet accepted) it cannot see.
     const bool shed_ok = o_.shedding.enabled && !IsProbe(req.path);
     if (shed_ok) {
       const auto now = Clock::now();
@@ -783,7 +888,9 @@ class HttpServer::Impl {
     if (!c.in.empty()) c.ready_at = Clock::now();
     Process(c);
     if (c.state.load() != ConnState::kReading) return KeepEvents(c, events);
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ReadAndProcess(c, events);
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      ReadAndProcess(c, events, Clock::now());
+    }
   }
 
   void Close(Conn& c) {
@@ -833,6 +940,9 @@ class HttpServer::Impl {
     std::vector<Conn*> expired;
     for (auto& [p, c] : l.conns) {
       ConnState st = c->state.load();
+      // A queued connection has a request waiting for the loop, not for
+      // its client: the queue serves it, or sheds it.
+      if (st == ConnState::kReading && c->queued) continue;
       if (st == ConnState::kReading) {
         bool idle = c->in.empty() && !c->parser.started();
         // Stopping, a request on its way still gets its read timeouts.

@@ -52,7 +52,11 @@ struct ServerOptions {
   // Load shedding on queue time. Each event loop, and the worker pool's
   // queue, applies these options on its own: the pool to the time from
   // the loop's read of a request to a worker taking it, a loop to the time
-  // a request read with others waited for those to be served. A request
+  // from learning that a connection had bytes to read (an event, or its
+  // accept) to serving the request in them. A loop keeps the connections
+  // it has not read yet in a queue, serves it a slice a round, oldest
+  // first, and newest first once the oldest has waited past `target` (if
+  // `max_queue_time` is set: past it the oldest are shed). A request
   // waiting for the answer of the one before it on its connection (HTTP/1.1
   // answers in order) waits for its client's choice, not for the server,
   // and that time does not count.
