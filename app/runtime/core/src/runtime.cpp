@@ -98,15 +98,22 @@ void DeclareConfig(const std::vector<ModuleSpec>& catalog,
           "shedding.target_ms while the queue has stood above it for a whole "
           "shedding.interval_ms (CoDel), or past shedding.max_queue_ms at "
           "all, gets 503 with Retry-After at once instead of being served "
-          "late. Health probes are never shed.");
+          "late; and an event loop whose oldest waiting request has waited "
+          "past shedding.target_ms serves the newest first. Health probes "
+          "are never shed.");
   s->Int("shedding.target_ms", 5, 1, 60000,
          "Queue time that a standing queue must stay above before requests "
          "are shed.");
   s->Int("shedding.interval_ms", 100, 1, 60000,
          "How long the queue must stand above the target before shedding "
          "starts.");
-  s->Int("shedding.max_queue_ms", 100, 0, 600000,
-         "Queue time past which a request is always shed; 0: no cap.");
+  s->Int("shedding.max_queue_ms", 500, 0, 600000,
+         "Queue time past which a request is always shed; 0: no cap (and "
+         "an event loop then always serves in arrival order). Under a "
+         "standing queue, served newest first, it is how long the requests "
+         "left waiting wait for their 503: shorter tells them sooner, but "
+         "sheds about (waiting connections / this) a second, each costing "
+         "the loop much of what serving costs on a cheap route.");
   s->Int("shutdown.drain_delay_ms", 2000, 0, 600000,
          "After SIGTERM, time during which readiness fails but requests are "
          "still served, so that load balancers stop sending traffic.");

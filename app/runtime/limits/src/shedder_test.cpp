@@ -113,7 +113,9 @@ TEST(ShedderTest, DisabledNeverSheds) {
 }
 
 TEST(ShedderTest, ConcurrentCallersCountEveryShed) {
-  Shedder s(ShedderOptions{});
+  ShedderOptions o;
+  o.max_queue_time = milliseconds(100);
+  Shedder s(o);
   constexpr int kThreads = 8;
   std::atomic<uint64_t> shed{0};
   std::vector<std::thread> threads;

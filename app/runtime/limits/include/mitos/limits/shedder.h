@@ -13,6 +13,10 @@
 // Shedding answers a request at once (a 503 with Retry-After) instead of
 // serving it, so that the queue drains and the requests that are served
 // are served in time, rather than every request being served late.
+//
+// The order in which a queue is served is its owner's: the server's event
+// loops serve newest first while their queue stands, so that the requests
+// they serve wait little and the cap sheds the ones left behind.
 #ifndef MITOS_LIMITS_SHEDDER_H_
 #define MITOS_LIMITS_SHEDDER_H_
 
@@ -28,7 +32,7 @@ struct ShedderOptions {
   bool enabled = true;                    // false: ShouldShed is always false
   std::chrono::milliseconds target{5};    // acceptable standing queue time
   std::chrono::milliseconds interval{100};  // how long above target counts
-  std::chrono::milliseconds max_queue_time{100};  // 0: no hard cap
+  std::chrono::milliseconds max_queue_time{500};  // 0: no hard cap
 };
 
 class Shedder {
