@@ -10,8 +10,14 @@
 #    schedule for DURATION against each instance, REPS times, the first
 #    alternating; latency counts from each request's scheduled send time,
 #    so a server falling behind shows as latency (no coordinated omission).
-#    Every request carries `X-Mitos-Deadline-Ms: DEADLINE`. One run per
-#    instance at 0.5x and 1x capacity (--sanity) comes first, for reference.
+#    Every request carries `X-Mitos-Deadline-Ms: DEADLINE`. Each run has
+#    WARMUP of the same schedule before the measured DURATION and again
+#    after it, unmeasured: the generator opens its connections before
+#    (thousands in a few milliseconds), and the measured requests are
+#    answered under the same load after, so that the figures are of the
+#    overload, not of a cold start or of the queue draining once the load
+#    stops. One run per instance at 0.5x and 1x capacity
+#    (--sanity) comes first, for reference.
 # 3. A Markdown report: goodput (2xx/s) against the peak, p50/p99 of the
 #    admitted (2xx) requests, the share shed (503), responses past their
 #    deadline, 504s, timeouts, and what the generator could not send; each
@@ -31,7 +37,9 @@ usage() {
 Usage: bash bench/overload.sh [options]
 
   --mitos PATH       the Mitos binary (default build/mitos)
-  --duration D       open-loop run length, e.g. 10s (default 10s)
+  --duration D       open-loop run length measured, e.g. 10s (default 10s)
+  --warmup D         the same load before and after each measured run,
+                     unmeasured (default 1s)
   --reps N           open-loop runs per instance at FACTOR x, and wrk
                      capacity runs per instance (default 3)
   --factor F         offered load as a multiple of capacity (default 3)
@@ -61,6 +69,7 @@ for a in "$@"; do CMDLINE+=" $(printf '%q' "$a")"; done
 
 MITOS_ARG=build/mitos
 DURATION=10s
+WARMUP=1s
 REPS=3
 FACTOR=3
 DEADLINE_MS=1000
@@ -78,6 +87,7 @@ while (($#)); do
   case "$1" in
     --mitos) MITOS_ARG="${2:?--mitos needs a value}"; shift 2 ;;
     --duration) DURATION="${2:?--duration needs a value}"; shift 2 ;;
+    --warmup) WARMUP="${2:?--warmup needs a value}"; shift 2 ;;
     --reps) REPS="${2:?--reps needs a value}"; shift 2 ;;
     --factor) FACTOR="${2:?--factor needs a value}"; shift 2 ;;
     --deadline-ms) DEADLINE_MS="${2:?--deadline-ms needs a value}"; shift 2 ;;
@@ -113,6 +123,8 @@ secs_of() {
 }
 DURATION_S="$(secs_of "$DURATION")"
 [[ "$DURATION_S" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--duration: cannot read '$DURATION'"
+WARMUP_S="$(secs_of "$WARMUP")"
+[[ "$WARMUP_S" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--warmup: cannot read '$WARMUP'"
 
 for c in wrk sqlite3 jq curl; do need_cmd "$c"; done
 need_cmd g++ g++
@@ -282,7 +294,7 @@ listen_drops() {
 }
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 : >"$ROWS"
-GEN_ARGS=(--duration "$DURATION_S" --deadline-ms "$DEADLINE_MS" --conns "$GEN_CONNS"
+GEN_ARGS=(--duration "$DURATION_S" --warmup "$WARMUP_S" --deadline-ms "$DEADLINE_MS" --conns "$GEN_CONNS"
   --threads "$GEN_THREADS" --max-id "$USERS" --path '/users/{id}')
 ((POISSON)) && GEN_ARGS+=(--poisson)
 open_run() { # open_run LABEL INSTANCE REP RATE
@@ -355,7 +367,7 @@ REPORT="$WORK/report.md"
     echo "\`server.io_threads\` is the server's default (one event loop per core): the generator competes with the server for CPU."
   fi
   echo
-  echo "Capacity: \`wrk -t1 -c$WRK_CONNS -d$WRK_DURATION\` (closed loop, \`wrk/get_user.lua\`), $REPS runs per instance, taking turns; peak = each instance's median. Offered: ${FACTOR} x $CAPACITY req/s (the median of all capacity runs) = **$RATE_X req/s** to both, $DURATION per run, $REPS runs per instance (the first alternating); before them one run per instance at $(printf '%sx ' $SANITY)capacity. $( ((POISSON)) && echo Poisson || echo Uniformly spaced) arrivals, deadline $DEADLINE_MS ms (\`X-Mitos-Deadline-Ms\`), at most $GEN_CONNS connections, $GEN_THREADS generator thread(s). Cells are medians over the runs; counts are summed over them."
+  echo "Capacity: \`wrk -t1 -c$WRK_CONNS -d$WRK_DURATION\` (closed loop, \`wrk/get_user.lua\`), $REPS runs per instance, taking turns; peak = each instance's median. Offered: ${FACTOR} x $CAPACITY req/s (the median of all capacity runs) = **$RATE_X req/s** to both, $DURATION measured per run, with $WARMUP of the same load before and after it unmeasured, $REPS runs per instance (the first alternating); before them one run per instance at $(printf '%sx ' $SANITY)capacity. $( ((POISSON)) && echo Poisson || echo Uniformly spaced) arrivals, deadline $DEADLINE_MS ms (\`X-Mitos-Deadline-Ms\`), at most $GEN_CONNS connections, $GEN_THREADS generator thread(s). Cells are medians over the runs; counts are summed over them."
   echo
   echo "| instance (load) | peak req/s | offered req/s | sent req/s | goodput 2xx/s | goodput / peak | admitted p50 / p99 ms | all p99 ms | shed (503) | past deadline | 504 | timeouts | not sent | conn errors | send lag p99 ms |"
   echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -404,7 +416,7 @@ REPORT="$WORK/report.md"
       fi) The requests not sent are in no latency figure."
   fi
   echo
-  echo "Every run. Goodput and \"in deadline\" in 2xx/s; p99 in ms; \"server shed\": requests the server itself counted as shed, on its event loop / in its worker pool (\`mitos_requests_shed_total\`); \"server time\": GET /users/{id} as the server timed it (\`mitos_http_server_request_duration_seconds\`), mean and the histogram bucket holding its p99, in ms; \"CPU %\": user+system time over the run as % of one core, of the server process (all threads) and of the generator; \"conn errors\": requests lost to a connection that failed to open or closed before the response; \"listen drops\": connections the kernel dropped during the run because an accept queue was full (machine-wide \`TcpExt ListenDrops\`; such a client resends its SYN after 1 s)."
+  echo "Every run. Goodput and \"in deadline\" in 2xx/s; p99 in ms; \"server shed\": requests the server itself counted as shed, on its event loop / in its worker pool (\`mitos_requests_shed_total\`); \"server time\": GET /users/{id} as the server timed it (\`mitos_http_server_request_duration_seconds\`), both over the warm-up too, mean and the histogram bucket holding its p99, in ms; \"CPU %\": user+system time over the run as % of one core, of the server process (all threads) and of the generator; \"conn errors\": requests lost to a connection that failed to open or closed before the response; \"listen drops\": connections the kernel dropped during the run because an accept queue was full (machine-wide \`TcpExt ListenDrops\`; such a client resends its SYN after 1 s)."
   echo
   echo "| run | instance | sent | goodput | in deadline | admitted p99 | all p99 | 503 | past deadline | not sent | peak conns | send lag p99 | conn errors | listen drops | CPU % server / generator | server shed loop / worker | server time mean / p99 <= |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
@@ -415,7 +427,7 @@ REPORT="$WORK/report.md"
   echo
   echo "Capacity runs (req/s): $(for s in "${INSTANCES[@]}"; do printf '%s %s; ' "$s" "$(awk -F'\t' -v s="$s" '$1 == s { printf "%s%.0f", sep, $3; sep = ", " }' "$CAP_ROWS")"; done)"
   echo
-  echo "How to read it: latency runs from each request's scheduled send time to the end of its response, so time a request spent waiting anywhere (the generator's own lateness, the send lag, included) is in it. Admitted = answered 2xx. Goodput counts 2xx received while the schedule ran, per second of it; \"in deadline\" only those within $DEADLINE_MS ms. Past deadline = responses later than $DEADLINE_MS ms plus timeouts (no answer within $DEADLINE_MS ms + 5 s). Not sent = requests due while all $GEN_CONNS connections were busy: the generator's limit, not an answer of the server. The server's own time starts when it reads a request; the rest of the client's latency is waiting the server cannot see (accept queue, socket buffers, epoll)."
+  echo "How to read it: latency runs from each request's scheduled send time to the end of its response, so time a request spent waiting anywhere (the generator's own lateness, the send lag, included) is in it. Admitted = answered 2xx. Goodput counts the 2xx answers to the requests scheduled in the measured window, per second of it; \"in deadline\" only those within $DEADLINE_MS ms. Past deadline = responses later than $DEADLINE_MS ms plus timeouts (no answer within $DEADLINE_MS ms + 5 s). Not sent = requests due while all $GEN_CONNS connections were busy: the generator's limit, not an answer of the server. The server's own time starts when it reads a request; the rest of the client's latency is waiting the server cannot see (accept queue, socket buffers, epoll)."
 } >"$REPORT"
 mkdir -p "$BENCH/results"
 cp "$REPORT" "$BENCH/results/overload-latest.md"

@@ -12,6 +12,11 @@
 // connection idle, a new one is opened, up to --conns; beyond that the
 // request is counted as not sent: a limit of the generator, reported.
 //
+// With --warmup W the schedule runs W seconds before the measured window
+// and W after it, and only the requests scheduled in the window count: the
+// figures are of a steady load, not of the generator opening its
+// connections at the start, nor of the queue draining once it stops.
+//
 // Build: g++ -O2 -std=c++20 -pthread -o loadgen loadgen.cpp
 // Usage: loadgen --port P --rate R [options]; see --help.
 // Output: one JSON line on stdout at the end.
@@ -45,7 +50,8 @@ namespace {
 struct Options {
   int port = 0;
   double rate = 0;             // requests per second, all threads together
-  double duration_s = 10;      // length of the schedule
+  double duration_s = 10;      // length of the schedule that is measured
+  double warmup_s = 0;         // schedule before it and after it, not measured
   int deadline_ms = 1000;      // X-Mitos-Deadline-Ms and the "late" line
   int timeout_ms = -1;         // no answer by then: timeout (default D + 5 s)
   int conns = 4000;            // connection cap, all threads together
@@ -63,7 +69,12 @@ void Usage(FILE* f) {
       "Usage: loadgen --port P --rate R [options]\n"
       "  --port P          server port on 127.0.0.1 (required)\n"
       "  --rate R          offered requests per second (required)\n"
-      "  --duration S      seconds of schedule (default 10)\n"
+      "  --duration S      seconds of schedule measured (default 10)\n"
+      "  --warmup S        seconds of the same schedule before the measured ones, and\n"
+      "                    again after them; their requests are in no count or figure.\n"
+      "                    The generator opens its connections before, and the\n"
+      "                    measured requests are answered under the same load after\n"
+      "                    (no drain once the load stops) (default 0)\n"
       "  --deadline-ms D   sent as X-Mitos-Deadline-Ms; a response later than D\n"
       "                    after its scheduled time counts as late (default 1000)\n"
       "  --timeout-ms T    no response T after the scheduled time: timeout,\n"
@@ -92,6 +103,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     if (a == "--port") o->port = std::atoi(val());
     else if (a == "--rate") o->rate = std::atof(val());
     else if (a == "--duration") o->duration_s = std::atof(val());
+    else if (a == "--warmup") o->warmup_s = std::atof(val());
     else if (a == "--deadline-ms") o->deadline_ms = std::atoi(val());
     else if (a == "--timeout-ms") o->timeout_ms = std::atoi(val());
     else if (a == "--conns") o->conns = std::atoi(val());
@@ -106,6 +118,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else { std::fprintf(stderr, "loadgen: unknown argument: %s\n", argv[i]); return false; }
   }
   if (o->port <= 0 || o->port > 65535 || !(o->rate > 0) || !(o->duration_s > 0) ||
+      !(o->warmup_s >= 0) ||
       o->deadline_ms <= 0 || o->conns < 1 || o->threads < 1 || o->max_id < 1 ||
       o->idle_close_ms < 1) {
     std::fprintf(stderr, "loadgen: --port and --rate are required; values must be positive\n");
@@ -144,9 +157,10 @@ struct Counts {
   uint64_t conn_errors = 0;      // request lost to a closed/reset connection
   uint64_t connect_errors = 0;   // connections that failed to open
   uint64_t opened = 0, peak_open = 0, idle_closed = 0;
-  uint64_t good_in_window = 0;   // 2xx received before the schedule ended
-  uint64_t good_in_deadline = 0; // ... and within the deadline
-  uint64_t resp_in_window = 0;
+  // Answers to the measured requests, whenever they came.
+  uint64_t good_in_window = 0;   // 2xx
+  uint64_t good_in_deadline = 0; // ... within the deadline
+  uint64_t resp_in_window = 0;   // any status
 };
 
 class Worker {
@@ -166,7 +180,9 @@ class Worker {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
 
     start_ns_ = start_ns;
-    end_ns_ = start_ns + static_cast<int64_t>(o_.duration_s * 1e9);
+    measure_ns_ = start_ns + static_cast<int64_t>(o_.warmup_s * 1e9);
+    window_end_ns_ = measure_ns_ + static_cast<int64_t>(o_.duration_s * 1e9);
+    end_ns_ = window_end_ns_ + static_cast<int64_t>(o_.warmup_s * 1e9);
     timeout_ns_ = int64_t{o_.timeout_ms} * 1000000;
     deadline_ns_ = int64_t{o_.deadline_ms} * 1000000;
     // Thread i's first request at i gaps of the whole schedule, so the
@@ -237,24 +253,36 @@ class Worker {
     return r;
   }
 
+  // Whether the request scheduled at `sched_ns` is measured (past the
+  // warm-up).
+  bool Counted(int64_t sched_ns) const {
+    return sched_ns >= measure_ns_ && sched_ns < window_end_ns_;
+  }
+
   void Dispatch(int64_t sched_ns, int64_t now) {
-    ++counts.scheduled;
+    const bool counted = Counted(sched_ns);
+    if (counted) ++counts.scheduled;
     int ci;
     if (!idle_.empty()) {
       ci = idle_.back();
       RemoveIdle(conns_[static_cast<size_t>(ci)]);
     } else {
       ci = Open();
-      if (ci < 0) { ++counts.not_sent; return; }
+      if (ci < 0) {
+        if (counted) ++counts.not_sent;
+        return;
+      }
     }
     Conn& c = conns_[static_cast<size_t>(ci)];
     c.sched_ns = sched_ns;
     c.out = BuildRequest(sched_ns, now);
     c.out_off = 0;
     c.in.clear();
-    ++counts.sent;
     ++busy_;
-    lag_.push_back(static_cast<uint32_t>(std::min<int64_t>((now - sched_ns) / 1000, UINT32_MAX)));
+    if (counted) {
+      ++counts.sent;
+      lag_.push_back(static_cast<uint32_t>(std::min<int64_t>((now - sched_ns) / 1000, UINT32_MAX)));
+    }
     if (c.state == State::kConnecting) return;  // written once connected
     c.state = State::kBusy;
     Write(ci, c);
@@ -394,7 +422,7 @@ class Worker {
       return true;
     }
     if (c.in.size() < hend + 4 + static_cast<size_t>(clen)) return false;
-    Record(status, NowNs() - c.sched_ns);
+    if (Counted(c.sched_ns)) Record(status, NowNs() - c.sched_ns);
     c.in.clear();
     --busy_;
     if (close_after) { CloseConn(c, false); return true; }
@@ -406,7 +434,6 @@ class Worker {
   }
 
   void Record(int status, int64_t lat_ns) {
-    const int64_t now = NowNs();
     ++counts.responses;
     const uint32_t us = static_cast<uint32_t>(std::min<int64_t>(lat_ns / 1000, UINT32_MAX));
     lat_all_.push_back(us);
@@ -422,14 +449,12 @@ class Worker {
     }
     const bool late = lat_ns > deadline_ns_;
     if (late) ++counts.late;
-    if (now < end_ns_) ++counts.resp_in_window;
+    ++counts.resp_in_window;
     if (k == 2) {
       lat_ok_.push_back(us);
       if (late) ++counts.late_2xx;
-      if (now < end_ns_) {
-        ++counts.good_in_window;
-        if (!late) ++counts.good_in_deadline;
-      }
+      ++counts.good_in_window;
+      if (!late) ++counts.good_in_deadline;
     }
   }
 
@@ -442,7 +467,7 @@ class Worker {
     for (auto& c : conns_) {
       if ((c.state == State::kBusy || c.state == State::kConnecting) &&
           now - c.sched_ns > timeout_ns_ && c.sched_ns != 0) {
-        ++counts.timeouts;
+        if (Counted(c.sched_ns)) ++counts.timeouts;
         --busy_;
         CloseConn(c, true);
       } else if (c.state == State::kIdle && now - c.idle_since > idle_ns) {
@@ -454,7 +479,7 @@ class Worker {
 
   // The request in flight on c is lost (reset, EOF, bad response).
   void Fail(Conn& c) {
-    ++counts.conn_errors;
+    if (Counted(c.sched_ns)) ++counts.conn_errors;
     --busy_;
     CloseConn(c, true);
   }
@@ -496,7 +521,10 @@ class Worker {
   double gap_ns_ = 0;
   std::mt19937_64 rng_;
   int ep_ = -1;
-  int64_t start_ns_ = 0, end_ns_ = 0, timeout_ns_ = 0, deadline_ns_ = 0;
+  // The schedule runs from start_ns_ to end_ns_; the requests scheduled in
+  // [measure_ns_, window_end_ns_) are measured.
+  int64_t start_ns_ = 0, measure_ns_ = 0, window_end_ns_ = 0, end_ns_ = 0;
+  int64_t timeout_ns_ = 0, deadline_ns_ = 0;
   double next_ = 0;
   std::vector<Conn> conns_;
   std::vector<int> free_, idle_;
@@ -573,7 +601,7 @@ int main(int argc, char** argv) {
   std::sort(lag.begin(), lag.end());
   const double d = o.duration_s;
   std::printf(
-      "{\"offered_rps\":%.1f,\"duration_s\":%.3f,\"wall_s\":%.3f,\"arrivals\":\"%s\","
+      "{\"offered_rps\":%.1f,\"duration_s\":%.3f,\"warmup_s\":%.3f,\"wall_s\":%.3f,\"arrivals\":\"%s\","
       "\"deadline_ms\":%d,\"timeout_ms\":%d,\"threads\":%d,\"conn_cap\":%d,"
       "\"scheduled\":%llu,\"sent\":%llu,\"not_sent\":%llu,\"responses\":%llu,"
       "\"s1xx\":%llu,\"s2xx\":%llu,\"s3xx\":%llu,\"s4xx\":%llu,\"s5xx\":%llu,\"s_other\":%llu,"
@@ -584,7 +612,7 @@ int main(int argc, char** argv) {
       "\"ok_p50_ms\":%.3f,\"ok_p90_ms\":%.3f,\"ok_p99_ms\":%.3f,\"ok_max_ms\":%.3f,"
       "\"all_p50_ms\":%.3f,\"all_p90_ms\":%.3f,\"all_p99_ms\":%.3f,\"all_max_ms\":%.3f,"
       "\"send_lag_p99_ms\":%.3f,\"send_lag_max_ms\":%.3f,\"cpu_s\":%.3f}\n",
-      o.rate, d, wall_s, o.poisson ? "poisson" : "uniform", o.deadline_ms, o.timeout_ms,
+      o.rate, d, o.warmup_s, wall_s, o.poisson ? "poisson" : "uniform", o.deadline_ms, o.timeout_ms,
       o.threads, o.conns,
       (unsigned long long)c.scheduled, (unsigned long long)c.sent,
       (unsigned long long)c.not_sent, (unsigned long long)c.responses,
