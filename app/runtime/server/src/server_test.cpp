@@ -601,6 +601,11 @@ class LoopQueueTest : public ServerTest {
     ASSERT_TRUE(server_->Bind().ok());
     server_->Start();
   }
+  // The /work requests the loop has served so far.
+  int Served() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(order_.size());
+  }
   // Where the loop took `target` among the /work requests; -1 if never.
   int PositionOf(const std::string& target) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -632,12 +637,6 @@ ServerOptions QueueOptions() {
   return o;
 }
 
-// The /work requests the loop has served so far.
-int LoopQueueTestServed(std::mutex& mu, const std::vector<std::string>& order) {
-  std::lock_guard<std::mutex> lock(mu);
-  return static_cast<int>(order.size());
-}
-
 TEST_F(LoopQueueTest, AStandingQueueIsServedNewestFirst) {
   // 400 requests of 1 ms each hold the loop for 400 ms. One sent once the
   // loop is serving them finds a queue whose oldest entry has waited far
@@ -645,10 +644,10 @@ TEST_F(LoopQueueTest, AStandingQueueIsServedNewestFirst) {
   // hundreds of older ones still waiting. Nothing is shed.
   StartLoop(QueueOptions(), std::chrono::microseconds(1000));
   auto old = Send(0, 400);
-  while (LoopQueueTestServed(mu_, order_) < 20) {
+  while (Served() < 20) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  const int before = LoopQueueTestServed(mu_, order_);
+  const int before = Served();
   auto fresh = Send(1000, 1);
   for (auto& c : old) EXPECT_EQ(StatusOf(c->ReadResponse(10000)), 200);
   EXPECT_EQ(StatusOf(fresh[0]->ReadResponse(10000)), 200);
@@ -666,7 +665,7 @@ TEST_F(LoopQueueTest, WithSheddingDisabledTheQueueIsServedInArrivalOrder) {
   o.shedding.enabled = false;
   StartLoop(o, std::chrono::microseconds(1000));
   auto old = Send(0, 400);
-  while (LoopQueueTestServed(mu_, order_) < 20) {
+  while (Served() < 20) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   auto fresh = Send(1000, 1);
