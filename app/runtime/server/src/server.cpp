@@ -280,9 +280,10 @@ struct Conn final : EventLoop::Handler, std::enable_shared_from_this<Conn> {
   Clock::time_point last_activity = Clock::now();  // idle since
   Clock::time_point request_started;               // first byte of a request
   // Since when the requests buffered in `in` have been the loop's to
-  // serve: the read that brought them, or the end of the request before
-  // them on this connection. What a request waits from then is the
-  // server's doing (the shedder's to judge).
+  // serve: when the loop learned their bytes were there (its queue's
+  // stamp), or the end of the request before them on this connection.
+  // What a request waits from then is the server's doing (the shedder's
+  // to judge).
   Clock::time_point ready_at;
   Clock::time_point write_started;
   Clock::time_point linger_until;
@@ -295,7 +296,8 @@ struct Conn final : EventLoop::Handler, std::enable_shared_from_this<Conn> {
 struct Loop {
   explicit Loop(const limits::ShedderOptions& o) : shedder(o) {}
   EventLoop ev;
-  // Judges the waits of requests read together, on this loop's thread.
+  // Judges the waits of the requests this loop serves, from its queue's
+  // stamps (see Conn::ready_at), on this loop's thread.
   limits::Shedder shedder;
   std::thread thread;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns;  // loop thread only
